@@ -1,0 +1,454 @@
+//! build: components in dependency order, independent ones in parallel.
+//!
+//! Every component is built from its own unpacked source in its own work dir and
+//! installed with `DESTDIR` into a private image of the prefix; that image (pruned)
+//! is the component's artifact, so attribution of files stays exact however many
+//! builds run at once. Artifacts are then copied into the shared build prefix in
+//! dependency order: a component builds against a prefix that holds all of its
+//! dependencies. (A private prefix per component, the conda placeholder technique,
+//! would also hide unrelated finished components from a running configure, at the
+//! price of rewriting every artifact on restore; DESTDIR staging was chosen for its
+//! simplicity and because every definition here supports DESTDIR.)
+//!
+//! All `make` processes share one GNU make jobserver with `--jobs` tokens; each
+//! running component holds one token for its top-level process, so the number of
+//! concurrent jobs across the whole graph never exceeds `--jobs`.
+
+use crate::cache::{ArtifactStore, PrefixState};
+use crate::extract;
+use crate::paths::Layout;
+use crate::plan::{Component, Plan};
+use crate::util::{remove_any, tail};
+use anyhow::{Context, Result, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Total parallelism (jobserver tokens).
+    pub jobs: usize,
+    /// Build one component at a time.
+    pub serial: bool,
+    /// Keep work directories of successful builds.
+    pub keep_work: bool,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// What happened to one component.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Already in the prefix with the same key.
+    UpToDate,
+    /// Copied from the artifact cache.
+    Restored,
+    /// Built from source.
+    Built,
+    /// A build step failed.
+    Failed,
+    /// Not started because another component failed.
+    Skipped,
+}
+
+/// One line of the build report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentReport {
+    /// Component name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Seconds spent (build or restore).
+    pub seconds: f64,
+    /// Build log.
+    pub log: PathBuf,
+}
+
+/// The result of building a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// The build prefix.
+    pub prefix: PathBuf,
+    /// Per component, in build order.
+    pub components: Vec<ComponentReport>,
+    /// Wall time of the build stage.
+    pub seconds: f64,
+}
+
+/// Expand `{placeholders}` in a step or environment value.
+pub fn expand(s: &str, vars: &BTreeMap<&str, String>) -> String {
+    let mut out = s.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+struct Ui {
+    mp: MultiProgress,
+    progress: bool,
+}
+
+impl Ui {
+    fn line(&self, s: String) {
+        if self.progress {
+            let _ = self.mp.println(s);
+        } else {
+            eprintln!("{s}");
+        }
+    }
+    fn bar(&self, name: &str) -> ProgressBar {
+        let pb = self.mp.add(ProgressBar::new_spinner());
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:>10} {elapsed:>4} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb.set_prefix(name.to_string());
+        pb.enable_steady_tick(Duration::from_millis(200));
+        pb
+    }
+}
+
+/// Build `plan` into its prefix. `sources` maps component names to fetched files.
+pub fn build(
+    plan: &Plan,
+    layout: &Layout,
+    sources: &HashMap<String, PathBuf>,
+    opts: &BuildOptions,
+) -> Result<BuildReport> {
+    let started = Instant::now();
+    let root = layout.prefix_root(&plan.project);
+    fs::create_dir_all(&root)?;
+    let lock = fs::File::create(root.join("lock"))?;
+    if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
+        eprintln!("waiting for another build of {} to finish...", plan.project);
+        fs2::FileExt::lock_exclusive(&lock)?;
+    }
+    let prefix = &plan.prefix;
+    fs::create_dir_all(prefix)?;
+    let state_path = root.join("state.json");
+    let mut state = PrefixState::load(&state_path);
+    let store = ArtifactStore::new(&layout.artifacts());
+    store.clean_temporaries();
+    let pbuild = layout.project_build(&plan.project);
+    let logs = pbuild.join("logs");
+    fs::create_dir_all(&logs)?;
+
+    // Drop whatever the prefix holds that the plan does not want as it is.
+    let wanted: HashMap<&str, &Component> =
+        plan.components.iter().map(|c| (c.name.as_str(), c)).collect();
+    let stale: Vec<String> = state
+        .components
+        .iter()
+        .filter(|(n, i)| {
+            wanted.get(n.as_str()).is_none_or(|c| c.key != i.key) || !state.intact(n, prefix)
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    for n in &stale {
+        state.remove(n, prefix)?;
+    }
+    // A prefix without a state file (first build, or state lost) must start empty.
+    if state.components.is_empty() {
+        for e in fs::read_dir(prefix)?.filter_map(|e| e.ok()) {
+            remove_any(&e.path())?;
+        }
+    }
+    state.save(&state_path)?;
+
+    let ui = Ui {
+        mp: if opts.progress {
+            MultiProgress::new()
+        } else {
+            MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
+        },
+        progress: opts.progress,
+    };
+    let client = jobserver::Client::new(opts.jobs.max(1))?;
+    let mut done: HashMap<String, ComponentReport> = HashMap::new();
+    let mut running: HashMap<String, ProgressBar> = HashMap::new();
+    let mut failed: Vec<anyhow::Error> = Vec::new();
+    let (tx, rx) = mpsc::channel::<(String, Result<f64>)>();
+
+    loop {
+        // Start (or restore) everything whose dependencies are in the prefix.
+        let mut progressed = true;
+        while progressed && failed.is_empty() {
+            progressed = false;
+            for c in &plan.components {
+                if done.contains_key(&c.name) || running.contains_key(&c.name) {
+                    continue;
+                }
+                if !c.depends.iter().all(|d| done.contains_key(d)) {
+                    continue;
+                }
+                let log = logs.join(format!("{}.log", c.name));
+                if state.components.get(&c.name).is_some_and(|i| i.key == c.key) {
+                    done.insert(c.name.clone(), report(c, Outcome::UpToDate, 0.0, &log));
+                    progressed = true;
+                    continue;
+                }
+                if let Some(art) = store.lookup(&c.name, &c.key) {
+                    let t = Instant::now();
+                    state.install(&art, prefix)?;
+                    state.save(&state_path)?;
+                    let secs = t.elapsed().as_secs_f64();
+                    ui.line(format!("  restored {} {} ({secs:.1}s)", c.name, c.version));
+                    done.insert(c.name.clone(), report(c, Outcome::Restored, secs, &log));
+                    progressed = true;
+                    continue;
+                }
+                if opts.serial && !running.is_empty() {
+                    continue;
+                }
+                let src = sources
+                    .get(&c.name)
+                    .with_context(|| format!("{}: source was not fetched", c.name))?
+                    .clone();
+                let pb = ui.bar(&c.name);
+                pb.set_message("waiting for a job slot");
+                running.insert(c.name.clone(), pb.clone());
+                let (c2, tx, client, store) = (c.clone(), tx.clone(), client.clone(), store.clone());
+                let (plan_project, layout, keep) = (plan.project.clone(), layout.clone(), opts.keep_work);
+                let prefix = prefix.clone();
+                let jobs = opts.jobs;
+                std::thread::spawn(move || {
+                    let r = (|| -> Result<f64> {
+                        let _token = client.acquire()?;
+                        let t = Instant::now();
+                        let work = layout.project_build(&plan_project).join("work").join(&c2.name);
+                        build_one(&c2, &prefix, &src, &work, &log, &client, jobs, &pb)?;
+                        let secs = t.elapsed().as_secs_f64();
+                        pb.set_message("storing artifact");
+                        let image = work.join("destdir").join(prefix.strip_prefix("/")?);
+                        store.store(&c2.name, &c2.version, &c2.key, &image, secs)?;
+                        if !keep {
+                            discard(&work);
+                        }
+                        Ok(secs)
+                    })();
+                    let _ = tx.send((c2.name.clone(), r));
+                });
+                if opts.serial {
+                    break;
+                }
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        let (name, r) = rx.recv()?;
+        let pb = running.remove(&name).expect("running component");
+        pb.finish_and_clear();
+        let c = plan.get(&name).expect("planned component");
+        let log = logs.join(format!("{name}.log"));
+        match r {
+            Ok(secs) => {
+                let art = store
+                    .lookup(&c.name, &c.key)
+                    .with_context(|| format!("{name}: artifact missing after build"))?;
+                state.install(&art, prefix)?;
+                state.save(&state_path)?;
+                ui.line(format!("  built {} {} ({secs:.1}s)", c.name, c.version));
+                done.insert(name, report(c, Outcome::Built, secs, &log));
+            }
+            Err(e) => {
+                ui.line(format!("  FAILED {} {}", c.name, c.version));
+                done.insert(name.clone(), report(c, Outcome::Failed, 0.0, &log));
+                failed.push(e.context(format!(
+                    "component {name} failed; log: {}\n--- last lines of the log ---\n{}",
+                    log.display(),
+                    tail(&log, 25)
+                )));
+            }
+        }
+    }
+    drop(lock);
+    if let Some(e) = failed.into_iter().next() {
+        let waiting: Vec<&str> = plan
+            .components
+            .iter()
+            .filter(|c| !done.contains_key(&c.name))
+            .map(|c| c.name.as_str())
+            .collect();
+        if waiting.is_empty() {
+            return Err(e);
+        }
+        return Err(e.context(format!("not built: {}", waiting.join(", "))));
+    }
+    let components = plan
+        .components
+        .iter()
+        .map(|c| done.remove(&c.name).expect("every component done"))
+        .collect();
+    Ok(BuildReport {
+        prefix: prefix.clone(),
+        components,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn report(c: &Component, outcome: Outcome, seconds: f64, log: &Path) -> ComponentReport {
+    ComponentReport {
+        name: c.name.clone(),
+        version: c.version.clone(),
+        outcome,
+        seconds,
+        log: log.to_path_buf(),
+    }
+}
+
+/// Move a work dir aside and delete it. A killed earlier run may have left
+/// processes writing into it; renaming first keeps them out of the new build.
+fn discard(work: &Path) {
+    if fs::symlink_metadata(work).is_err() {
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let trash = work.with_file_name(format!(
+        ".trash-{}-{nanos}",
+        work.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    if fs::rename(work, &trash).is_ok() {
+        let _ = fs::remove_dir_all(&trash);
+    }
+}
+
+/// Unpack, patch, run the steps with DESTDIR, check and prune one component.
+#[allow(clippy::too_many_arguments)]
+fn build_one(
+    c: &Component,
+    prefix: &Path,
+    archive: &Path,
+    work: &Path,
+    log_path: &Path,
+    client: &jobserver::Client,
+    jobs: usize,
+    pb: &ProgressBar,
+) -> Result<()> {
+    discard(work);
+    for d in ["home", "tmp", "destdir", "src"] {
+        fs::create_dir_all(work.join(d))?;
+    }
+    let mut log = fs::File::create(log_path)?;
+    writeln!(log, "==> {} {} (key {})", c.name, c.version, c.key)?;
+    pb.set_message("unpacking");
+    extract::unpack(archive, &work.join("src"))
+        .with_context(|| format!("{}: unpacking {}", c.name, archive.display()))?;
+    let source = extract::source_root(&work.join("src"))?;
+    let destdir = work.join("destdir");
+    let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+    vars.insert("prefix", prefix.display().to_string());
+    vars.insert("work", work.display().to_string());
+    vars.insert("source", source.display().to_string());
+    vars.insert("destdir", destdir.display().to_string());
+    vars.insert("jobs", jobs.to_string());
+    vars.insert("version", c.version.clone());
+    let env: BTreeMap<String, String> =
+        c.env.iter().map(|(k, v)| (k.clone(), expand(v, &vars))).collect();
+    for (p, _) in &c.patches {
+        pb.set_message(format!("patch {}", p.display()));
+        writeln!(log, "==> patch -p1 -i {}", p.display())?;
+        run(
+            Command::new("patch").arg("-p1").arg("-i").arg(p),
+            &source,
+            &env,
+            &log,
+            None,
+        )
+        .with_context(|| format!("{}: applying patch {}", c.name, p.display()))?;
+    }
+    for (i, step) in c.steps.iter().enumerate() {
+        let step = expand(step, &vars);
+        let short: String = step.chars().take(100).collect();
+        pb.set_message(format!("[{}/{}] {short}", i + 1, c.steps.len()));
+        writeln!(log, "==> step {}: {step}", i + 1)?;
+        log.flush()?;
+        run(
+            Command::new("/bin/sh").arg("-ec").arg(&step),
+            &source,
+            &env,
+            &log,
+            Some(client),
+        )
+        .with_context(|| format!("{}: step {} failed: {short}", c.name, i + 1))?;
+    }
+    pb.set_message("checking install");
+    let image = destdir.join(prefix.strip_prefix("/")?);
+    if !image.is_dir() {
+        bail!(
+            "{}: the steps installed nothing under DESTDIR{} (did the install step use DESTDIR={{destdir}}?)",
+            c.name,
+            prefix.display()
+        );
+    }
+    // Everything must be inside DESTDIR/prefix.
+    for e in walkdir::WalkDir::new(&destdir).min_depth(1) {
+        let e = e?;
+        let rel = e.path().strip_prefix(&destdir)?;
+        let inside = Path::new("/").join(rel);
+        if !(prefix.starts_with(&inside) || inside.starts_with(prefix)) {
+            bail!(
+                "{}: installed {} outside the prefix {}",
+                c.name,
+                inside.display(),
+                prefix.display()
+            );
+        }
+    }
+    for pat in &c.prune {
+        let full = format!("{}/{}", image.display(), pat);
+        for m in glob::glob(&full).with_context(|| format!("{}: bad prune glob {pat}", c.name))? {
+            remove_any(&m?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Run one command with a clean environment, output appended to the log.
+fn run(
+    cmd: &mut Command,
+    cwd: &Path,
+    env: &BTreeMap<String, String>,
+    log: &fs::File,
+    client: Option<&jobserver::Client>,
+) -> Result<()> {
+    cmd.current_dir(cwd)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log.try_clone()?);
+    if let Some(c) = client {
+        c.configure_make(cmd);
+        cmd.env_remove("CARGO_MAKEFLAGS");
+    }
+    // SAFETY: prctl is async-signal-safe; it makes the step die with ferrobus.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("exit status {status}");
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! ferrobus: a full-stack installer builder.
+//!
+//! The pipeline, one module per stage: [`load`] → [`plan`] → [`fetch`] → [`build`]
+//! (with [`extract`] and [`cache`]) → [`stage`]. Later stages (relocate, check,
+//! package) consume the staged tree.
+
+pub mod build;
+pub mod cache;
+pub mod extract;
+pub mod fetch;
+pub mod load;
+pub mod paths;
+pub mod plan;
+pub mod stage;
+pub mod toolchain;
+pub mod util;

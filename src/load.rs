@@ -1,0 +1,238 @@
+//! load: parse and validate project and software definitions (TOML).
+//!
+//! Every error names the file, the line and the key: unknown keys, wrong types and
+//! missing fields are rejected by serde with the span of the offending item, which
+//! is turned into `file:line:column` here.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// One software definition (`software-defs/<name>.toml`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftwareDef {
+    /// Component name; must equal the file stem.
+    pub name: String,
+    /// One-line description.
+    #[serde(default)]
+    pub summary: String,
+    /// Upstream home page.
+    #[serde(default)]
+    pub homepage: String,
+    /// SPDX license expression.
+    pub license: String,
+    /// License files, relative to the extracted source.
+    #[serde(default)]
+    pub license_files: Vec<String>,
+    /// The version used unless a project overrides it.
+    pub default_version: String,
+    /// Runtime dependencies: built first and shipped.
+    #[serde(default)]
+    pub depends: Vec<String>,
+    /// Build-only dependencies: built first, never shipped.
+    #[serde(default)]
+    pub build_depends: Vec<String>,
+    /// Globs (relative to the prefix) removed from the install before caching.
+    #[serde(default)]
+    pub prune: Vec<String>,
+    /// Build steps, each run by `/bin/sh -ec` in the source directory.
+    #[serde(default)]
+    pub steps: Vec<String>,
+    /// Extra environment for every step (placeholders allowed).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The versions this definition can build.
+    #[serde(rename = "version")]
+    pub versions: Vec<VersionDef>,
+    /// Per-target overrides (`linux`, `windows`).
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetOverride>,
+    /// Where the definition was read from (not part of the file).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// One buildable version of a component.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionDef {
+    /// Version string.
+    pub version: String,
+    /// sha256 of the source archive.
+    pub sha256: String,
+    /// Upstream URLs of the source archive.
+    #[serde(default)]
+    pub url: Vec<String>,
+    /// File name of the Debian orig tarball with the same bytes, if any.
+    pub debian: Option<String>,
+    /// Patch files under `software-defs/patches/`.
+    #[serde(default)]
+    pub patches: Vec<String>,
+    /// Steps for this version only (replace the definition's steps).
+    pub steps: Option<Vec<String>>,
+    /// Extra environment for this version only.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Overrides of steps and environment for one target family.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetOverride {
+    /// Steps replacing the definition's steps on this target.
+    pub steps: Option<Vec<String>>,
+    /// Extra environment on this target.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// A project definition (`projects/<name>.toml`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// Project (package) name.
+    pub name: String,
+    /// Version of the package.
+    pub version: String,
+    /// Package iteration (release number).
+    #[serde(default = "one")]
+    pub iteration: u32,
+    /// Maintainer, `Name <email>`.
+    #[serde(default)]
+    pub maintainer: String,
+    /// Home page.
+    #[serde(default)]
+    pub homepage: String,
+    /// One-paragraph description.
+    #[serde(default)]
+    pub description: String,
+    /// License of the project itself (SPDX).
+    #[serde(default)]
+    pub license: String,
+    /// Absolute install directory on the target, e.g. `/opt/demo-agent`.
+    pub install_dir: String,
+    /// Components to build (their dependencies are added automatically).
+    pub components: Vec<String>,
+    /// Component version overrides: `name = "version"`.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, String>,
+    /// SOURCE_DATE_EPOCH for builds and packages.
+    #[serde(default = "default_epoch")]
+    pub source_date_epoch: u64,
+    /// Where the project was read from (not part of the file).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_epoch() -> u64 {
+    1_700_000_000
+}
+
+/// `line:column` (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, col)
+}
+
+/// Parse TOML text into `T`, reporting errors as `file:line:col: message`.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    toml::from_str::<T>(text).map_err(|e| {
+        let msg = e.message().trim().to_string();
+        match e.span() {
+            Some(span) => {
+                let (line, col) = line_col(text, span.start);
+                let key = text[span.clone()].lines().next().unwrap_or("").trim();
+                anyhow::anyhow!("{}:{line}:{col}: {msg} (at `{key}`)", path.display())
+            }
+            None => anyhow::anyhow!("{}: {msg}", path.display()),
+        }
+    })
+}
+
+/// Read and validate one software definition.
+pub fn load_software(path: &Path) -> Result<SoftwareDef> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut def: SoftwareDef = parse_toml(path, &text)?;
+    def.path = path.to_path_buf();
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if def.name != stem {
+        bail!(
+            "{}: name = \"{}\" does not match the file name (expected \"{stem}\")",
+            path.display(),
+            def.name
+        );
+    }
+    if def.versions.is_empty() {
+        bail!("{}: no [[version]] entries", path.display());
+    }
+    for v in &def.versions {
+        if v.sha256.len() != 64 || !v.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            bail!(
+                "{}: version {}: sha256 must be 64 hex digits, got \"{}\"",
+                path.display(),
+                v.version,
+                v.sha256
+            );
+        }
+        if v.url.is_empty() && v.debian.is_none() {
+            bail!("{}: version {}: no url and no debian source", path.display(), v.version);
+        }
+    }
+    if !def.versions.iter().any(|v| v.version == def.default_version) {
+        bail!(
+            "{}: default_version \"{}\" is not among the [[version]] entries",
+            path.display(),
+            def.default_version
+        );
+    }
+    Ok(def)
+}
+
+/// Read every `*.toml` in a definitions directory, keyed by component name.
+pub fn load_software_dir(dir: &Path) -> Result<BTreeMap<String, SoftwareDef>> {
+    let mut defs = BTreeMap::new();
+    let entries =
+        fs::read_dir(dir).with_context(|| format!("reading definitions in {}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    for p in paths {
+        let def = load_software(&p)?;
+        defs.insert(def.name.clone(), def);
+    }
+    Ok(defs)
+}
+
+/// Read and validate a project definition.
+pub fn load_project(path: &Path) -> Result<Project> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut p: Project = parse_toml(path, &text)?;
+    p.path = path.to_path_buf();
+    if !p.install_dir.starts_with('/') {
+        bail!(
+            "{}: install_dir must be absolute, got \"{}\"",
+            path.display(),
+            p.install_dir
+        );
+    }
+    if p.components.is_empty() {
+        bail!("{}: components is empty", path.display());
+    }
+    Ok(p)
+}
+
+/// The definitions directory for a project: `<project dir>/../software-defs`.
+pub fn default_defs_dir(project: &Path) -> PathBuf {
+    let dir = project.parent().unwrap_or(Path::new("."));
+    dir.join("..").join("software-defs")
+}

@@ -1,0 +1,388 @@
+//! The `ferrobus` command line. `build` runs the pipeline in order:
+//! load → plan → fetch → build → stage.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use ferrobus::build::{self, BuildOptions, Outcome};
+use ferrobus::cache::{ArtifactStore, PrefixState};
+use ferrobus::fetch::{self, FetchOptions, SourceCache};
+use ferrobus::paths::{Layout, default_cache_dir};
+use ferrobus::plan::{self, Plan};
+use ferrobus::{load, stage, toolchain};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "ferrobus", version, about = "Full-stack installer builder")]
+struct Cli {
+    /// Cache directory (sources, artifacts, build prefixes).
+    #[arg(long, global = true, env = "FERROBUS_CACHE")]
+    cache_dir: Option<PathBuf>,
+    /// Build directory (logs, work dirs, staged trees).
+    #[arg(long, global = true, default_value = "build")]
+    build_dir: PathBuf,
+    /// Software definitions directory (default: <project dir>/../software-defs).
+    #[arg(long, global = true)]
+    defs: Option<PathBuf>,
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct ProjectArgs {
+    /// Project definition (projects/<name>.toml).
+    project: PathBuf,
+    /// Override a component version: NAME=VERSION (repeatable).
+    #[arg(long = "override", value_name = "NAME=VERSION")]
+    overrides: Vec<String>,
+}
+
+#[derive(clap::Args, Clone)]
+struct FetchArgs {
+    /// Use only the cache and mirrors.
+    #[arg(long)]
+    offline: bool,
+    /// A mirror: directory or http(s) base URL (repeatable; tried first).
+    #[arg(long)]
+    mirror: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show the resolved component graph, versions, sources and cache keys.
+    Plan {
+        #[command(flatten)]
+        p: ProjectArgs,
+    },
+    /// Fill the source cache for a project (e.g. before going offline).
+    Fetch {
+        #[command(flatten)]
+        p: ProjectArgs,
+        #[command(flatten)]
+        f: FetchArgs,
+    },
+    /// Fetch, build and stage a project.
+    Build {
+        #[command(flatten)]
+        p: ProjectArgs,
+        #[command(flatten)]
+        f: FetchArgs,
+        /// Total parallel jobs (default: number of CPUs).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Build one component at a time (for comparison).
+        #[arg(long)]
+        serial: bool,
+        /// Keep the work directories of successful builds.
+        #[arg(long)]
+        keep_work: bool,
+    },
+    /// Inspect or clean the cache.
+    Cache {
+        #[command(subcommand)]
+        cmd: CacheCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCmd {
+    /// Print the cache directory.
+    Path,
+    /// List cached sources and artifacts.
+    List,
+    /// Remove cached data.
+    Clean {
+        /// Remove source archives too.
+        #[arg(long)]
+        sources: bool,
+        /// Remove everything (sources, artifacts, prefixes).
+        #[arg(long)]
+        all: bool,
+        /// Remove only artifacts not used by any build prefix.
+        #[arg(long)]
+        unused: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn layout(cli: &Cli) -> Result<Layout> {
+    let cache = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    Layout::new(&cache, &cli.build_dir)
+}
+
+fn make_plan(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<Plan> {
+    let project = load::load_project(&p.project)?;
+    let defs_dir = cli
+        .defs
+        .clone()
+        .unwrap_or_else(|| load::default_defs_dir(&p.project));
+    let defs = load::load_software_dir(&defs_dir)?;
+    let overrides = plan::parse_overrides(&p.overrides)?;
+    let tc = toolchain::detect()?;
+    let prefix = layout.prefix(&project.name)?;
+    plan::resolve(&project, &defs, &defs_dir, &overrides, &tc, &prefix)
+}
+
+fn fetch_opts(f: &FetchArgs, cli: &Cli) -> FetchOptions {
+    FetchOptions {
+        offline: f.offline,
+        mirrors: f.mirror.clone(),
+        attempts: 3,
+        progress: !cli.json && std::io::stderr().is_terminal(),
+    }
+}
+
+fn do_fetch(plan: &Plan, layout: &Layout, opts: &FetchOptions) -> Result<HashMap<String, PathBuf>> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let cache = SourceCache::new(&layout.sources());
+    let got = rt.block_on(fetch::fetch_plan(plan, &cache, opts))?;
+    Ok(got.into_iter().collect())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let layout = layout(&cli)?;
+    match &cli.cmd {
+        Cmd::Plan { p } => {
+            let plan = make_plan(&cli, p, &layout)?;
+            print_plan(&plan, &layout, cli.json)
+        }
+        Cmd::Fetch { p, f } => {
+            let plan = make_plan(&cli, p, &layout)?;
+            let got = do_fetch(&plan, &layout, &fetch_opts(f, &cli))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&got)?);
+            } else {
+                for c in &plan.components {
+                    println!("{:<12} {}", c.name, got[&c.name].display());
+                }
+            }
+            Ok(())
+        }
+        Cmd::Build {
+            p,
+            f,
+            jobs,
+            serial,
+            keep_work,
+        } => {
+            let t = Instant::now();
+            let plan = make_plan(&cli, p, &layout)?;
+            let sources = do_fetch(&plan, &layout, &fetch_opts(f, &cli))?;
+            let opts = BuildOptions {
+                jobs: jobs.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(2, |n| n.get())
+                }),
+                serial: *serial,
+                keep_work: *keep_work,
+                progress: !cli.json && std::io::stderr().is_terminal(),
+            };
+            let report = build::build(&plan, &layout, &sources, &opts)?;
+            let staged = stage::stage(&plan, &layout)?;
+            let total = t.elapsed().as_secs_f64();
+            if cli.json {
+                let v = serde_json::json!({
+                    "project": plan.project,
+                    "prefix": report.prefix,
+                    "stage": staged.root,
+                    "embedded": staged.embedded,
+                    "seconds": total,
+                    "components": report.components,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for c in &report.components {
+                    let what = match c.outcome {
+                        Outcome::UpToDate => "up to date".to_string(),
+                        Outcome::Restored => format!("restored from cache ({:.1}s)", c.seconds),
+                        Outcome::Built => format!("built ({:.1}s)", c.seconds),
+                        Outcome::Failed => "failed".into(),
+                        Outcome::Skipped => "skipped".into(),
+                    };
+                    println!("{:<12} {:<16} {what}", c.name, c.version);
+                }
+                println!(
+                    "staged {} ({}) in {total:.1}s",
+                    staged.embedded.display(),
+                    if staged.copied { "updated" } else { "unchanged" }
+                );
+            }
+            Ok(())
+        }
+        Cmd::Cache { cmd } => cache_cmd(cmd, &layout, cli.json),
+    }
+}
+
+fn print_plan(plan: &Plan, layout: &Layout, json: bool) -> Result<()> {
+    let state = PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
+    let store = ArtifactStore::new(&layout.artifacts());
+    let status = |name: &str, key: &str| -> (&'static str, Option<String>) {
+        match state.components.get(name) {
+            Some(i) if i.key == key => ("up-to-date", None),
+            Some(i) => (
+                if store.lookup(name, key).is_some() { "changed (cached)" } else { "changed (build)" },
+                Some(i.key.clone()),
+            ),
+            None if store.lookup(name, key).is_some() => ("cached", None),
+            None => ("build", None),
+        }
+    };
+    if json {
+        let comps: Vec<_> = plan
+            .components
+            .iter()
+            .map(|c| {
+                let (st, prev) = status(&c.name, &c.key);
+                serde_json::json!({
+                    "name": c.name, "version": c.version, "version_from": c.version_from,
+                    "depends": c.depends, "build_only": c.build_only,
+                    "source": c.source, "key": c.key, "previous_key": prev, "status": st,
+                    "license": c.license, "definition": c.definition,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "project": plan.project, "install_dir": plan.install_dir,
+            "prefix": plan.prefix, "toolchain": plan.toolchain, "components": comps,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("project {} -> {}", plan.project, plan.install_dir);
+    println!("prefix  {}", plan.prefix.display());
+    println!(
+        "toolchain {} ({}, {}, {})",
+        plan.toolchain.cc, plan.toolchain.cc_version, plan.toolchain.triple, plan.toolchain.libc
+    );
+    println!(
+        "{:<12} {:<22} {:<18} {:<18} depends",
+        "component", "version", "key", "status"
+    );
+    for c in &plan.components {
+        let (st, prev) = status(&c.name, &c.key);
+        let ver = if c.version_from == "default" {
+            c.version.clone()
+        } else {
+            format!("{} ({})", c.version, c.version_from)
+        };
+        println!(
+            "{:<12} {:<22} {:<18} {:<18} {}",
+            c.name,
+            ver,
+            &c.key[..16],
+            st,
+            c.depends.join(",")
+        );
+        if let Some(p) = prev {
+            println!("{:<12} {:<22} was {}", "", "", &p[..16]);
+        }
+    }
+    Ok(())
+}
+
+fn dir_size(p: &Path) -> u64 {
+    walkdir::WalkDir::new(p)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn cache_cmd(cmd: &CacheCmd, layout: &Layout, json: bool) -> Result<()> {
+    let store = ArtifactStore::new(&layout.artifacts());
+    match cmd {
+        CacheCmd::Path => println!("{}", layout.cache.display()),
+        CacheCmd::List => {
+            let arts = store.list();
+            let mut sources = Vec::new();
+            if let Ok(rd) = std::fs::read_dir(layout.sources()) {
+                for e in rd.filter_map(|e| e.ok()) {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if n.len() == 64 {
+                        let name = std::fs::read_to_string(layout.sources().join(format!("{n}.name")))
+                            .unwrap_or_default();
+                        let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                        sources.push((n, name, size));
+                    }
+                }
+            }
+            sources.sort_by(|a, b| a.1.cmp(&b.1));
+            if json {
+                let v = serde_json::json!({
+                    "cache": layout.cache,
+                    "sources": sources.iter().map(|(h, n, s)| serde_json::json!({"sha256": h, "file": n, "size": s})).collect::<Vec<_>>(),
+                    "artifacts": arts.iter().map(|a| serde_json::json!({"name": a.manifest.name, "version": a.manifest.version, "key": a.manifest.key, "files": a.manifest.files.len(), "size": a.manifest.size, "dir": a.dir})).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("cache {}", layout.cache.display());
+                println!("sources:");
+                for (h, n, s) in &sources {
+                    println!("  {:<44} {:>10} {}", n, s, &h[..16]);
+                }
+                println!("artifacts:");
+                for a in &arts {
+                    let m = &a.manifest;
+                    println!(
+                        "  {:<12} {:<22} {} {:>6} files {:>6.1} MB",
+                        m.name,
+                        m.version,
+                        &m.key[..16],
+                        m.files.len(),
+                        m.size as f64 / 1e6
+                    );
+                }
+            }
+        }
+        CacheCmd::Clean {
+            sources,
+            all,
+            unused,
+        } => {
+            let before = dir_size(&layout.cache);
+            if *all {
+                ferrobus::util::remove_any(&layout.cache)?;
+            } else if *unused {
+                // Keys in use by any project's build prefix survive.
+                let mut used = std::collections::HashSet::new();
+                if let Ok(rd) = std::fs::read_dir(layout.cache.join("prefixes")) {
+                    for e in rd.filter_map(|e| e.ok()) {
+                        let st = PrefixState::load(&e.path().join("state.json"));
+                        used.extend(st.components.values().map(|i| i.key.clone()));
+                    }
+                }
+                for a in store.list() {
+                    if !used.contains(&a.manifest.key) {
+                        ferrobus::util::remove_any(&a.dir)?;
+                    }
+                }
+                store.clean_temporaries();
+            } else {
+                ferrobus::util::remove_any(&layout.artifacts())?;
+                if *sources {
+                    ferrobus::util::remove_any(&layout.sources())?;
+                }
+            }
+            let after = dir_size(&layout.cache);
+            println!(
+                "freed {:.1} MB",
+                before.saturating_sub(after) as f64 / 1e6
+            );
+        }
+    }
+    Ok(())
+}
+

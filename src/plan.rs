@@ -1,0 +1,325 @@
+//! plan: the component graph of one project for one target.
+//!
+//! Resolves the transitive dependencies of the project's components, applies
+//! version overrides, orders the graph (reporting cycles and unknown components),
+//! fixes the standard build environment and computes one cache key per component.
+
+use crate::load::{Project, SoftwareDef};
+use crate::toolchain::Toolchain;
+use crate::util::{sha256_bytes, sha256_file};
+use anyhow::{Result, bail};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Bump when the meaning of a cache key or the artifact layout changes.
+pub const SCHEMA: u32 = 1;
+
+/// The source archive of one component version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// sha256 the fetched file must have.
+    pub sha256: String,
+    /// Upstream URLs, in order.
+    pub urls: Vec<String>,
+    /// Debian orig tarball name with the same bytes.
+    pub debian: Option<String>,
+    /// File name used for mirrors (`<mirror>/<file_name>`).
+    pub file_name: String,
+}
+
+/// One component as it will be built.
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    /// Component name.
+    pub name: String,
+    /// Resolved version.
+    pub version: String,
+    /// Where the version came from: `default`, `project` or `command line`.
+    pub version_from: String,
+    /// The source archive.
+    pub source: Source,
+    /// Patch files with their sha256.
+    pub patches: Vec<(PathBuf, String)>,
+    /// Components that must be in the prefix before this one builds.
+    pub depends: Vec<String>,
+    /// True when only reached through build-only dependencies (never shipped).
+    pub build_only: bool,
+    /// Build steps (placeholders not yet expanded).
+    pub steps: Vec<String>,
+    /// Complete build environment (placeholders not yet expanded).
+    pub env: BTreeMap<String, String>,
+    /// Globs removed from the install before it is cached.
+    pub prune: Vec<String>,
+    /// SPDX license and license files.
+    pub license: String,
+    /// License files inside the source.
+    pub license_files: Vec<String>,
+    /// The cache key.
+    pub key: String,
+    /// The definition file.
+    pub definition: PathBuf,
+}
+
+/// The resolved build of one project.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Project name.
+    pub project: String,
+    /// Install dir on the target.
+    pub install_dir: String,
+    /// The padded build prefix.
+    pub prefix: PathBuf,
+    /// The toolchain used.
+    pub toolchain: Toolchain,
+    /// SOURCE_DATE_EPOCH.
+    pub source_date_epoch: u64,
+    /// Components in build order (dependencies first).
+    pub components: Vec<Component>,
+}
+
+impl Plan {
+    /// A component by name.
+    pub fn get(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+}
+
+/// The standard environment of every build step. `{work}` is the component's
+/// work directory, `{prefix}` the build prefix; both are expanded at run time.
+pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
+    let pc = "{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig";
+    [
+        (
+            "PATH",
+            "{prefix}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
+        ("HOME", "{work}/home"),
+        ("TMPDIR", "{work}/tmp"),
+        ("CC", tc.cc.as_str()),
+        ("CXX", tc.cxx.as_str()),
+        ("CFLAGS", "-O2 -fPIC"),
+        ("CXXFLAGS", "-O2 -fPIC"),
+        ("CPPFLAGS", "-I{prefix}/include"),
+        ("LDFLAGS", "-L{prefix}/lib -Wl,-rpath,{prefix}/lib"),
+        ("PKG_CONFIG_PATH", pc),
+        ("PKG_CONFIG_LIBDIR", pc),
+        ("LC_ALL", "C"),
+        ("TZ", "UTC"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("SOURCE_DATE_EPOCH".to_string(), epoch.to_string())])
+    .collect()
+}
+
+/// Parse `name=version` command-line overrides.
+pub fn parse_overrides(items: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for it in items {
+        let Some((n, v)) = it.split_once('=') else {
+            bail!("--override expects NAME=VERSION, got \"{it}\"");
+        };
+        out.insert(n.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
+}
+
+struct Resolver<'a> {
+    defs: &'a BTreeMap<String, SoftwareDef>,
+    order: Vec<String>,
+    done: BTreeSet<String>,
+    stack: Vec<String>,
+}
+
+impl Resolver<'_> {
+    fn visit(&mut self, name: &str, needed_by: Option<&str>) -> Result<()> {
+        if self.done.contains(name) {
+            return Ok(());
+        }
+        if let Some(pos) = self.stack.iter().position(|s| s == name) {
+            let mut cycle = self.stack[pos..].to_vec();
+            cycle.push(name.to_string());
+            bail!("dependency cycle: {}", cycle.join(" -> "));
+        }
+        let Some(def) = self.defs.get(name) else {
+            match needed_by.and_then(|n| self.defs.get(n)) {
+                Some(by) => bail!(
+                    "unknown component \"{name}\", a dependency of \"{}\" ({}): no definition \
+                     software-defs/{name}.toml",
+                    by.name,
+                    by.path.display()
+                ),
+                None => bail!(
+                    "unknown component \"{name}\" in the project: no definition software-defs/{name}.toml"
+                ),
+            }
+        };
+        self.stack.push(name.to_string());
+        let mut deps: Vec<&String> = def.depends.iter().chain(&def.build_depends).collect();
+        deps.sort();
+        for d in deps {
+            self.visit(d, Some(name))?;
+        }
+        self.stack.pop();
+        self.done.insert(name.to_string());
+        self.order.push(name.to_string());
+        Ok(())
+    }
+}
+
+/// Components reachable from `roots` through runtime dependencies only.
+fn shipped(defs: &BTreeMap<String, SoftwareDef>, roots: &[String]) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<String> = roots.to_vec();
+    while let Some(n) = todo.pop() {
+        if seen.insert(n.clone()) {
+            if let Some(d) = defs.get(&n) {
+                todo.extend(d.depends.iter().cloned());
+            }
+        }
+    }
+    seen
+}
+
+/// Resolve the plan of `project` with `defs` for the host toolchain.
+pub fn resolve(
+    project: &Project,
+    defs: &BTreeMap<String, SoftwareDef>,
+    defs_dir: &Path,
+    cli_overrides: &BTreeMap<String, String>,
+    toolchain: &Toolchain,
+    prefix: &Path,
+) -> Result<Plan> {
+    let mut r = Resolver {
+        defs,
+        order: vec![],
+        done: BTreeSet::new(),
+        stack: vec![],
+    };
+    for c in &project.components {
+        r.visit(c, None)?;
+    }
+    let shipped = shipped(defs, &project.components);
+    let mut overrides: BTreeMap<String, (String, &str)> = BTreeMap::new();
+    for (n, v) in &project.overrides {
+        overrides.insert(n.clone(), (v.clone(), "project"));
+    }
+    for (n, v) in cli_overrides {
+        overrides.insert(n.clone(), (v.clone(), "command line"));
+    }
+    for (n, (_, from)) in &overrides {
+        if !r.done.contains(n) {
+            bail!(
+                "override of \"{n}\" ({from}{}): the project does not use that component",
+                if *from == "project" {
+                    format!(", {}", project.path.display())
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let std_env = standard_env(toolchain, project.source_date_epoch);
+    let mut keys: BTreeMap<String, String> = BTreeMap::new();
+    let mut components = Vec::new();
+    for name in &r.order {
+        let def = &defs[name];
+        let (version, from) = match overrides.get(name) {
+            Some((v, from)) => (v.clone(), from.to_string()),
+            None => (def.default_version.clone(), "default".to_string()),
+        };
+        let Some(vd) = def.versions.iter().find(|v| v.version == version) else {
+            let known: Vec<&str> = def.versions.iter().map(|v| v.version.as_str()).collect();
+            bail!(
+                "{name}: version \"{version}\" ({from}) is not defined in {}; known: {}",
+                def.path.display(),
+                known.join(", ")
+            );
+        };
+        let mut steps = def.steps.clone();
+        let mut env = std_env.clone();
+        env.extend(def.env.clone());
+        if let Some(t) = def.targets.get("linux") {
+            if let Some(s) = &t.steps {
+                steps = s.clone();
+            }
+            env.extend(t.env.clone());
+        }
+        if let Some(s) = &vd.steps {
+            steps = s.clone();
+        }
+        env.extend(vd.env.clone());
+        if steps.is_empty() {
+            bail!("{name}: no build steps in {}", def.path.display());
+        }
+        let mut patches = Vec::new();
+        for p in &vd.patches {
+            let path = defs_dir.join("patches").join(p);
+            if !path.is_file() {
+                bail!(
+                    "{name}: patch {} (listed in {}) does not exist",
+                    path.display(),
+                    def.path.display()
+                );
+            }
+            let sha = sha256_file(&path)?;
+            patches.push((path, sha));
+        }
+        let mut depends: Vec<String> = def.depends.iter().chain(&def.build_depends).cloned().collect();
+        depends.sort();
+        depends.dedup();
+        let file_name = vd
+            .debian
+            .clone()
+            .or_else(|| vd.url.first().and_then(|u| u.rsplit('/').next().map(String::from)))
+            .unwrap_or_else(|| format!("{name}-{version}"));
+        let source = Source {
+            sha256: vd.sha256.to_lowercase(),
+            urls: vd.url.clone(),
+            debian: vd.debian.clone(),
+            file_name,
+        };
+        let dep_keys: BTreeMap<&String, &String> =
+            depends.iter().map(|d| (d, &keys[d])).collect();
+        let key_input = serde_json::json!({
+            "schema": SCHEMA,
+            "name": name,
+            "version": version,
+            "source": source.sha256,
+            "patches": patches.iter().map(|(p, s)| (p.file_name().map(|f| f.to_string_lossy().into_owned()), s)).collect::<Vec<_>>(),
+            "steps": steps,
+            "env": env,
+            "prune": def.prune,
+            "toolchain": toolchain,
+            "prefix": prefix,
+            "deps": dep_keys,
+        });
+        let key = sha256_bytes(key_input.to_string().as_bytes());
+        keys.insert(name.clone(), key.clone());
+        components.push(Component {
+            name: name.clone(),
+            version,
+            version_from: from,
+            source,
+            patches,
+            depends,
+            build_only: !shipped.contains(name),
+            steps,
+            env,
+            prune: def.prune.clone(),
+            license: def.license.clone(),
+            license_files: def.license_files.clone(),
+            key,
+            definition: def.path.clone(),
+        });
+    }
+    Ok(Plan {
+        project: project.name.clone(),
+        install_dir: project.install_dir.clone(),
+        prefix: prefix.to_path_buf(),
+        toolchain: toolchain.clone(),
+        source_date_epoch: project.source_date_epoch,
+        components,
+    })
+}

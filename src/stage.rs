@@ -1,0 +1,77 @@
+//! stage: the install tree of a project, copied from the build prefix.
+//!
+//! The staged tree is `build/<project>/stage<install_dir>/embedded`: what later
+//! stages (relocate, check, package) work on. Build-only components are left out.
+//! A marker records which component keys it holds, so an unchanged build does not
+//! copy it again.
+
+use crate::cache::PrefixState;
+use crate::paths::Layout;
+use crate::plan::Plan;
+use crate::util::{remove_any, sha256_bytes, write_atomic};
+use anyhow::Result;
+use std::fs;
+use std::path::PathBuf;
+
+/// Result of staging.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Staged {
+    /// Root of the staged file system image (`.../stage`).
+    pub root: PathBuf,
+    /// The embedded prefix inside it (`.../stage/opt/<name>/embedded`).
+    pub embedded: PathBuf,
+    /// False when the existing stage was already current.
+    pub copied: bool,
+}
+
+/// Copy the shipped components' files from the prefix into the stage.
+pub fn stage(plan: &Plan, layout: &Layout) -> Result<Staged> {
+    let root = layout.project_build(&plan.project).join("stage");
+    let embedded = root
+        .join(plan.install_dir.trim_start_matches('/'))
+        .join("embedded");
+    let shipped: Vec<_> = plan.components.iter().filter(|c| !c.build_only).collect();
+    let id = sha256_bytes(
+        shipped
+            .iter()
+            .map(|c| format!("{}={}\n", c.name, c.key))
+            .collect::<String>()
+            .as_bytes(),
+    );
+    let marker = layout.project_build(&plan.project).join("stage.id");
+    if fs::read_to_string(&marker).ok().as_deref() == Some(id.as_str()) && embedded.is_dir() {
+        return Ok(Staged {
+            root,
+            embedded,
+            copied: false,
+        });
+    }
+    let _ = fs::remove_file(&marker);
+    remove_any(&root)?;
+    fs::create_dir_all(&embedded)?;
+    let state = PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
+    for c in &shipped {
+        if let Some(inst) = state.components.get(&c.name) {
+            for f in &inst.files {
+                let from = plan.prefix.join(f);
+                let to = embedded.join(f);
+                if let Some(parent) = to.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                let meta = fs::symlink_metadata(&from)?;
+                if meta.file_type().is_symlink() {
+                    let _ = fs::remove_file(&to);
+                    std::os::unix::fs::symlink(fs::read_link(&from)?, &to)?;
+                } else {
+                    fs::copy(&from, &to)?;
+                }
+            }
+        }
+    }
+    write_atomic(&marker, id.as_bytes())?;
+    Ok(Staged {
+        root,
+        embedded,
+        copied: true,
+    })
+}

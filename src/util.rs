@@ -1,0 +1,110 @@
+//! util: small file-system and hashing helpers shared by the stages.
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// `path` made absolute against the current directory (without resolving links).
+pub fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        Ok(path.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(path))
+    }
+}
+
+/// Hex sha256 of a byte slice.
+pub fn sha256_bytes(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Hex sha256 of a file's contents.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Write `data` to `path` atomically: a temporary file beside it, then rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Remove a file, symlink or directory tree if it exists.
+pub fn remove_any(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
+        }
+        Ok(_) => fs::remove_file(path).with_context(|| format!("removing {}", path.display())),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Copy a tree (files, directories, symlinks as links), keeping modes and mtimes.
+/// Existing files in `dst` are replaced. Returns the relative paths of every
+/// non-directory entry copied, sorted.
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<Vec<String>> {
+    let mut copied = Vec::new();
+    fs::create_dir_all(dst)?;
+    for entry in walkdir::WalkDir::new(src).min_depth(1).sort_by_file_name() {
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(src)?;
+        let to = dst.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            match fs::symlink_metadata(&to) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    fs::remove_file(&to)?;
+                    fs::create_dir(&to)?;
+                }
+                Err(_) => fs::create_dir(&to)?,
+            }
+            let perm = entry.metadata()?.permissions();
+            fs::set_permissions(&to, perm)?;
+            continue;
+        }
+        if fs::symlink_metadata(&to).is_ok() {
+            remove_any(&to)?;
+        }
+        if ft.is_symlink() {
+            let target = fs::read_link(entry.path())?;
+            std::os::unix::fs::symlink(&target, &to)
+                .with_context(|| format!("linking {}", to.display()))?;
+        } else {
+            fs::copy(entry.path(), &to)
+                .with_context(|| format!("copying {} to {}", entry.path().display(), to.display()))?;
+            let mtime = entry.metadata()?.modified()?;
+            // Setting an explicit time needs ownership, not write access.
+            fs::File::open(&to)?.set_modified(mtime)?;
+        }
+        copied.push(rel.to_string_lossy().into_owned());
+    }
+    Ok(copied)
+}
+
+/// The last `n` lines of a text file (for failure reports).
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
