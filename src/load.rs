@@ -149,8 +149,12 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Re
         match e.span() {
             Some(span) => {
                 let (line, col) = line_col(text, span.start);
-                let key = text[span.clone()].lines().next().unwrap_or("").trim();
-                anyhow::anyhow!("{}:{line}:{col}: {msg} (at `{key}`)", path.display())
+                let line_text = text.lines().nth(line - 1).unwrap_or("").trim();
+                let what = match line_text.split_once('=') {
+                    Some((k, _)) if !line_text.starts_with('[') => format!("key `{}`", k.trim()),
+                    _ => format!("`{line_text}`"),
+                };
+                anyhow::anyhow!("{}:{line}:{col}: {msg} (at {what})", path.display())
             }
             None => anyhow::anyhow!("{}: {msg}", path.display()),
         }
@@ -234,5 +238,8 @@ pub fn load_project(path: &Path) -> Result<Project> {
 /// The definitions directory for a project: `<project dir>/../software-defs`.
 pub fn default_defs_dir(project: &Path) -> PathBuf {
     let dir = project.parent().unwrap_or(Path::new("."));
-    dir.join("..").join("software-defs")
+    match dir.parent() {
+        Some(up) if !dir.as_os_str().is_empty() => up.join("software-defs"),
+        _ => dir.join("..").join("software-defs"),
+    }
 }

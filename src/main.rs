@@ -141,6 +141,7 @@ fn fetch_opts(f: &FetchArgs, cli: &Cli) -> FetchOptions {
         mirrors: f.mirror.clone(),
         attempts: 3,
         progress: !cli.json && std::io::stderr().is_terminal(),
+        debian_archives: None,
     }
 }
 

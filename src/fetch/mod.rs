@@ -29,6 +29,8 @@ pub struct FetchOptions {
     pub attempts: u32,
     /// Show progress bars.
     pub progress: bool,
+    /// Debian archive base URLs; `None` reads them from the apt configuration.
+    pub debian_archives: Option<Vec<String>>,
 }
 
 /// The content-addressed source cache.
@@ -101,10 +103,10 @@ pub async fn fetch_all(
     } else {
         MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
     };
-    let archives = if opts.offline {
-        vec![]
-    } else {
-        apt::debian_archives()
+    let archives = match (&opts.debian_archives, opts.offline) {
+        (_, true) => vec![],
+        (Some(a), false) => a.clone(),
+        (None, false) => apt::debian_archives(),
     };
     let futs = items.iter().map(|(label, src)| {
         let client = client.clone();

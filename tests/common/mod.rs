@@ -1,0 +1,225 @@
+//! Shared test fixtures: a real HTTP/1.1 server on 127.0.0.1 with range support and
+//! scripted faults, tarball builders, and access to real source archives.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub range: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    files: HashMap<String, Vec<u8>>,
+    /// path -> number of bytes after which the next responses are cut (count of cuts left).
+    cut: HashMap<String, (usize, u32)>,
+    seen: Vec<Seen>,
+}
+
+/// A small threaded HTTP server serving in-memory files.
+pub struct Server {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let st = st.clone();
+                std::thread::spawn(move || handle(conn, st));
+            }
+        });
+        Server { port, state }
+    }
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+    pub fn add(&self, path: &str, data: Vec<u8>) {
+        self.state.lock().unwrap().files.insert(path.into(), data);
+    }
+    /// Cut the connection after `after` bytes of body, for the next `times` requests.
+    pub fn cut(&self, path: &str, after: usize, times: u32) {
+        self.state.lock().unwrap().cut.insert(path.into(), (after, times));
+    }
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+}
+
+fn handle(conn: TcpStream, st: Arc<Mutex<State>>) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut conn = conn;
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut range = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("range") {
+                range = Some(v.trim().to_string());
+            }
+        }
+    }
+    let (body, cut) = {
+        let mut s = st.lock().unwrap();
+        s.seen.push(Seen {
+            path: path.clone(),
+            range: range.clone(),
+        });
+        let body = s.files.get(&path).cloned();
+        let cut = match s.cut.get_mut(&path) {
+            Some((after, times)) if *times > 0 => {
+                *times -= 1;
+                Some(*after)
+            }
+            _ => None,
+        };
+        (body, cut)
+    };
+    let Some(body) = body else {
+        let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    };
+    let start = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok());
+    let (status, slice) = match start {
+        Some(s) if s >= body.len() => {
+            let _ = conn.write_all(b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return;
+        }
+        Some(s) => ("206 Partial Content", &body[s..]),
+        None => ("200 OK", &body[..]),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        slice.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    match cut {
+        Some(after) => {
+            let _ = conn.write_all(&slice[..after.min(slice.len())]);
+            let _ = conn.flush();
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+        None => {
+            let _ = conn.write_all(slice);
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) as u8
+        })
+        .collect()
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    ferrobus::util::sha256_bytes(data)
+}
+
+/// A gzip tarball of `files` (path, contents, mode) under a top directory.
+pub fn targz(top: &str, files: &[(&str, &str, u32)]) -> Vec<u8> {
+    let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut b = tar::Builder::new(enc);
+    for (p, c, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(c.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, format!("{top}/{p}"), c.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+/// The real zlib source archive (sha256 from software-defs/zlib.toml), taken from
+/// the user's ferrobus source cache, or fetched once through the real definition
+/// (upstream, then the Debian archive apt is configured for).
+pub fn zlib_source() -> (Vec<u8>, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let def = ferrobus::load::load_software(&root.join("software-defs/zlib.toml")).unwrap();
+    let v = def
+        .versions
+        .iter()
+        .find(|v| v.version == def.default_version)
+        .unwrap();
+    let cache_dir = ferrobus::paths::default_cache_dir().join("sources");
+    let path = cache_dir.join(&v.sha256);
+    if !path.is_file() {
+        let src = ferrobus::plan::Source {
+            sha256: v.sha256.clone(),
+            urls: v.url.clone(),
+            debian: v.debian.clone(),
+            file_name: v.debian.clone().unwrap_or_else(|| "zlib.tar.gz".into()),
+        };
+        let cache = ferrobus::fetch::SourceCache::new(&cache_dir);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(ferrobus::fetch::fetch_all(
+            &[("zlib".into(), src)],
+            &cache,
+            &ferrobus::fetch::FetchOptions {
+                attempts: 2,
+                ..Default::default()
+            },
+        ))
+        .expect("zlib source: not cached and not fetchable (is the Debian archive reachable?)");
+    }
+    (std::fs::read(&path).unwrap(), v.sha256.clone())
+}
+
+/// Path of the built ferrobus binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferrobus"))
+}
+
+/// Run ferrobus with a private cache and build dir; returns (success, stdout, stderr).
+pub fn ferrobus(cache: &Path, build: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(bin())
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("--build-dir")
+        .arg(build)
+        .args(args)
+        .env_remove("FERROBUS_CACHE")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Read a whole file.
+pub fn read(p: &Path) -> String {
+    let mut s = String::new();
+    std::fs::File::open(p).unwrap().read_to_string(&mut s).unwrap();
+    s
+}
