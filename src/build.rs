@@ -71,6 +71,8 @@ pub struct ComponentReport {
     pub outcome: Outcome,
     /// Seconds spent (build or restore).
     pub seconds: f64,
+    /// When the work began, in seconds since the build stage started.
+    pub began: f64,
     /// Build log.
     pub log: PathBuf,
 }
@@ -179,7 +181,7 @@ pub fn build(
     let mut done: HashMap<String, ComponentReport> = HashMap::new();
     let mut running: HashMap<String, ProgressBar> = HashMap::new();
     let mut failed: Vec<anyhow::Error> = Vec::new();
-    let (tx, rx) = mpsc::channel::<(String, Result<f64>)>();
+    let (tx, rx) = mpsc::channel::<(String, Result<(f64, f64)>)>();
 
     loop {
         // Start (or restore) everything whose dependencies are in the prefix.
@@ -223,10 +225,12 @@ pub fn build(
                 let (plan_project, layout, keep) = (plan.project.clone(), layout.clone(), opts.keep_work);
                 let prefix = prefix.clone();
                 let jobs = opts.jobs;
+                let started = started;
                 std::thread::spawn(move || {
-                    let r = (|| -> Result<f64> {
+                    let r = (|| -> Result<(f64, f64)> {
                         let _token = client.acquire()?;
                         let t = Instant::now();
+                        let began = started.elapsed().as_secs_f64();
                         let work = layout.project_build(&plan_project).join("work").join(&c2.name);
                         build_one(&c2, &prefix, &src, &work, &log, &client, jobs, &pb)?;
                         let secs = t.elapsed().as_secs_f64();
@@ -236,7 +240,7 @@ pub fn build(
                         if !keep {
                             discard(&work);
                         }
-                        Ok(secs)
+                        Ok((secs, began))
                     })();
                     let _ = tx.send((c2.name.clone(), r));
                 });
@@ -254,14 +258,16 @@ pub fn build(
         let c = plan.get(&name).expect("planned component");
         let log = logs.join(format!("{name}.log"));
         match r {
-            Ok(secs) => {
+            Ok((secs, began)) => {
                 let art = store
                     .lookup(&c.name, &c.key)
                     .with_context(|| format!("{name}: artifact missing after build"))?;
                 state.install(&art, prefix)?;
                 state.save(&state_path)?;
                 ui.line(format!("  built {} {} ({secs:.1}s)", c.name, c.version));
-                done.insert(name, report(c, Outcome::Built, secs, &log));
+                let mut r = report(c, Outcome::Built, secs, &log);
+                r.began = began;
+                done.insert(name, r);
             }
             Err(e) => {
                 ui.line(format!("  FAILED {} {}", c.name, c.version));
@@ -305,6 +311,7 @@ fn report(c: &Component, outcome: Outcome, seconds: f64, log: &Path) -> Componen
         version: c.version.clone(),
         outcome,
         seconds,
+        began: 0.0,
         log: log.to_path_buf(),
     }
 }

@@ -163,10 +163,8 @@ fn small_project_builds_caches_and_rebuilds_only_what_changed() {
     // Pruned files are not in the artifact.
     assert!(!f.build_dir().join("zt/stage/opt/zt/embedded/lib/libz.a").exists());
 
-    // Unchanged: nothing rebuilt, quick.
-    let t = Instant::now();
+    // Unchanged: nothing rebuilt (timing lives in bench/, not here).
     assert_eq!(f.build(), pairs(&[("zlib", "up-to-date"), ("zdemo", "up-to-date")]));
-    assert!(t.elapsed() < Duration::from_secs(5));
 
     // A changed leaf rebuilds itself only; plan shows which key changed.
     f.zdemo("echo changed-recipe");

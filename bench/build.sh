@@ -1,0 +1,76 @@
+#!/bin/sh
+# Cold-build benchmark of the demo project: parallel (jobserver) vs one component at
+# a time (--serial), same machine, same run. Each run gets an empty artifact cache
+# and prefix; sources come from the user's source cache (fetched first) so the
+# network is not measured. During the parallel run, compiler processes (cc1) are
+# sampled every 0.2 s to show that their number never exceeds --jobs.
+#
+#   bench/build.sh [--jobs N] [--skip-serial]
+set -eu
+cd "$(dirname "$0")/.."
+JOBS=$(nproc); SERIAL=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --jobs) JOBS=$2; shift 2 ;;
+    --skip-serial) SERIAL=0; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+cargo build --release -q
+FB=$PWD/target/release/ferrobus
+USER_CACHE=$($FB cache path)
+$FB fetch projects/demo-agent.toml >/dev/null
+WORK=$(mktemp -d /tmp/fb-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# run NAME ARGS...: cold build into a fresh cache; prints "wall cpu" seconds.
+run() {
+  name=$1; shift
+  cache=$WORK/c-$name
+  mkdir -p "$cache"
+  ln -s "$USER_CACHE/sources" "$cache/sources"
+  start=$(date +%s.%N)
+  # `times` after the build reports the children's user+sys CPU.
+  cpu=$(sh -c '"$@" >"$0.json" 2>"$0.err"; s=$?; times | tail -1; exit $s' "$WORK/$name" \
+        "$FB" --json --cache-dir "$cache" --build-dir "$WORK/b-$name" build projects/demo-agent.toml "$@" \
+        | awk '{ split($1,u,"m"); split($2,s,"m"); sub("s","",u[2]); sub("s","",s[2]); print u[1]*60+u[2]+s[1]*60+s[2] }')
+  end=$(date +%s.%N)
+  echo "$(echo "$end - $start" | bc) $cpu"
+}
+
+# Sample cc1 processes while the parallel build runs.
+( max=0; while [ ! -e "$WORK/done" ]; do n=$(pgrep -c -x cc1 || true); [ "$n" -gt "$max" ] && max=$n; echo "$max" > "$WORK/maxcc1"; sleep 0.2; done ) &
+SAMPLER=$!
+set -- $(run parallel --jobs "$JOBS")
+touch "$WORK/done"; wait $SAMPLER 2>/dev/null || true
+PWALL=$1; PCPU=$2
+MAXCC=$(cat "$WORK/maxcc1")
+# Timeline of the parallel build: which components were building at the same time.
+python3 - "$WORK/parallel.json" <<'PY'
+import json, sys
+comps = [c for c in json.load(open(sys.argv[1]))["components"] if c["outcome"] == "built"]
+comps.sort(key=lambda c: c["began"])
+print(f"{'component':<12} {'start':>7} {'end':>7}  running at the same time")
+for c in comps:
+    b, e = c["began"], c["began"] + c["seconds"]
+    other = [o["name"] for o in comps if o is not c and o["began"] < e and o["began"] + o["seconds"] > b]
+    print(f"{c['name']:<12} {b:7.1f} {e:7.1f}  {', '.join(other)}")
+PY
+OVERLAP=$(python3 -c "import json,sys; print(len([c for c in json.load(open(sys.argv[1]))['components'] if c['outcome']=='built']))" "$WORK/parallel.json")
+if [ "$SERIAL" = 1 ]; then
+  set -- $(run serial --jobs "$JOBS" --serial); SWALL=$1; SCPU=$2
+else
+  SWALL="-"; SCPU="-"
+fi
+CORES=$(nproc)
+RATIO=$(echo "scale=3; $PWALL / ($PCPU / $CORES)" | bc)
+printf '\n%-34s %s\n' "metric" "value"
+printf '%-34s %s\n' "cores" "$CORES"
+printf '%-34s %s\n' "--jobs" "$JOBS"
+printf '%-34s %.1f s\n' "parallel wall" "$PWALL"
+printf '%-34s %.1f s\n' "parallel CPU (user+sys)" "$PCPU"
+printf '%-34s %s (target <= 1.15)\n' "wall / (CPU / cores)" "$RATIO"
+printf '%-34s %s (limit %s)\n' "max cc1 processes seen" "$MAXCC" "$JOBS"
+printf '%-34s %s\n' "components built" "$OVERLAP"
+[ "$SWALL" = "-" ] || printf '%-34s %.1f s (CPU %.1f s)\n' "serial wall (--serial)" "$SWALL" "$SCPU"
+[ "$SWALL" = "-" ] || printf '%-34s %sx\n' "serial / parallel" "$(echo "scale=2; $SWALL / $PWALL" | bc)"
