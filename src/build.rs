@@ -148,8 +148,11 @@ pub fn build(
     fs::create_dir_all(&logs)?;
 
     // Drop whatever the prefix holds that the plan does not want as it is.
-    let wanted: HashMap<&str, &Component> =
-        plan.components.iter().map(|c| (c.name.as_str(), c)).collect();
+    let wanted: HashMap<&str, &Component> = plan
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
     let stale: Vec<String> = state
         .components
         .iter()
@@ -196,7 +199,11 @@ pub fn build(
                     continue;
                 }
                 let log = logs.join(format!("{}.log", c.name));
-                if state.components.get(&c.name).is_some_and(|i| i.key == c.key) {
+                if state
+                    .components
+                    .get(&c.name)
+                    .is_some_and(|i| i.key == c.key)
+                {
                     done.insert(c.name.clone(), report(c, Outcome::UpToDate, 0.0, &log));
                     progressed = true;
                     continue;
@@ -221,17 +228,21 @@ pub fn build(
                 let pb = ui.bar(&c.name);
                 pb.set_message("waiting for a job slot");
                 running.insert(c.name.clone(), pb.clone());
-                let (c2, tx, client, store) = (c.clone(), tx.clone(), client.clone(), store.clone());
-                let (plan_project, layout, keep) = (plan.project.clone(), layout.clone(), opts.keep_work);
+                let (c2, tx, client, store) =
+                    (c.clone(), tx.clone(), client.clone(), store.clone());
+                let (plan_project, layout, keep) =
+                    (plan.project.clone(), layout.clone(), opts.keep_work);
                 let prefix = prefix.clone();
                 let jobs = opts.jobs;
-                let started = started;
                 std::thread::spawn(move || {
                     let r = (|| -> Result<(f64, f64)> {
                         let _token = client.acquire()?;
                         let t = Instant::now();
                         let began = started.elapsed().as_secs_f64();
-                        let work = layout.project_build(&plan_project).join("work").join(&c2.name);
+                        let work = layout
+                            .project_build(&plan_project)
+                            .join("work")
+                            .join(&c2.name);
                         build_one(&c2, &prefix, &src, &work, &log, &client, jobs, &pb)?;
                         let secs = t.elapsed().as_secs_f64();
                         pb.set_message("storing artifact");
@@ -365,8 +376,11 @@ fn build_one(
     vars.insert("destdir", destdir.display().to_string());
     vars.insert("jobs", jobs.to_string());
     vars.insert("version", c.version.clone());
-    let env: BTreeMap<String, String> =
-        c.env.iter().map(|(k, v)| (k.clone(), expand(v, &vars))).collect();
+    let env: BTreeMap<String, String> = c
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), expand(v, &vars)))
+        .collect();
     for (p, _) in &c.patches {
         pb.set_message(format!("patch {}", p.display()));
         writeln!(log, "==> patch -p1 -i {}", p.display())?;

@@ -61,7 +61,8 @@ impl ArtifactStore {
     }
 
     fn path(&self, name: &str, key: &str) -> PathBuf {
-        self.dir.join(format!("{name}-{}", &key[..key.len().min(24)]))
+        self.dir
+            .join(format!("{name}-{}", &key[..key.len().min(24)]))
     }
 
     /// The artifact of `name` with exactly this key, if stored.
@@ -125,13 +126,13 @@ impl ArtifactStore {
             return out;
         };
         for e in rd.filter_map(|e| e.ok()) {
-            if let Ok(text) = fs::read_to_string(e.path().join("manifest.json")) {
-                if let Ok(manifest) = serde_json::from_str::<Manifest>(&text) {
-                    out.push(Artifact {
-                        dir: e.path(),
-                        manifest,
-                    });
-                }
+            if let Ok(text) = fs::read_to_string(e.path().join("manifest.json"))
+                && let Ok(manifest) = serde_json::from_str::<Manifest>(&text)
+            {
+                out.push(Artifact {
+                    dir: e.path(),
+                    manifest,
+                });
             }
         }
         out.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));

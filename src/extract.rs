@@ -45,7 +45,10 @@ pub fn detect(path: &Path) -> Result<Format> {
     } else if n >= 262 && &h[257..262] == b"ustar" {
         Format::Tar
     } else {
-        bail!("{}: not a supported archive (tar.gz/xz/bz2/zst, tar, zip)", path.display())
+        bail!(
+            "{}: not a supported archive (tar.gz/xz/bz2/zst, tar, zip)",
+            path.display()
+        )
     })
 }
 
@@ -83,9 +86,8 @@ fn check_path(archive: &Path, entry: &Path) -> Result<PathBuf> {
             entry.display()
         );
     }
-    normalise(entry).ok_or_else(|| {
-        anyhow::anyhow!("{}: refusing entry {}", archive.display(), entry.display())
-    })
+    normalise(entry)
+        .ok_or_else(|| anyhow::anyhow!("{}: refusing entry {}", archive.display(), entry.display()))
 }
 
 /// Check a link target relative to the entry's directory stays inside the tree.
@@ -118,15 +120,15 @@ fn check_parents(archive: &Path, root: &Path, rel: &Path) -> Result<()> {
             break;
         }
         cur.push(c);
-        if let Ok(m) = fs::symlink_metadata(&cur) {
-            if m.file_type().is_symlink() {
-                bail!(
-                    "{}: refusing entry {} (written through the symlink {})",
-                    archive.display(),
-                    rel.display(),
-                    cur.strip_prefix(root).unwrap_or(&cur).display()
-                );
-            }
+        if let Ok(m) = fs::symlink_metadata(&cur)
+            && m.file_type().is_symlink()
+        {
+            bail!(
+                "{}: refusing entry {} (written through the symlink {})",
+                archive.display(),
+                rel.display(),
+                cur.strip_prefix(root).unwrap_or(&cur).display()
+            );
         }
     }
     Ok(())
@@ -181,22 +183,25 @@ pub fn unpack(archive: &Path, dest: &Path) -> Result<()> {
         let p = e.path()?.into_owned();
         let rel = check_path(archive, &p)?;
         check_parents(archive, dest, &rel)?;
-        e.unpack_in(dest).with_context(|| {
-            format!("{}: extracting {}", archive.display(), p.display())
-        })?;
+        e.unpack_in(dest)
+            .with_context(|| format!("{}: extracting {}", archive.display(), p.display()))?;
     }
     Ok(())
 }
 
 fn unpack_zip(archive: &Path, dest: &Path) -> Result<()> {
     let f = fs::File::open(archive)?;
-    let mut z = zip::ZipArchive::new(f).with_context(|| format!("reading {}", archive.display()))?;
+    let mut z =
+        zip::ZipArchive::new(f).with_context(|| format!("reading {}", archive.display()))?;
     for i in 0..z.len() {
         let entry = z.by_index(i)?;
         let name = entry.name()?.to_string();
         check_path(archive, Path::new(&name))?;
         if entry.is_symlink() {
-            bail!("{}: refusing symlink entry {name} in a zip", archive.display());
+            bail!(
+                "{}: refusing symlink entry {name} in a zip",
+                archive.display()
+            );
         }
     }
     for i in 0..z.len() {

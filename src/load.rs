@@ -187,10 +187,18 @@ pub fn load_software(path: &Path) -> Result<SoftwareDef> {
             );
         }
         if v.url.is_empty() && v.debian.is_none() {
-            bail!("{}: version {}: no url and no debian source", path.display(), v.version);
+            bail!(
+                "{}: version {}: no url and no debian source",
+                path.display(),
+                v.version
+            );
         }
     }
-    if !def.versions.iter().any(|v| v.version == def.default_version) {
+    if !def
+        .versions
+        .iter()
+        .any(|v| v.version == def.default_version)
+    {
         bail!(
             "{}: default_version \"{}\" is not among the [[version]] entries",
             path.display(),

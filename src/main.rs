@@ -182,9 +182,8 @@ fn run(cli: Cli) -> Result<()> {
             let plan = make_plan(&cli, p, &layout)?;
             let sources = do_fetch(&plan, &layout, &fetch_opts(f, &cli))?;
             let opts = BuildOptions {
-                jobs: jobs.unwrap_or_else(|| {
-                    std::thread::available_parallelism().map_or(2, |n| n.get())
-                }),
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
                 serial: *serial,
                 keep_work: *keep_work,
                 progress: !cli.json && std::io::stderr().is_terminal(),
@@ -216,7 +215,11 @@ fn run(cli: Cli) -> Result<()> {
                 println!(
                     "staged {} ({}) in {total:.1}s",
                     staged.embedded.display(),
-                    if staged.copied { "updated" } else { "unchanged" }
+                    if staged.copied {
+                        "updated"
+                    } else {
+                        "unchanged"
+                    }
                 );
             }
             Ok(())
@@ -232,7 +235,11 @@ fn print_plan(plan: &Plan, layout: &Layout, json: bool) -> Result<()> {
         match state.components.get(name) {
             Some(i) if i.key == key => ("up-to-date", None),
             Some(i) => (
-                if store.lookup(name, key).is_some() { "changed (cached)" } else { "changed (build)" },
+                if store.lookup(name, key).is_some() {
+                    "changed (cached)"
+                } else {
+                    "changed (build)"
+                },
                 Some(i.key.clone()),
             ),
             None if store.lookup(name, key).is_some() => ("cached", None),
@@ -313,8 +320,9 @@ fn cache_cmd(cmd: &CacheCmd, layout: &Layout, json: bool) -> Result<()> {
                 for e in rd.filter_map(|e| e.ok()) {
                     let n = e.file_name().to_string_lossy().into_owned();
                     if n.len() == 64 {
-                        let name = std::fs::read_to_string(layout.sources().join(format!("{n}.name")))
-                            .unwrap_or_default();
+                        let name =
+                            std::fs::read_to_string(layout.sources().join(format!("{n}.name")))
+                                .unwrap_or_default();
                         let size = e.metadata().map(|m| m.len()).unwrap_or(0);
                         sources.push((n, name, size));
                     }
@@ -378,12 +386,8 @@ fn cache_cmd(cmd: &CacheCmd, layout: &Layout, json: bool) -> Result<()> {
                 }
             }
             let after = dir_size(&layout.cache);
-            println!(
-                "freed {:.1} MB",
-                before.saturating_sub(after) as f64 / 1e6
-            );
+            println!("freed {:.1} MB", before.saturating_sub(after) as f64 / 1e6);
         }
     }
     Ok(())
 }
-

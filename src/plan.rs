@@ -173,10 +173,10 @@ fn shipped(defs: &BTreeMap<String, SoftwareDef>, roots: &[String]) -> BTreeSet<S
     let mut seen = BTreeSet::new();
     let mut todo: Vec<String> = roots.to_vec();
     while let Some(n) = todo.pop() {
-        if seen.insert(n.clone()) {
-            if let Some(d) = defs.get(&n) {
-                todo.extend(d.depends.iter().cloned());
-            }
+        if seen.insert(n.clone())
+            && let Some(d) = defs.get(&n)
+        {
+            todo.extend(d.depends.iter().cloned());
         }
     }
     seen
@@ -266,13 +266,22 @@ pub fn resolve(
             let sha = sha256_file(&path)?;
             patches.push((path, sha));
         }
-        let mut depends: Vec<String> = def.depends.iter().chain(&def.build_depends).cloned().collect();
+        let mut depends: Vec<String> = def
+            .depends
+            .iter()
+            .chain(&def.build_depends)
+            .cloned()
+            .collect();
         depends.sort();
         depends.dedup();
         let file_name = vd
             .debian
             .clone()
-            .or_else(|| vd.url.first().and_then(|u| u.rsplit('/').next().map(String::from)))
+            .or_else(|| {
+                vd.url
+                    .first()
+                    .and_then(|u| u.rsplit('/').next().map(String::from))
+            })
             .unwrap_or_else(|| format!("{name}-{version}"));
         let source = Source {
             sha256: vd.sha256.to_lowercase(),
@@ -280,8 +289,7 @@ pub fn resolve(
             debian: vd.debian.clone(),
             file_name,
         };
-        let dep_keys: BTreeMap<&String, &String> =
-            depends.iter().map(|d| (d, &keys[d])).collect();
+        let dep_keys: BTreeMap<&String, &String> = depends.iter().map(|d| (d, &keys[d])).collect();
         let key_input = serde_json::json!({
             "schema": SCHEMA,
             "name": name,

@@ -52,7 +52,10 @@ fn glibc_version() -> String {
 pub fn detect() -> Result<Toolchain> {
     let triple = "x86_64-unknown-linux-gnu";
     let mut b = cc::Build::new();
-    b.target(triple).host(triple).opt_level(2).cargo_metadata(false);
+    b.target(triple)
+        .host(triple)
+        .opt_level(2)
+        .cargo_metadata(false);
     let c = b
         .try_get_compiler()
         .map_err(|e| anyhow::anyhow!("no C compiler found: {e}"))?;
@@ -60,9 +63,8 @@ pub fn detect() -> Result<Toolchain> {
         .cpp(true)
         .try_get_compiler()
         .map_err(|e| anyhow::anyhow!("no C++ compiler found: {e}"))?;
-    let resolve = |p: &std::path::Path| -> String {
-        which(p).unwrap_or_else(|| p.display().to_string())
-    };
+    let resolve =
+        |p: &std::path::Path| -> String { which(p).unwrap_or_else(|| p.display().to_string()) };
     let cc = resolve(c.path());
     Ok(Toolchain {
         target: "linux-x86_64".into(),

@@ -90,8 +90,9 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<Vec<String>> {
             std::os::unix::fs::symlink(&target, &to)
                 .with_context(|| format!("linking {}", to.display()))?;
         } else {
-            fs::copy(entry.path(), &to)
-                .with_context(|| format!("copying {} to {}", entry.path().display(), to.display()))?;
+            fs::copy(entry.path(), &to).with_context(|| {
+                format!("copying {} to {}", entry.path().display(), to.display())
+            })?;
             let mtime = entry.metadata()?.modified()?;
             // Setting an explicit time needs ownership, not write access.
             fs::File::open(&to)?.set_modified(mtime)?;

@@ -23,7 +23,9 @@ fn project(dir: &Path, components: &str) -> std::path::PathBuf {
     let p = dir.join("projects/p.toml");
     fs::write(
         &p,
-        format!("name = \"p\"\nversion = \"1\"\ninstall_dir = \"/opt/p\"\ncomponents = [{components}]\n"),
+        format!(
+            "name = \"p\"\nversion = \"1\"\ninstall_dir = \"/opt/p\"\ncomponents = [{components}]\n"
+        ),
     )
     .unwrap();
     p
@@ -47,7 +49,11 @@ fn plan_err(dir: &Path, p: &Path) -> String {
 fn malformed_toml_names_file_and_line() {
     let t = tempfile::tempdir().unwrap();
     let p = project(t.path(), "\"alpha\"");
-    def(t.path(), "alpha", &ZLIB_LIKE.replace("license = \"MIT\"", "license = \"MIT"));
+    def(
+        t.path(),
+        "alpha",
+        &ZLIB_LIKE.replace("license = \"MIT\"", "license = \"MIT"),
+    );
     let e = plan_err(t.path(), &p);
     assert!(e.contains("software-defs/alpha.toml:2:"), "{e}");
 }
@@ -56,7 +62,11 @@ fn malformed_toml_names_file_and_line() {
 fn unknown_key_names_file_line_and_key() {
     let t = tempfile::tempdir().unwrap();
     let p = project(t.path(), "\"alpha\"");
-    def(t.path(), "alpha", &ZLIB_LIKE.replace("steps =", "colour = \"blue\"\nsteps ="));
+    def(
+        t.path(),
+        "alpha",
+        &ZLIB_LIKE.replace("steps =", "colour = \"blue\"\nsteps ="),
+    );
     let e = plan_err(t.path(), &p);
     assert!(e.contains("alpha.toml:4:"), "{e}");
     assert!(e.contains("colour"), "{e}");
@@ -66,7 +76,11 @@ fn unknown_key_names_file_line_and_key() {
 fn unknown_key_in_a_version_table_and_in_the_project() {
     let t = tempfile::tempdir().unwrap();
     let p = project(t.path(), "\"alpha\"");
-    def(t.path(), "alpha", &ZLIB_LIKE.replace("url =", "md5 = \"x\"\nurl ="));
+    def(
+        t.path(),
+        "alpha",
+        &ZLIB_LIKE.replace("url =", "md5 = \"x\"\nurl ="),
+    );
     let e = plan_err(t.path(), &p);
     assert!(e.contains("alpha.toml:9:") && e.contains("md5"), "{e}");
     def(t.path(), "alpha", ZLIB_LIKE);
@@ -79,19 +93,34 @@ fn unknown_key_in_a_version_table_and_in_the_project() {
 fn wrong_type_and_missing_field() {
     let t = tempfile::tempdir().unwrap();
     let p = project(t.path(), "\"alpha\"");
-    def(t.path(), "alpha", &ZLIB_LIKE.replace("steps = [\"true\"]", "steps = \"true\""));
+    def(
+        t.path(),
+        "alpha",
+        &ZLIB_LIKE.replace("steps = [\"true\"]", "steps = \"true\""),
+    );
     let e = plan_err(t.path(), &p);
     assert!(e.contains("alpha.toml:4:") && e.contains("steps"), "{e}");
-    def(t.path(), "alpha", &ZLIB_LIKE.replace("sha256 = ", "#sha256 = "));
+    def(
+        t.path(),
+        "alpha",
+        &ZLIB_LIKE.replace("sha256 = ", "#sha256 = "),
+    );
     let e = plan_err(t.path(), &p);
-    assert!(e.contains("alpha.toml") && e.contains("missing field `sha256`"), "{e}");
+    assert!(
+        e.contains("alpha.toml") && e.contains("missing field `sha256`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn dependency_cycle_is_named() {
     let t = tempfile::tempdir().unwrap();
     let p = project(t.path(), "\"alpha\"");
-    def(t.path(), "alpha", &ZLIB_LIKE.replace("steps =", "depends = [\"beta\"]\nsteps ="));
+    def(
+        t.path(),
+        "alpha",
+        &ZLIB_LIKE.replace("steps =", "depends = [\"beta\"]\nsteps ="),
+    );
     def(
         t.path(),
         "beta",
@@ -107,20 +136,30 @@ fn dependency_cycle_is_named() {
             .replace("steps =", "depends = [\"alpha\"]\nsteps ="),
     );
     let e = plan_err(t.path(), &p);
-    assert!(e.contains("dependency cycle: alpha -> beta -> gamma -> alpha"), "{e}");
+    assert!(
+        e.contains("dependency cycle: alpha -> beta -> gamma -> alpha"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_component_names_who_needs_it() {
     let t = tempfile::tempdir().unwrap();
     let p = project(t.path(), "\"alpha\"");
-    def(t.path(), "alpha", &ZLIB_LIKE.replace("steps =", "depends = [\"zeta\"]\nsteps ="));
+    def(
+        t.path(),
+        "alpha",
+        &ZLIB_LIKE.replace("steps =", "depends = [\"zeta\"]\nsteps ="),
+    );
     let e = plan_err(t.path(), &p);
     assert!(e.contains("unknown component \"zeta\""), "{e}");
     assert!(e.contains("\"alpha\""), "{e}");
     let p = project(t.path(), "\"omega\"");
     let e = plan_err(t.path(), &p);
-    assert!(e.contains("unknown component \"omega\" in the project"), "{e}");
+    assert!(
+        e.contains("unknown component \"omega\" in the project"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -134,7 +173,10 @@ fn unknown_override_version_lists_known_versions() {
         &["plan", p.to_str().unwrap(), "--override", "alpha=9.9"],
     );
     assert!(!ok);
-    assert!(e.contains("alpha: version \"9.9\" (command line)") && e.contains("known: 1.0"), "{e}");
+    assert!(
+        e.contains("alpha: version \"9.9\" (command line)") && e.contains("known: 1.0"),
+        "{e}"
+    );
 }
 
 // ---- hostile archives -------------------------------------------------------
@@ -186,7 +228,10 @@ fn archive_with_dotdot_is_refused_and_writes_nothing() {
     ])));
     assert!(e.contains("pkg/../../x") && e.contains(".."), "{e}");
     assert!(!t.path().join("root/x").exists());
-    assert!(!t.path().join("root/out/pkg/ok.txt").exists(), "validated before writing");
+    assert!(
+        !t.path().join("root/out/pkg/ok.txt").exists(),
+        "validated before writing"
+    );
 }
 
 #[test]
@@ -242,7 +287,12 @@ fn safe_archives_unpack_in_every_format() {
         std::io::Read::read_to_end(&mut e, &mut out).unwrap();
         out
     };
-    for (name, data) in [("a.tgz", gz(&tar)), ("a.txz", xz), ("a.tzst", zst), ("a.tbz", bz)] {
+    for (name, data) in [
+        ("a.tgz", gz(&tar)),
+        ("a.txz", xz),
+        ("a.tzst", zst),
+        ("a.tbz", bz),
+    ] {
         let a = t.path().join(name);
         fs::write(&a, data).unwrap();
         let dest = t.path().join(format!("out-{name}"));
@@ -256,7 +306,8 @@ fn safe_archives_unpack_in_every_format() {
     let mk_zip = |names: &[&str]| {
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         for n in names {
-            w.start_file(*n, zip::write::SimpleFileOptions::default()).unwrap();
+            w.start_file(*n, zip::write::SimpleFileOptions::default())
+                .unwrap();
             std::io::Write::write_all(&mut w, b"z").unwrap();
         }
         w.finish().unwrap().into_inner()
@@ -264,10 +315,16 @@ fn safe_archives_unpack_in_every_format() {
     let a = t.path().join("ok.zip");
     fs::write(&a, mk_zip(&["pkg/z.txt"])).unwrap();
     ferrobus::extract::unpack(&a, &t.path().join("zout")).unwrap();
-    assert_eq!(fs::read_to_string(t.path().join("zout/pkg/z.txt")).unwrap(), "z");
+    assert_eq!(
+        fs::read_to_string(t.path().join("zout/pkg/z.txt")).unwrap(),
+        "z"
+    );
     let a = t.path().join("bad.zip");
     fs::write(&a, mk_zip(&["pkg/../../evil.txt"])).unwrap();
-    let e = format!("{:#}", ferrobus::extract::unpack(&a, &t.path().join("zbad")).unwrap_err());
+    let e = format!(
+        "{:#}",
+        ferrobus::extract::unpack(&a, &t.path().join("zbad")).unwrap_err()
+    );
     assert!(e.contains("evil.txt"), "{e}");
     assert!(!t.path().join("evil.txt").exists());
 }
@@ -277,6 +334,12 @@ fn garbage_is_not_an_archive() {
     let t = tempfile::tempdir().unwrap();
     let a = t.path().join("junk.tar.gz");
     fs::write(&a, b"<html>not found</html>").unwrap();
-    let e = format!("{:#}", ferrobus::extract::unpack(&a, &t.path().join("o")).unwrap_err());
-    assert!(e.contains("junk.tar.gz") && e.contains("not a supported archive"), "{e}");
+    let e = format!(
+        "{:#}",
+        ferrobus::extract::unpack(&a, &t.path().join("o")).unwrap_err()
+    );
+    assert!(
+        e.contains("junk.tar.gz") && e.contains("not a supported archive"),
+        "{e}"
+    );
 }

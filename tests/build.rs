@@ -74,7 +74,10 @@ url = ["{}"]
     }
     fn def(&self, name: &str, text: &str) {
         fs::write(
-            self.dir.path().join("software-defs").join(format!("{name}.toml")),
+            self.dir
+                .path()
+                .join("software-defs")
+                .join(format!("{name}.toml")),
             text,
         )
         .unwrap();
@@ -111,7 +114,11 @@ url = ["{}"]
         self.dir.path().join("build")
     }
     fn project(&self) -> String {
-        self.dir.path().join("projects/zt.toml").display().to_string()
+        self.dir
+            .path()
+            .join("projects/zt.toml")
+            .display()
+            .to_string()
     }
     fn run(&self, args: &[&str]) -> (bool, String, String) {
         let p = self.project();
@@ -147,7 +154,9 @@ url = ["{}"]
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 #[test]
@@ -159,12 +168,22 @@ fn small_project_builds_caches_and_rebuilds_only_what_changed() {
     let ldd = Command::new("ldd").arg(f.zdemo_bin()).output().unwrap();
     let ldd = String::from_utf8_lossy(&ldd.stdout);
     let libz = ldd.lines().find(|l| l.contains("libz.so")).unwrap();
-    assert!(libz.contains(&f.cache().join("prefixes/zt").display().to_string()), "{ldd}");
+    assert!(
+        libz.contains(&f.cache().join("prefixes/zt").display().to_string()),
+        "{ldd}"
+    );
     // Pruned files are not in the artifact.
-    assert!(!f.build_dir().join("zt/stage/opt/zt/embedded/lib/libz.a").exists());
+    assert!(
+        !f.build_dir()
+            .join("zt/stage/opt/zt/embedded/lib/libz.a")
+            .exists()
+    );
 
     // Unchanged: nothing rebuilt (timing lives in bench/, not here).
-    assert_eq!(f.build(), pairs(&[("zlib", "up-to-date"), ("zdemo", "up-to-date")]));
+    assert_eq!(
+        f.build(),
+        pairs(&[("zlib", "up-to-date"), ("zdemo", "up-to-date")])
+    );
 
     // A changed leaf rebuilds itself only; plan shows which key changed.
     f.zdemo("echo changed-recipe");
@@ -173,24 +192,36 @@ fn small_project_builds_caches_and_rebuilds_only_what_changed() {
     let line = |n: &str| out.lines().find(|l| l.starts_with(n)).unwrap().to_string();
     assert!(line("zlib ").contains("up-to-date"), "{out}");
     assert!(line("zdemo ").contains("changed"), "{out}");
-    assert_eq!(f.build(), pairs(&[("zlib", "up-to-date"), ("zdemo", "built")]));
+    assert_eq!(
+        f.build(),
+        pairs(&[("zlib", "up-to-date"), ("zdemo", "built")])
+    );
 
     // A changed dependency rebuilds it and its dependents.
     f.def(
         "zlib",
-        &read(&f.dir.path().join("software-defs/zlib.toml"))
-            .replace("default_version", "env = { ZLIB_EXTRA = \"1\" }\ndefault_version"),
+        &read(&f.dir.path().join("software-defs/zlib.toml")).replace(
+            "default_version",
+            "env = { ZLIB_EXTRA = \"1\" }\ndefault_version",
+        ),
     );
     assert_eq!(f.build(), pairs(&[("zlib", "built"), ("zdemo", "built")]));
 
     // A lost prefix is restored from the artifact cache, not rebuilt.
     fs::remove_dir_all(f.cache().join("prefixes")).unwrap();
-    assert_eq!(f.build(), pairs(&[("zlib", "restored"), ("zdemo", "restored")]));
+    assert_eq!(
+        f.build(),
+        pairs(&[("zlib", "restored"), ("zdemo", "restored")])
+    );
     assert_eq!(f.run_zdemo(), "zlib 1.3.1 ok\n");
 
     // Only what the server was asked for: each source once (the cache did the rest).
     let gets: Vec<String> = f.srv.seen().into_iter().map(|s| s.path).collect();
-    assert_eq!(gets.iter().filter(|p| p.contains("zlib")).count(), 1, "{gets:?}");
+    assert_eq!(
+        gets.iter().filter(|p| p.contains("zlib")).count(),
+        1,
+        "{gets:?}"
+    );
 }
 
 #[test]
@@ -201,13 +232,22 @@ fn failing_step_names_component_and_log_and_keeps_finished_work() {
     assert!(!ok);
     assert!(err.contains("component zdemo failed"), "{err}");
     assert!(err.contains("logs/zdemo.log"), "{err}");
-    assert!(err.contains("boom-marker-123"), "tail of the log expected:\n{err}");
+    assert!(
+        err.contains("boom-marker-123"),
+        "tail of the log expected:\n{err}"
+    );
     assert!(err.contains("step 1 failed"), "{err}");
     // zlib finished and stays cached.
     let (_, list, _) = ferrobus(&f.cache(), &f.build_dir(), &["cache", "list"]);
-    assert!(list.lines().any(|l| l.trim_start().starts_with("zlib")), "{list}");
+    assert!(
+        list.lines().any(|l| l.trim_start().starts_with("zlib")),
+        "{list}"
+    );
     f.zdemo("");
-    assert_eq!(f.build(), pairs(&[("zlib", "up-to-date"), ("zdemo", "built")]));
+    assert_eq!(
+        f.build(),
+        pairs(&[("zlib", "up-to-date"), ("zdemo", "built")])
+    );
     assert_eq!(f.run_zdemo(), "zlib 1.3.1 ok\n");
 }
 
@@ -228,7 +268,10 @@ fn build_killed_midway_then_next_build_is_correct() {
     let marker = f.build_dir().join("zt/started");
     let t = Instant::now();
     while !marker.exists() {
-        assert!(t.elapsed() < Duration::from_secs(120), "build never reached zdemo");
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "build never reached zdemo"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().unwrap(); // SIGKILL: no cleanup at all

@@ -42,7 +42,10 @@ fn http_mirror_is_tried_first_then_upstream() {
     let p = fetch(tmp.path(), &src, &o).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), data);
     let paths: Vec<String> = srv.seen().into_iter().map(|s| s.path).collect();
-    assert_eq!(paths, vec!["/mirror/thing-1.0.tar.gz", "/upstream/thing-1.0.tar.gz"]);
+    assert_eq!(
+        paths,
+        vec!["/mirror/thing-1.0.tar.gz", "/upstream/thing-1.0.tar.gz"]
+    );
 }
 
 #[test]
@@ -94,7 +97,9 @@ fn partial_download_from_an_earlier_run_is_resumed() {
     let src = source(&data, vec![srv.url("/f.tar.gz")]);
     std::fs::create_dir_all(tmp.path().join("partial")).unwrap();
     std::fs::write(
-        tmp.path().join("partial").join(format!("{}.part", src.sha256)),
+        tmp.path()
+            .join("partial")
+            .join(format!("{}.part", src.sha256)),
         &data[..50_000],
     )
     .unwrap();
@@ -132,7 +137,10 @@ fn sha256_mismatch_is_a_clear_error_and_nothing_is_cached() {
     assert!(e.contains(&src.sha256), "{e}");
     assert!(!tmp.path().join(&src.sha256).exists());
     assert!(
-        !tmp.path().join("partial").join(format!("{}.part", src.sha256)).exists(),
+        !tmp.path()
+            .join("partial")
+            .join(format!("{}.part", src.sha256))
+            .exists(),
         "bad bytes must not be kept for a later resume"
     );
 }
@@ -174,7 +182,10 @@ fn every_source_unreachable_lists_each_url_tried() {
 fn debian_archive_is_the_last_fallback() {
     let srv = Server::start();
     let data = noise(40_000, 9);
-    srv.add("/debian/pool/main/libt/libthing/libthing_1.0.orig.tar.gz", data.clone());
+    srv.add(
+        "/debian/pool/main/libt/libthing/libthing_1.0.orig.tar.gz",
+        data.clone(),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut src = source(&data, vec![srv.url("/upstream-gone/libthing-1.0.tar.gz")]);
     src.debian = Some("libthing_1.0.orig.tar.gz".into());

@@ -82,7 +82,11 @@ fn one_line_uris(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
         .filter(|l| l.starts_with("deb ") || l.starts_with("deb-src "))
-        .filter_map(|l| l.split_whitespace().find(|w| w.contains("://")).map(String::from))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.contains("://"))
+                .map(String::from)
+        })
         .collect()
 }
 
@@ -121,11 +125,16 @@ mod tests {
     #[test]
     fn parses_both_formats() {
         let d = "Types: deb\nURIs: http://a.example/debian\nSuites: x\n\nTypes: deb\nURIs: http://b.example/debian-security\n\nEnabled: no\nURIs: http://c.example/debian\n";
-        let u: Vec<String> = deb822_uris(d).into_iter().filter(|u| is_debian_archive(u)).collect();
+        let u: Vec<String> = deb822_uris(d)
+            .into_iter()
+            .filter(|u| is_debian_archive(u))
+            .collect();
         assert_eq!(u, vec!["http://a.example/debian"]);
         let l = "# c\ndeb [arch=amd64] http://d.example/debian bookworm main\ndeb https://x.example/apt stable main\n";
-        let u: Vec<String> = one_line_uris(l).into_iter().filter(|u| is_debian_archive(u)).collect();
+        let u: Vec<String> = one_line_uris(l)
+            .into_iter()
+            .filter(|u| is_debian_archive(u))
+            .collect();
         assert_eq!(u, vec!["http://d.example/debian"]);
     }
-
 }

@@ -58,7 +58,10 @@ impl SourceCache {
         let dst = self.path(&src.sha256);
         fs::rename(tmp, &dst)
             .with_context(|| format!("moving {} into the cache", tmp.display()))?;
-        let _ = fs::write(self.dir.join(format!("{}.name", src.sha256)), &src.file_name);
+        let _ = fs::write(
+            self.dir.join(format!("{}.name", src.sha256)),
+            &src.file_name,
+        );
         Ok(dst)
     }
 }
@@ -127,7 +130,11 @@ pub async fn fetch_all(
         }
     }
     if !errors.is_empty() {
-        bail!("could not fetch {} source(s):\n{}", errors.len(), errors.join("\n"));
+        bail!(
+            "could not fetch {} source(s):\n{}",
+            errors.len(),
+            errors.join("\n")
+        );
     }
     Ok(ok)
 }
@@ -166,12 +173,14 @@ async fn fetch_one(
         return Ok(dst);
     }
     // One process downloads a given hash at a time.
-    let lock_path = cache.dir.join("partial").join(format!("{}.lock", src.sha256));
+    let lock_path = cache
+        .dir
+        .join("partial")
+        .join(format!("{}.lock", src.sha256));
     let lock = fs::File::create(&lock_path)?;
-    let lock = tokio::task::spawn_blocking(move || {
-        fs2::FileExt::lock_exclusive(&lock).map(|_| lock)
-    })
-    .await??;
+    let lock =
+        tokio::task::spawn_blocking(move || fs2::FileExt::lock_exclusive(&lock).map(|_| lock))
+            .await??;
     if dst.is_file() {
         return Ok(dst);
     }
@@ -242,11 +251,10 @@ async fn get_to_part(
     part: &Path,
     pb: &ProgressBar,
 ) -> Result<(), Failure> {
-    if let Some(dir) = url.strip_prefix("file://").or(if url.contains("://") {
-        None
-    } else {
-        Some(url)
-    }) {
+    if let Some(dir) =
+        url.strip_prefix("file://")
+            .or(if url.contains("://") { None } else { Some(url) })
+    {
         return copy_local(Path::new(dir), part);
     }
     let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
@@ -288,12 +296,12 @@ async fn get_to_part(
         pb.set_position(written);
     }
     f.flush().ok();
-    if let Some(t) = total {
-        if written < t {
-            return Err(Failure::Transient(format!(
-                "truncated: {written} of {t} bytes"
-            )));
-        }
+    if let Some(t) = total
+        && written < t
+    {
+        return Err(Failure::Transient(format!(
+            "truncated: {written} of {t} bytes"
+        )));
     }
     Ok(())
 }

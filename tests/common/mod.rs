@@ -52,7 +52,11 @@ impl Server {
     }
     /// Cut the connection after `after` bytes of body, for the next `times` requests.
     pub fn cut(&self, path: &str, after: usize, times: u32) {
-        self.state.lock().unwrap().cut.insert(path.into(), (after, times));
+        self.state
+            .lock()
+            .unwrap()
+            .cut
+            .insert(path.into(), (after, times));
     }
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
@@ -73,10 +77,10 @@ fn handle(conn: TcpStream, st: Arc<Mutex<State>>) {
         if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
             break;
         }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.eq_ignore_ascii_case("range") {
-                range = Some(v.trim().to_string());
-            }
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("range")
+        {
+            range = Some(v.trim().to_string());
         }
     }
     let (body, cut) = {
@@ -96,7 +100,8 @@ fn handle(conn: TcpStream, st: Arc<Mutex<State>>) {
         (body, cut)
     };
     let Some(body) = body else {
-        let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = conn
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     };
     let start = range
@@ -131,10 +136,14 @@ fn handle(conn: TcpStream, st: Arc<Mutex<State>>) {
 
 /// Deterministic pseudo-random bytes.
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 33) as u8
         })
         .collect()
@@ -154,7 +163,8 @@ pub fn targz(top: &str, files: &[(&str, &str, u32)]) -> Vec<u8> {
         h.set_mode(*mode);
         h.set_mtime(1_700_000_000);
         h.set_cksum();
-        b.append_data(&mut h, format!("{top}/{p}"), c.as_bytes()).unwrap();
+        b.append_data(&mut h, format!("{top}/{p}"), c.as_bytes())
+            .unwrap();
     }
     b.into_inner().unwrap().finish().unwrap()
 }
@@ -220,6 +230,9 @@ pub fn ferrobus(cache: &Path, build: &Path, args: &[&str]) -> (bool, String, Str
 /// Read a whole file.
 pub fn read(p: &Path) -> String {
     let mut s = String::new();
-    std::fs::File::open(p).unwrap().read_to_string(&mut s).unwrap();
+    std::fs::File::open(p)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }
