@@ -5,12 +5,15 @@
 //! package) consume the staged tree.
 
 pub mod build;
+pub mod check;
 pub mod cache;
 pub mod extract;
 pub mod fetch;
 pub mod load;
 pub mod paths;
 pub mod plan;
+pub mod relocate;
 pub mod stage;
 pub mod toolchain;
 pub mod util;
+pub mod elf;

@@ -122,9 +122,46 @@ pub struct Project {
     /// SOURCE_DATE_EPOCH for builds and packages.
     #[serde(default = "default_epoch")]
     pub source_date_epoch: u64,
+    /// Health-check policy.
+    #[serde(default)]
+    pub health: Health,
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// The health-check policy of a project (`[health]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// Highest GLIBC_ symbol version allowed; default: the build root's glibc.
+    pub glibc_floor: Option<String>,
+    /// Highest GLIBCXX_ symbol version allowed.
+    pub glibcxx_floor: Option<String>,
+    /// Highest GCC_ symbol version allowed.
+    pub gcc_floor: Option<String>,
+    /// System libraries allowed beyond the standard list (argue for each one).
+    #[serde(default)]
+    pub allow_libs: Vec<String>,
+    /// Strip unstripped ELF files.
+    #[serde(default = "yes")]
+    pub strip: bool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            glibc_floor: None,
+            glibcxx_floor: None,
+            gcc_floor: None,
+            allow_libs: vec![],
+            strip: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> u32 {

@@ -8,7 +8,7 @@ use ferrobus::cache::{ArtifactStore, PrefixState};
 use ferrobus::fetch::{self, FetchOptions, SourceCache};
 use ferrobus::paths::{Layout, default_cache_dir};
 use ferrobus::plan::{self, Plan};
-use ferrobus::{load, stage, toolchain};
+use ferrobus::{check, load, relocate, stage, toolchain};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -81,6 +81,46 @@ enum Cmd {
         /// Keep the work directories of successful builds.
         #[arg(long)]
         keep_work: bool,
+    },
+    /// Health-check any tree (exit status 1 when a problem is found).
+    Check {
+        /// The tree (e.g. a staged `.../embedded` directory).
+        dir: PathBuf,
+        /// Where the tree will live on the target (default: the directory itself).
+        #[arg(long)]
+        install_prefix: Option<PathBuf>,
+        /// A build prefix that must not be mentioned anywhere.
+        #[arg(long)]
+        build_prefix: Option<PathBuf>,
+        /// Highest GLIBC_ symbol version allowed (e.g. 2.17).
+        #[arg(long)]
+        glibc_floor: Option<String>,
+        /// Highest GLIBCXX_ symbol version allowed.
+        #[arg(long)]
+        glibcxx_floor: Option<String>,
+        /// Highest GCC_ symbol version allowed.
+        #[arg(long)]
+        gcc_floor: Option<String>,
+        /// Allow one more system library (repeatable).
+        #[arg(long)]
+        allow_lib: Vec<String>,
+    },
+    /// Relocate a tree built in one prefix to live in another.
+    Relocate {
+        /// The tree.
+        dir: PathBuf,
+        /// The build prefix it was built in.
+        #[arg(long)]
+        from: PathBuf,
+        /// The install prefix it will live in.
+        #[arg(long)]
+        to: PathBuf,
+        /// Do not strip ELF files.
+        #[arg(long)]
+        no_strip: bool,
+        /// Only rewrite RPATH/RUNPATH (to compare with patchelf).
+        #[arg(long)]
+        rpath_only: bool,
     },
     /// Inspect or clean the cache.
     Cache {
@@ -190,6 +230,29 @@ fn run(cli: Cli) -> Result<()> {
             };
             let report = build::build(&plan, &layout, &sources, &opts)?;
             let staged = stage::stage(&plan, &layout)?;
+            let (relocated, health) = if staged.copied {
+                let r = relocate::relocate(
+                    &staged.embedded,
+                    &relocate::Options {
+                        build_prefix: plan.prefix.clone(),
+                        install_prefix: plan.install_prefix(),
+                        strip: plan.health.strip,
+                        debug_dir: None,
+                        rpath_only: false,
+                    },
+                )?;
+                let h = check::check(&staged.embedded, &plan.check_policy()?)?;
+                if !h.ok() {
+                    if cli.json {
+                        println!("{}", serde_json::to_string_pretty(&h)?);
+                    }
+                    anyhow::bail!("health check of {} failed:\n{}", staged.embedded.display(), h.render());
+                }
+                stage::commit(&plan, &layout)?;
+                (Some(r), Some(h))
+            } else {
+                (None, None)
+            };
             let total = t.elapsed().as_secs_f64();
             if cli.json {
                 let v = serde_json::json!({
@@ -199,6 +262,8 @@ fn run(cli: Cli) -> Result<()> {
                     "embedded": staged.embedded,
                     "seconds": total,
                     "components": report.components,
+                    "relocate": relocated,
+                    "check": health,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -212,6 +277,21 @@ fn run(cli: Cli) -> Result<()> {
                     };
                     println!("{:<12} {:<16} {what}", c.name, c.version);
                 }
+                if let Some(r) = &relocated {
+                    println!(
+                        "relocated: {} rpaths, {} binary and {} text files rewritten, {} stripped, {} .pyc recompiled ({:.2}s)",
+                        r.rpaths_rewritten, r.binary_files, r.text_files, r.stripped, r.pyc_recompiled, r.seconds
+                    );
+                }
+                if let Some(h) = &health {
+                    println!(
+                        "health check passed: {} files, {} ELF, highest GLIBC {} ({:.2}s)",
+                        h.files,
+                        h.elf_files,
+                        h.max_glibc.as_ref().map(|m| m.0.to_string()).unwrap_or("-".into()),
+                        h.seconds
+                    );
+                }
                 println!(
                     "staged {} ({}) in {total:.1}s",
                     staged.embedded.display(),
@@ -221,6 +301,64 @@ fn run(cli: Cli) -> Result<()> {
                         "unchanged"
                     }
                 );
+            }
+            Ok(())
+        }
+        Cmd::Check {
+            dir,
+            install_prefix,
+            build_prefix,
+            glibc_floor,
+            glibcxx_floor,
+            gcc_floor,
+            allow_lib,
+        } => {
+            let v = |what: &str, s: &Option<String>| -> Result<Option<check::Version>> {
+                s.as_deref()
+                    .map(|x| check::Version::parse(x).ok_or_else(|| anyhow::anyhow!("--{what}: \"{x}\" is not a version")))
+                    .transpose()
+            };
+            let dir = ferrobus::util::absolute(dir)?;
+            let policy = check::Policy {
+                install_prefix: install_prefix.clone().unwrap_or_else(|| dir.clone()),
+                build_prefix: build_prefix.clone(),
+                glibc_floor: v("glibc-floor", glibc_floor)?,
+                glibcxx_floor: v("glibcxx-floor", glibcxx_floor)?,
+                gcc_floor: v("gcc-floor", gcc_floor)?,
+                extra_libs: allow_lib.clone(),
+            };
+            let r = check::check(&dir, &policy)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", r.render());
+            }
+            if !r.ok() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Relocate {
+            dir,
+            from,
+            to,
+            no_strip,
+            rpath_only,
+        } => {
+            let r = relocate::relocate(
+                dir,
+                &relocate::Options {
+                    build_prefix: from.clone(),
+                    install_prefix: to.clone(),
+                    strip: !no_strip && !rpath_only,
+                    debug_dir: None,
+                    rpath_only: *rpath_only,
+                },
+            )?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{r:?}");
             }
             Ok(())
         }

@@ -76,9 +76,38 @@ pub struct Plan {
     pub source_date_epoch: u64,
     /// Components in build order (dependencies first).
     pub components: Vec<Component>,
+    /// The health-check policy.
+    pub health: crate::load::Health,
 }
 
 impl Plan {
+    /// Where the embedded prefix lives on the target.
+    pub fn install_prefix(&self) -> PathBuf {
+        Path::new(&self.install_dir).join("embedded")
+    }
+
+    /// The check policy of this plan; the glibc floor defaults to the build root's.
+    pub fn check_policy(&self) -> Result<crate::check::Policy> {
+        use crate::check::Version;
+        let parse = |what: &str, v: &Option<String>| -> Result<Option<Version>> {
+            v.as_deref()
+                .map(|s| {
+                    Version::parse(s).ok_or_else(|| anyhow::anyhow!("[health] {what} = \"{s}\" is not a version"))
+                })
+                .transpose()
+        };
+        let host = self.toolchain.libc.trim_start_matches("glibc ").to_string();
+        Ok(crate::check::Policy {
+            install_prefix: self.install_prefix(),
+            build_prefix: Some(self.prefix.clone()),
+            glibc_floor: parse("glibc_floor", &self.health.glibc_floor)?
+                .or_else(|| Version::parse(&host)),
+            glibcxx_floor: parse("glibcxx_floor", &self.health.glibcxx_floor)?,
+            gcc_floor: parse("gcc_floor", &self.health.gcc_floor)?,
+            extra_libs: self.health.allow_libs.clone(),
+        })
+    }
+
     /// A component by name.
     pub fn get(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
@@ -329,5 +358,6 @@ pub fn resolve(
         toolchain: toolchain.clone(),
         source_date_epoch: project.source_date_epoch,
         components,
+        health: project.health.clone(),
     })
 }

@@ -2,8 +2,8 @@
 //!
 //! The staged tree is `build/<project>/stage<install_dir>/embedded`: what later
 //! stages (relocate, check, package) work on. Build-only components are left out.
-//! A marker records which component keys it holds, so an unchanged build does not
-//! copy it again.
+//! A marker, written once the tree is relocated and checked ([`commit`]), records
+//! which component keys it holds, so an unchanged build does not copy it again.
 
 use crate::cache::PrefixState;
 use crate::paths::Layout;
@@ -31,14 +31,8 @@ pub fn stage(plan: &Plan, layout: &Layout) -> Result<Staged> {
         .join(plan.install_dir.trim_start_matches('/'))
         .join("embedded");
     let shipped: Vec<_> = plan.components.iter().filter(|c| !c.build_only).collect();
-    let id = sha256_bytes(
-        shipped
-            .iter()
-            .map(|c| format!("{}={}\n", c.name, c.key))
-            .collect::<String>()
-            .as_bytes(),
-    );
-    let marker = layout.project_build(&plan.project).join("stage.id");
+    let id = stage_id(plan);
+    let marker = marker_path(plan, layout);
     if fs::read_to_string(&marker).ok().as_deref() == Some(id.as_str()) && embedded.is_dir() {
         return Ok(Staged {
             root,
@@ -68,10 +62,30 @@ pub fn stage(plan: &Plan, layout: &Layout) -> Result<Staged> {
             }
         }
     }
-    write_atomic(&marker, id.as_bytes())?;
     Ok(Staged {
         root,
         embedded,
         copied: true,
     })
+}
+
+/// Record that the stage is complete (relocated and checked) for this plan, so an
+/// unchanged rebuild leaves it alone.
+pub fn commit(plan: &Plan, layout: &Layout) -> Result<()> {
+    write_atomic(&marker_path(plan, layout), stage_id(plan).as_bytes())
+}
+
+fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
+    layout.project_build(&plan.project).join("stage.id")
+}
+
+fn stage_id(plan: &Plan) -> String {
+    sha256_bytes(
+        plan.components
+            .iter()
+            .filter(|c| !c.build_only)
+            .map(|c| format!("{}={}\n", c.name, c.key))
+            .collect::<String>()
+            .as_bytes(),
+    )
 }

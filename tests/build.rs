@@ -254,7 +254,7 @@ fn failing_step_names_component_and_log_and_keeps_finished_work() {
 #[test]
 fn build_killed_midway_then_next_build_is_correct() {
     let f = Fixture::new();
-    f.zdemo("echo started > {work}/../../started; sleep 120");
+    f.zdemo("echo started > {work}/../../started; sleep 30");
     let mut child = Command::new(bin())
         .arg("--cache-dir")
         .arg(f.cache())

@@ -1,0 +1,508 @@
+//! check: the health check of a tree that is to be shipped.
+//!
+//! In process and in parallel: every ELF's needed libraries resolve inside the tree
+//! through its own RPATH/RUNPATH (or are on the allowed system list); the highest
+//! GLIBC_ (and, when asked, GLIBCXX_/CXXABI_/GCC_) symbol version is at or below the
+//! floor, naming each file and symbol that is too new; nothing mentions the build
+//! prefix; no executable stacks, world-writable files, setuid/setgid bits, broken
+//! symlinks or links out of the tree; shebangs of executables point inside the
+//! install dir (or to `/bin/sh`).
+
+use crate::elf;
+use anyhow::Result;
+use goblin::elf::{header, program_header, section_header};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Libraries a shipped ELF may take from the target system.
+pub const SYSTEM_LIBS: &[&str] = &[
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libutil.so.1",
+    "ld-linux-x86-64.so.2",
+    "linux-vdso.so.1",
+];
+
+/// Interpreters a shipped script may name outside the install dir.
+const SYSTEM_SHELLS: &[&str] = &["/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash"];
+
+/// A dotted version such as `2.17`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl Version {
+    /// Parse `2.17` or `3.4.29`.
+    pub fn parse(s: &str) -> Option<Version> {
+        let mut it = s.split('.').map(|p| p.parse::<u32>());
+        let a = it.next()?.ok()?;
+        let b = it.next().unwrap_or(Ok(0)).ok()?;
+        let c = it.next().unwrap_or(Ok(0)).ok()?;
+        Some(Version(a, b, c))
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.2 == 0 {
+            write!(f, "{}.{}", self.0, self.1)
+        } else {
+            write!(f, "{}.{}.{}", self.0, self.1, self.2)
+        }
+    }
+}
+
+/// What the tree must satisfy.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Where the tree's root will live on the target.
+    pub install_prefix: PathBuf,
+    /// The build prefix, which must not be mentioned anywhere.
+    pub build_prefix: Option<PathBuf>,
+    /// Highest GLIBC_ version allowed.
+    pub glibc_floor: Option<Version>,
+    /// Highest GLIBCXX_ version allowed (libstdc++).
+    pub glibcxx_floor: Option<Version>,
+    /// Highest GCC_ version allowed (libgcc_s).
+    pub gcc_floor: Option<Version>,
+    /// Extra system libraries allowed beyond [`SYSTEM_LIBS`].
+    pub extra_libs: Vec<String>,
+}
+
+/// Kinds of problems, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Not parseable as ELF.
+    CorruptElf,
+    /// A needed library is neither in the tree nor allowed from the system.
+    MissingLibrary,
+    /// A needed library is in the tree but the file's rpath does not reach it.
+    SystemFallback,
+    /// Symbol versions above the floor.
+    SymbolTooNew,
+    /// The build prefix is still mentioned.
+    BuildPrefix,
+    /// PT_GNU_STACK is executable.
+    ExecutableStack,
+    /// Writable by everyone.
+    WorldWritable,
+    /// setuid or setgid bit.
+    Setuid,
+    /// A symlink whose target does not exist or leaves the tree.
+    BadSymlink,
+    /// An executable script's interpreter is outside the install dir.
+    Shebang,
+}
+
+impl Kind {
+    fn title(self) -> &'static str {
+        match self {
+            Kind::CorruptElf => "corrupt or unreadable ELF files",
+            Kind::MissingLibrary => "needed libraries outside the tree and not allowed from the system",
+            Kind::SystemFallback => "libraries in the tree that the rpath does not reach (the system's would load)",
+            Kind::SymbolTooNew => "symbol versions above the floor",
+            Kind::BuildPrefix => "references to the build prefix",
+            Kind::ExecutableStack => "executable stacks",
+            Kind::WorldWritable => "world-writable files",
+            Kind::Setuid => "setuid/setgid files",
+            Kind::BadSymlink => "broken symlinks or links out of the tree",
+            Kind::Shebang => "scripts whose interpreter is outside the install dir",
+        }
+    }
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// What is wrong.
+    pub kind: Kind,
+    /// The file, relative to the tree.
+    pub path: String,
+    /// Details (library, symbols, offset...).
+    pub detail: String,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The tree checked.
+    pub root: PathBuf,
+    /// Files looked at.
+    pub files: usize,
+    /// ELF files among them.
+    pub elf_files: usize,
+    /// Highest GLIBC_ version needed, and by which file.
+    pub max_glibc: Option<(Version, String)>,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+    /// Seconds taken.
+    pub seconds: f64,
+}
+
+impl Report {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The human-readable report, grouped by kind.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "checked {} files ({} ELF) in {} in {:.2}s\n",
+            self.files,
+            self.elf_files,
+            self.root.display(),
+            self.seconds
+        );
+        if let Some((v, f)) = &self.max_glibc {
+            s.push_str(&format!("highest GLIBC version needed: {v} ({f})\n"));
+        }
+        let mut groups: BTreeMap<Kind, Vec<&Problem>> = BTreeMap::new();
+        for p in &self.problems {
+            groups.entry(p.kind).or_default().push(p);
+        }
+        for (k, ps) in groups {
+            s.push_str(&format!("\n{} ({}):\n", k.title(), ps.len()));
+            for p in ps {
+                s.push_str(&format!("  {}: {}\n", p.path, p.detail));
+            }
+        }
+        if self.ok() {
+            s.push_str("no problems found\n");
+        }
+        s
+    }
+}
+
+fn problem(kind: Kind, path: &str, detail: impl Into<String>) -> Problem {
+    Problem {
+        kind,
+        path: path.to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// Check the tree at `root` against `policy`.
+pub fn check(root: &Path, policy: &Policy) -> Result<Report> {
+    let t = Instant::now();
+    let entries: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    // Every file name in the tree, for "in the tree but not reachable" reports.
+    let mut by_name: HashMap<String, String> = HashMap::new();
+    for e in &entries {
+        if !e.file_type().is_dir() {
+            let rel = e.path().strip_prefix(root)?.to_string_lossy().into_owned();
+            by_name
+                .entry(e.file_name().to_string_lossy().into_owned())
+                .or_insert(rel);
+        }
+    }
+    let results: Vec<(Vec<Problem>, bool, Option<(Version, String)>)> = entries
+        .par_iter()
+        .map(|e| check_entry(root, e, policy, &by_name))
+        .collect();
+    let mut report = Report {
+        root: root.to_path_buf(),
+        files: 0,
+        elf_files: 0,
+        max_glibc: None,
+        problems: vec![],
+        seconds: 0.0,
+    };
+    for (ps, is_elf, glibc) in results {
+        report.files += 1;
+        report.elf_files += is_elf as usize;
+        report.problems.extend(ps);
+        if let Some(g) = glibc
+            && report.max_glibc.as_ref().is_none_or(|m| g.0 > m.0)
+        {
+            report.max_glibc = Some(g);
+        }
+    }
+    report.problems.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
+    report.seconds = t.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+type EntryResult = (Vec<Problem>, bool, Option<(Version, String)>);
+
+fn check_entry(
+    root: &Path,
+    e: &walkdir::DirEntry,
+    policy: &Policy,
+    by_name: &HashMap<String, String>,
+) -> EntryResult {
+    let mut out = Vec::new();
+    let rel = e
+        .path()
+        .strip_prefix(root)
+        .unwrap_or(e.path())
+        .to_string_lossy()
+        .into_owned();
+    let ft = e.file_type();
+    if ft.is_symlink() {
+        check_symlink(root, e.path(), &rel, policy, &mut out);
+        return (out, false, None);
+    }
+    let Ok(meta) = e.metadata() else {
+        return (out, false, None);
+    };
+    let mode = meta.permissions().mode();
+    if mode & 0o002 != 0 && !(ft.is_dir() && mode & 0o1000 != 0) {
+        out.push(problem(Kind::WorldWritable, &rel, format!("mode {:o}", mode & 0o7777)));
+    }
+    if mode & 0o6000 != 0 && !ft.is_dir() {
+        out.push(problem(Kind::Setuid, &rel, format!("mode {:o}", mode & 0o7777)));
+    }
+    if !ft.is_file() {
+        return (out, false, None);
+    }
+    let Ok(data) = fs::read(e.path()) else {
+        out.push(problem(Kind::CorruptElf, &rel, "unreadable"));
+        return (out, false, None);
+    };
+    if let Some(bp) = &policy.build_prefix {
+        let needle = bp.as_os_str().as_encoded_bytes();
+        let hits = memchr::memmem::find_iter(&data, needle).count();
+        if hits > 0 {
+            let first = memchr::memmem::find(&data, needle).unwrap_or(0);
+            out.push(problem(
+                Kind::BuildPrefix,
+                &rel,
+                format!("{hits} occurrence(s), first at byte {first}"),
+            ));
+        }
+    }
+    if data.starts_with(b"#!") && mode & 0o111 != 0 {
+        check_shebang(&data, &rel, policy, &mut out);
+    }
+    if !elf::is_elf(&data) {
+        return (out, false, None);
+    }
+    let glibc = check_elf(root, e.path(), &rel, &data, policy, by_name, &mut out);
+    (out, true, glibc)
+}
+
+fn check_symlink(root: &Path, path: &Path, rel: &str, policy: &Policy, out: &mut Vec<Problem>) {
+    let Ok(target) = fs::read_link(path) else {
+        return;
+    };
+    let resolved = if target.is_absolute() {
+        match target.strip_prefix(&policy.install_prefix) {
+            Ok(inside) => root.join(inside),
+            Err(_) => {
+                out.push(problem(
+                    Kind::BadSymlink,
+                    rel,
+                    format!("-> {} (outside the install dir)", target.display()),
+                ));
+                return;
+            }
+        }
+    } else {
+        path.parent().unwrap_or(root).join(&target)
+    };
+    // Lexically inside the tree, and existing (through further links).
+    let base = path.parent().unwrap_or(root).strip_prefix(root).unwrap_or(Path::new(""));
+    if !target.is_absolute() {
+        let mut depth = base.components().count() as i32;
+        for c in target.components() {
+            match c {
+                std::path::Component::ParentDir => depth -= 1,
+                std::path::Component::Normal(_) => depth += 1,
+                _ => {}
+            }
+            if depth < 0 {
+                out.push(problem(
+                    Kind::BadSymlink,
+                    rel,
+                    format!("-> {} (leaves the tree)", target.display()),
+                ));
+                return;
+            }
+        }
+    }
+    if fs::metadata(&resolved).is_err() {
+        out.push(problem(
+            Kind::BadSymlink,
+            rel,
+            format!("-> {} (target does not exist)", target.display()),
+        ));
+    }
+}
+
+fn check_shebang(data: &[u8], rel: &str, policy: &Policy, out: &mut Vec<Problem>) {
+    let line = data[2..]
+        .split(|&b| b == b'\n')
+        .next()
+        .map(|l| String::from_utf8_lossy(l).trim().to_string())
+        .unwrap_or_default();
+    let interp = line.split_whitespace().next().unwrap_or("");
+    let inside = Path::new(interp).starts_with(&policy.install_prefix);
+    if !inside && !SYSTEM_SHELLS.contains(&interp) {
+        out.push(problem(Kind::Shebang, rel, format!("#!{line}")));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_elf(
+    root: &Path,
+    path: &Path,
+    rel: &str,
+    data: &[u8],
+    policy: &Policy,
+    by_name: &HashMap<String, String>,
+    out: &mut Vec<Problem>,
+) -> Option<(Version, String)> {
+    let elf = match elf::parse(data) {
+        Ok(e) => e,
+        Err(e) => {
+            out.push(problem(Kind::CorruptElf, rel, format!("{e:#}")));
+            return None;
+        }
+    };
+    if !matches!(elf.header.e_type, header::ET_EXEC | header::ET_DYN) {
+        return None;
+    }
+    if elf
+        .program_headers
+        .iter()
+        .any(|p| p.p_type == program_header::PT_GNU_STACK && p.p_flags & program_header::PF_X != 0)
+    {
+        out.push(problem(Kind::ExecutableStack, rel, "PT_GNU_STACK is RWX"));
+    }
+    // Library search: RUNPATH, else RPATH, with $ORIGIN expanded inside the tree.
+    let dir = path.parent().unwrap_or(root);
+    let entries: Vec<&str> = if elf.runpaths.is_empty() {
+        elf.rpaths.clone()
+    } else {
+        elf.runpaths.clone()
+    };
+    let search: Vec<PathBuf> = entries
+        .iter()
+        .flat_map(|r| r.split(':'))
+        .filter(|e| !e.is_empty())
+        .filter_map(|e| {
+            if let Some(rest) = e.strip_prefix("$ORIGIN").or_else(|| e.strip_prefix("${ORIGIN}")) {
+                Some(dir.join(rest.trim_start_matches('/')))
+            } else {
+                Path::new(e)
+                    .strip_prefix(&policy.install_prefix)
+                    .ok()
+                    .map(|inside| root.join(inside))
+            }
+        })
+        .collect();
+    for lib in &elf.libraries {
+        let found = search.iter().any(|d| d.join(lib).exists());
+        if found {
+            continue;
+        }
+        let allowed = SYSTEM_LIBS.contains(lib) || policy.extra_libs.iter().any(|x| x == lib);
+        if let Some(there) = by_name.get(*lib) {
+            out.push(problem(
+                Kind::SystemFallback,
+                rel,
+                format!(
+                    "needs {lib}, which is in the tree at {there}, but its search path [{}] does not reach it",
+                    entries.join(":")
+                ),
+            ));
+        } else if !allowed {
+            out.push(problem(
+                Kind::MissingLibrary,
+                rel,
+                format!("needs {lib}: not in the tree and not an allowed system library"),
+            ));
+        }
+    }
+    symbol_versions(&elf, rel, policy, out)
+}
+
+/// Check required symbol versions; returns the highest GLIBC_ version needed.
+fn symbol_versions(
+    elf: &goblin::elf::Elf,
+    rel: &str,
+    policy: &Policy,
+    out: &mut Vec<Problem>,
+) -> Option<(Version, String)> {
+    let verneed = elf.verneed.as_ref()?;
+    let versym = elf.versym.as_ref();
+    let mut max: Option<Version> = None;
+    // version index -> (family, version string)
+    let mut too_new: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut wanted: HashMap<u16, String> = HashMap::new();
+    for need in verneed.iter() {
+        for aux in need.iter() {
+            let Some(name) = elf.dynstrtab.get_at(aux.vna_name) else {
+                continue;
+            };
+            let (family, floor) = if let Some(v) = name.strip_prefix("GLIBC_") {
+                if let Some(ver) = Version::parse(v) {
+                    max = max.max(Some(ver));
+                }
+                (v, policy.glibc_floor)
+            } else if let Some(v) = name.strip_prefix("GLIBCXX_") {
+                (v, policy.glibcxx_floor)
+            } else if let Some(v) = name.strip_prefix("GCC_") {
+                (v, policy.gcc_floor)
+            } else {
+                continue;
+            };
+            let over = match (Version::parse(family), floor) {
+                (Some(v), Some(f)) => v > f,
+                (None, Some(_)) => name == "GLIBC_PRIVATE",
+                _ => false,
+            };
+            if over {
+                wanted.insert(aux.vna_other, name.to_string());
+                too_new.entry(name.to_string()).or_default();
+            }
+        }
+    }
+    if !wanted.is_empty()
+        && let Some(vs) = versym
+    {
+        for (i, sym) in elf.dynsyms.iter().enumerate() {
+            if sym.st_shndx != section_header::SHN_UNDEF as usize {
+                continue;
+            }
+            let Some(v) = vs.get_at(i) else { continue };
+            if let Some(vname) = wanted.get(&v.version()) {
+                let sname = elf.dynstrtab.get_at(sym.st_name).unwrap_or("?");
+                too_new.entry(vname.clone()).or_default().push(sname.to_string());
+            }
+        }
+    }
+    for (vname, mut syms) in too_new {
+        syms.sort();
+        syms.dedup();
+        let floor = if vname.starts_with("GLIBCXX_") {
+            policy.glibcxx_floor
+        } else if vname.starts_with("GCC_") {
+            policy.gcc_floor
+        } else {
+            policy.glibc_floor
+        };
+        out.push(problem(
+            Kind::SymbolTooNew,
+            rel,
+            format!(
+                "{vname} > floor {}: {}",
+                floor.map(|f| f.to_string()).unwrap_or_default(),
+                if syms.is_empty() { "(no symbol named)".into() } else { syms.join(", ") }
+            ),
+        ));
+    }
+    max.map(|m| (m, rel.to_string()))
+}

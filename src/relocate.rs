@@ -1,0 +1,316 @@
+//! relocate: make a staged tree independent of the build prefix.
+//!
+//! - ELF: RPATH/RUNPATH entries inside the build prefix become `$ORIGIN/<relative>`;
+//!   entries outside it are dropped (see [`crate::elf`]). Binaries are stripped first.
+//! - Other NUL-terminated strings embedding the build prefix (OpenSSL's OPENSSLDIR,
+//!   ncurses' terminfo dirs, libpython's prefix, ...) are rewritten to the install
+//!   dir and NUL-padded to the same length.
+//! - Text files (shebangs, `_sysconfigdata*`, the config Makefile, `.pc`, scripts)
+//!   get the install dir in place of the build prefix. Libtool `.la` files go.
+//! - `.pyc` files record their source path: they are recompiled with the install
+//!   path by the tree's own Python.
+//!
+//! Every change is written to a temporary file beside the original and renamed over
+//! it with the same mode, so an interrupted run never leaves a half-written file.
+
+use crate::elf;
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// What to rewrite.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The build prefix the tree was built in.
+    pub build_prefix: PathBuf,
+    /// Where the tree will live on the target (e.g. `/opt/demo-agent/embedded`).
+    pub install_prefix: PathBuf,
+    /// Strip unstripped ELF files.
+    pub strip: bool,
+    /// Keep debug symbols of stripped files under this directory (`<rel>.debug`).
+    pub debug_dir: Option<PathBuf>,
+    /// Only rewrite ELF RPATH/RUNPATH (for comparisons with patchelf).
+    pub rpath_only: bool,
+}
+
+/// Counts of what was done.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// ELF files seen.
+    pub elf_files: usize,
+    /// ELF files whose RPATH/RUNPATH changed.
+    pub rpaths_rewritten: usize,
+    /// Files with NUL-padded string rewrites.
+    pub binary_files: usize,
+    /// Text files rewritten.
+    pub text_files: usize,
+    /// `.la` files removed.
+    pub la_removed: usize,
+    /// ELF files stripped.
+    pub stripped: usize,
+    /// `.pyc` files recompiled.
+    pub pyc_recompiled: usize,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+enum Done {
+    Nothing,
+    Elf { rpath: bool, strings: bool },
+    Binary,
+    Text,
+    La,
+    Pyc,
+}
+
+/// Relocate the tree rooted at `root` (the future `install_prefix`).
+pub fn relocate(root: &Path, opts: &Options) -> Result<Report> {
+    let t = Instant::now();
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    let mut report = Report::default();
+    if opts.strip {
+        report.stripped = strip_all(root, &files, opts.debug_dir.as_deref())?;
+    }
+    let results: Vec<Result<Done>> = files
+        .par_iter()
+        .map(|f| relocate_file(root, f, opts).with_context(|| format!("relocating {}", f.display())))
+        .collect();
+    let mut pyc_dirs = false;
+    for r in results {
+        match r? {
+            Done::Nothing => {}
+            Done::Elf { rpath, strings } => {
+                report.elf_files += 1;
+                report.rpaths_rewritten += rpath as usize;
+                report.binary_files += strings as usize;
+            }
+            Done::Binary => report.binary_files += 1,
+            Done::Text => report.text_files += 1,
+            Done::La => report.la_removed += 1,
+            Done::Pyc => {
+                report.pyc_recompiled += 1;
+                pyc_dirs = true;
+            }
+        }
+    }
+    if pyc_dirs {
+        recompile_pyc(root, &opts.install_prefix)?;
+    }
+    report.seconds = t.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
+    let name = f.file_name().unwrap_or_default().to_string_lossy();
+    if name.ends_with(".la") && !opts.rpath_only {
+        fs::remove_file(f)?;
+        return Ok(Done::La);
+    }
+    let from = opts.build_prefix.as_os_str().as_encoded_bytes();
+    let to = opts.install_prefix.as_os_str().as_encoded_bytes();
+    let mut data = fs::read(f)?;
+    if elf::is_elf(&data) {
+        let dir = f.parent().unwrap_or(root);
+        let changes = elf::rewrite_rpaths(&mut data, |entry| {
+            rpath_entry(entry, &opts.build_prefix, root, dir)
+        })?;
+        let n = if opts.rpath_only {
+            0
+        } else {
+            elf::replace_c_strings(&mut data, from, to)?
+        };
+        if !changes.is_empty() || n > 0 {
+            write_replace(f, &data)?;
+        }
+        return Ok(Done::Elf {
+            rpath: !changes.is_empty(),
+            strings: n > 0,
+        });
+    }
+    if opts.rpath_only || memchr::memmem::find(&data, from).is_none() {
+        return Ok(Done::Nothing);
+    }
+    if name.ends_with(".pyc") {
+        fs::remove_file(f)?;
+        return Ok(Done::Pyc);
+    }
+    if memchr::memchr(0, &data[..data.len().min(8192)]).is_some() {
+        elf::replace_c_strings(&mut data, from, to)?;
+        write_replace(f, &data)?;
+        return Ok(Done::Binary);
+    }
+    let text = replace_all(&data, from, to);
+    write_replace(f, &text)?;
+    Ok(Done::Text)
+}
+
+/// The new form of one RPATH entry of a file in `dir`: inside the build prefix →
+/// `$ORIGIN/<relative>`, `$ORIGIN`-relative entries kept, anything else dropped.
+pub fn rpath_entry(entry: &str, build_prefix: &Path, root: &Path, dir: &Path) -> Option<String> {
+    if entry.starts_with("$ORIGIN") || entry.starts_with("${ORIGIN}") {
+        return Some(entry.to_string());
+    }
+    let target = Path::new(entry).strip_prefix(build_prefix).ok()?;
+    let from = dir.strip_prefix(root).ok()?;
+    let common = from
+        .components()
+        .zip(target.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relpath = PathBuf::new();
+    for _ in from.components().skip(common) {
+        relpath.push("..");
+    }
+    for c in target.components().skip(common) {
+        relpath.push(c);
+    }
+    let s = relpath.to_string_lossy();
+    Some(if s.is_empty() {
+        "$ORIGIN".into()
+    } else {
+        format!("$ORIGIN/{s}")
+    })
+}
+
+fn replace_all(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut last = 0;
+    for i in memchr::memmem::find_iter(data, from) {
+        out.extend_from_slice(&data[last..i]);
+        out.extend_from_slice(to);
+        last = i + from.len();
+    }
+    out.extend_from_slice(&data[last..]);
+    out
+}
+
+/// Write `data` to a temporary file beside `path`, keep the mode, rename over it.
+pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
+    let mode = fs::metadata(path)?.permissions().mode();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".ferrobus-").tempfile_in(dir)?;
+    std::io::Write::write_all(&mut tmp, data)?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
+    tmp.persist(path)
+        .with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+fn has_symtab(data: &[u8]) -> bool {
+    elf::parse(data)
+        .map(|e| !e.syms.is_empty() || e.section_headers.iter().any(|s| s.sh_type == goblin::elf::section_header::SHT_PROGBITS && e.shdr_strtab.get_at(s.sh_name).is_some_and(|n| n.starts_with(".debug"))))
+        .unwrap_or(false)
+}
+
+/// Strip every unstripped ELF file (in parallel), optionally keeping debug info.
+fn strip_all(root: &Path, files: &[PathBuf], debug_dir: Option<&Path>) -> Result<usize> {
+    let todo: Vec<&PathBuf> = files
+        .par_iter()
+        .filter(|f| {
+            fs::read(f)
+                .map(|d| elf::is_elf(&d) && has_symtab(&d))
+                .unwrap_or(false)
+        })
+        .collect();
+    todo.par_iter()
+        .map(|f| -> Result<()> {
+            let tmp = f.with_file_name(format!(
+                ".ferrobus-strip-{}",
+                f.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            if let Some(dbg) = debug_dir {
+                let rel = f.strip_prefix(root)?;
+                let out = dbg.join(format!("{}.debug", rel.display()));
+                fs::create_dir_all(out.parent().unwrap_or(dbg))?;
+                run(Command::new("objcopy").arg("--only-keep-debug").arg(f).arg(&out))?;
+            }
+            run(Command::new("strip")
+                .arg("--strip-unneeded")
+                .arg("-o")
+                .arg(&tmp)
+                .arg(f))?;
+            let mode = fs::metadata(f)?.permissions().mode();
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
+            fs::rename(&tmp, f)?;
+            Ok(())
+        })
+        .collect::<Result<Vec<()>>>()?;
+    Ok(todo.len())
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed: {}",
+            cmd,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Recompile the stdlib's bytecode with the install path recorded, using the
+/// tree's own (now relocated) interpreter.
+fn recompile_pyc(root: &Path, install_prefix: &Path) -> Result<()> {
+    let py = root.join("bin/python3");
+    if !py.exists() {
+        return Ok(());
+    }
+    let libs: Vec<PathBuf> = fs::read_dir(root.join("lib"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
+                && p.is_dir()
+        })
+        .collect();
+    for lib in libs {
+        run(Command::new(&py)
+            .env_clear()
+            .env("LC_ALL", "C")
+            .args(["-E", "-s", "-m", "compileall", "-q", "-j0"])
+            .args(["-x", "bad_coding|badsyntax|lib2to3/tests/data"])
+            .arg("-s")
+            .arg(root)
+            .arg("-p")
+            .arg(install_prefix)
+            .arg(&lib))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rpath_entry;
+    use std::path::Path;
+
+    #[test]
+    fn rpath_entries_become_origin_relative() {
+        let bp = Path::new("/b/p____");
+        let root = Path::new("/stage/emb");
+        let e = |entry: &str, dir: &str| rpath_entry(entry, bp, root, &root.join(dir));
+        assert_eq!(e("/b/p____/lib", "lib").as_deref(), Some("$ORIGIN"));
+        assert_eq!(e("/b/p____/lib", "bin").as_deref(), Some("$ORIGIN/../lib"));
+        assert_eq!(
+            e("/b/p____/lib", "lib/python3.13/lib-dynload").as_deref(),
+            Some("$ORIGIN/../..")
+        );
+        assert_eq!(e("/b/p____/lib/x", "lib").as_deref(), Some("$ORIGIN/x"));
+        assert_eq!(e("/usr/lib", "lib"), None);
+        assert_eq!(e("$ORIGIN/../lib", "bin").as_deref(), Some("$ORIGIN/../lib"));
+    }
+}
