@@ -106,8 +106,12 @@ impl Kind {
     fn title(self) -> &'static str {
         match self {
             Kind::CorruptElf => "corrupt or unreadable ELF files",
-            Kind::MissingLibrary => "needed libraries outside the tree and not allowed from the system",
-            Kind::SystemFallback => "libraries in the tree that the rpath does not reach (the system's would load)",
+            Kind::MissingLibrary => {
+                "needed libraries outside the tree and not allowed from the system"
+            }
+            Kind::SystemFallback => {
+                "libraries in the tree that the rpath does not reach (the system's would load)"
+            }
             Kind::SymbolTooNew => "symbol versions above the floor",
             Kind::BuildPrefix => "references to the build prefix",
             Kind::ExecutableStack => "executable stacks",
@@ -229,7 +233,9 @@ pub fn check(root: &Path, policy: &Policy) -> Result<Report> {
             report.max_glibc = Some(g);
         }
     }
-    report.problems.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
+    report
+        .problems
+        .sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
     report.seconds = t.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -259,10 +265,18 @@ fn check_entry(
     };
     let mode = meta.permissions().mode();
     if mode & 0o002 != 0 && !(ft.is_dir() && mode & 0o1000 != 0) {
-        out.push(problem(Kind::WorldWritable, &rel, format!("mode {:o}", mode & 0o7777)));
+        out.push(problem(
+            Kind::WorldWritable,
+            &rel,
+            format!("mode {:o}", mode & 0o7777),
+        ));
     }
     if mode & 0o6000 != 0 && !ft.is_dir() {
-        out.push(problem(Kind::Setuid, &rel, format!("mode {:o}", mode & 0o7777)));
+        out.push(problem(
+            Kind::Setuid,
+            &rel,
+            format!("mode {:o}", mode & 0o7777),
+        ));
     }
     if !ft.is_file() {
         return (out, false, None);
@@ -313,7 +327,11 @@ fn check_symlink(root: &Path, path: &Path, rel: &str, policy: &Policy, out: &mut
         path.parent().unwrap_or(root).join(&target)
     };
     // Lexically inside the tree, and existing (through further links).
-    let base = path.parent().unwrap_or(root).strip_prefix(root).unwrap_or(Path::new(""));
+    let base = path
+        .parent()
+        .unwrap_or(root)
+        .strip_prefix(root)
+        .unwrap_or(Path::new(""));
     if !target.is_absolute() {
         let mut depth = base.components().count() as i32;
         for c in target.components() {
@@ -393,7 +411,10 @@ fn check_elf(
         .flat_map(|r| r.split(':'))
         .filter(|e| !e.is_empty())
         .filter_map(|e| {
-            if let Some(rest) = e.strip_prefix("$ORIGIN").or_else(|| e.strip_prefix("${ORIGIN}")) {
+            if let Some(rest) = e
+                .strip_prefix("$ORIGIN")
+                .or_else(|| e.strip_prefix("${ORIGIN}"))
+            {
                 Some(dir.join(rest.trim_start_matches('/')))
             } else {
                 Path::new(e)
@@ -480,7 +501,10 @@ fn symbol_versions(
             let Some(v) = vs.get_at(i) else { continue };
             if let Some(vname) = wanted.get(&v.version()) {
                 let sname = elf.dynstrtab.get_at(sym.st_name).unwrap_or("?");
-                too_new.entry(vname.clone()).or_default().push(sname.to_string());
+                too_new
+                    .entry(vname.clone())
+                    .or_default()
+                    .push(sname.to_string());
             }
         }
     }
@@ -500,7 +524,11 @@ fn symbol_versions(
             format!(
                 "{vname} > floor {}: {}",
                 floor.map(|f| f.to_string()).unwrap_or_default(),
-                if syms.is_empty() { "(no symbol named)".into() } else { syms.join(", ") }
+                if syms.is_empty() {
+                    "(no symbol named)".into()
+                } else {
+                    syms.join(", ")
+                }
             ),
         ));
     }

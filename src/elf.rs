@@ -7,7 +7,7 @@
 //! another dynamic entry, it refuses rather than corrupt the file.
 
 use anyhow::{Result, anyhow, bail};
-use goblin::elf::{Elf, dynamic, program_header};
+use goblin::elf::{Elf, dynamic};
 
 /// True when `data` starts with the ELF magic.
 pub fn is_elf(data: &[u8]) -> bool {
@@ -17,15 +17,6 @@ pub fn is_elf(data: &[u8]) -> bool {
 /// Parse with a message that says what is wrong.
 pub fn parse(data: &[u8]) -> Result<Elf<'_>> {
     Elf::parse(data).map_err(|e| anyhow!("not a valid ELF file: {e}"))
-}
-
-/// File offset of a virtual address, through the PT_LOAD segments.
-fn vaddr_to_offset(elf: &Elf, vaddr: u64) -> Option<u64> {
-    elf.program_headers
-        .iter()
-        .filter(|p| p.p_type == program_header::PT_LOAD)
-        .find(|p| p.p_vaddr <= vaddr && vaddr < p.p_vaddr + p.p_filesz)
-        .map(|p| vaddr - p.p_vaddr + p.p_offset)
 }
 
 /// One rewritten RPATH/RUNPATH string.
@@ -55,10 +46,12 @@ pub fn rewrite_rpaths(
         let Some(dynamic) = &elf.dynamic else {
             return Ok(vec![]);
         };
-        let strtab = dynamic.info.strtab as u64;
+        // goblin has already mapped DT_STRTAB to a file offset (0 if unmapped).
+        let base = dynamic.info.strtab as u64;
         let strsz = dynamic.info.strsz as u64;
-        let base = vaddr_to_offset(&elf, strtab)
-            .ok_or_else(|| anyhow!("dynamic string table is outside every loadable segment"))?;
+        if base == 0 || base + strsz > data.len() as u64 {
+            bail!("dynamic string table is outside the file's loadable segments");
+        }
         let mut sites = Vec::new();
         let mut others = Vec::new();
         for d in &dynamic.dyns {
@@ -107,7 +100,11 @@ pub fn rewrite_rpaths(
             );
         }
         if others.iter().any(|&o| o >= s.at && o <= s.at + s.old.len()) {
-            bail!("{} string \"{}\" is shared with another entry", s.tag, s.old);
+            bail!(
+                "{} string \"{}\" is shared with another entry",
+                s.tag,
+                s.old
+            );
         }
         let slot = &mut data[s.at..s.at + s.old.len()];
         slot.fill(0);

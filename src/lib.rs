@@ -5,8 +5,9 @@
 //! package) consume the staged tree.
 
 pub mod build;
-pub mod check;
 pub mod cache;
+pub mod check;
+pub mod elf;
 pub mod extract;
 pub mod fetch;
 pub mod load;
@@ -16,4 +17,3 @@ pub mod relocate;
 pub mod stage;
 pub mod toolchain;
 pub mod util;
-pub mod elf;

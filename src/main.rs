@@ -246,7 +246,11 @@ fn run(cli: Cli) -> Result<()> {
                     if cli.json {
                         println!("{}", serde_json::to_string_pretty(&h)?);
                     }
-                    anyhow::bail!("health check of {} failed:\n{}", staged.embedded.display(), h.render());
+                    anyhow::bail!(
+                        "health check of {} failed:\n{}",
+                        staged.embedded.display(),
+                        h.render()
+                    );
                 }
                 stage::commit(&plan, &layout)?;
                 (Some(r), Some(h))
@@ -280,7 +284,12 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some(r) = &relocated {
                     println!(
                         "relocated: {} rpaths, {} binary and {} text files rewritten, {} stripped, {} .pyc recompiled ({:.2}s)",
-                        r.rpaths_rewritten, r.binary_files, r.text_files, r.stripped, r.pyc_recompiled, r.seconds
+                        r.rpaths_rewritten,
+                        r.binary_files,
+                        r.text_files,
+                        r.stripped,
+                        r.pyc_recompiled,
+                        r.seconds
                     );
                 }
                 if let Some(h) = &health {
@@ -288,7 +297,10 @@ fn run(cli: Cli) -> Result<()> {
                         "health check passed: {} files, {} ELF, highest GLIBC {} ({:.2}s)",
                         h.files,
                         h.elf_files,
-                        h.max_glibc.as_ref().map(|m| m.0.to_string()).unwrap_or("-".into()),
+                        h.max_glibc
+                            .as_ref()
+                            .map(|m| m.0.to_string())
+                            .unwrap_or("-".into()),
                         h.seconds
                     );
                 }
@@ -315,7 +327,10 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let v = |what: &str, s: &Option<String>| -> Result<Option<check::Version>> {
                 s.as_deref()
-                    .map(|x| check::Version::parse(x).ok_or_else(|| anyhow::anyhow!("--{what}: \"{x}\" is not a version")))
+                    .map(|x| {
+                        check::Version::parse(x)
+                            .ok_or_else(|| anyhow::anyhow!("--{what}: \"{x}\" is not a version"))
+                    })
                     .transpose()
             };
             let dir = ferrobus::util::absolute(dir)?;

@@ -92,7 +92,9 @@ impl Plan {
         let parse = |what: &str, v: &Option<String>| -> Result<Option<Version>> {
             v.as_deref()
                 .map(|s| {
-                    Version::parse(s).ok_or_else(|| anyhow::anyhow!("[health] {what} = \"{s}\" is not a version"))
+                    Version::parse(s).ok_or_else(|| {
+                        anyhow::anyhow!("[health] {what} = \"{s}\" is not a version")
+                    })
                 })
                 .transpose()
         };

@@ -83,7 +83,9 @@ pub fn relocate(root: &Path, opts: &Options) -> Result<Report> {
     }
     let results: Vec<Result<Done>> = files
         .par_iter()
-        .map(|f| relocate_file(root, f, opts).with_context(|| format!("relocating {}", f.display())))
+        .map(|f| {
+            relocate_file(root, f, opts).with_context(|| format!("relocating {}", f.display()))
+        })
         .collect();
     let mut pyc_dirs = false;
     for r in results {
@@ -198,7 +200,9 @@ fn replace_all(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
     let mode = fs::metadata(path)?.permissions().mode();
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".ferrobus-").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ferrobus-")
+        .tempfile_in(dir)?;
     std::io::Write::write_all(&mut tmp, data)?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
     tmp.persist(path)
@@ -208,7 +212,15 @@ pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
 
 fn has_symtab(data: &[u8]) -> bool {
     elf::parse(data)
-        .map(|e| !e.syms.is_empty() || e.section_headers.iter().any(|s| s.sh_type == goblin::elf::section_header::SHT_PROGBITS && e.shdr_strtab.get_at(s.sh_name).is_some_and(|n| n.starts_with(".debug"))))
+        .map(|e| {
+            !e.syms.is_empty()
+                || e.section_headers.iter().any(|s| {
+                    s.sh_type == goblin::elf::section_header::SHT_PROGBITS
+                        && e.shdr_strtab
+                            .get_at(s.sh_name)
+                            .is_some_and(|n| n.starts_with(".debug"))
+                })
+        })
         .unwrap_or(false)
 }
 
@@ -232,7 +244,10 @@ fn strip_all(root: &Path, files: &[PathBuf], debug_dir: Option<&Path>) -> Result
                 let rel = f.strip_prefix(root)?;
                 let out = dbg.join(format!("{}.debug", rel.display()));
                 fs::create_dir_all(out.parent().unwrap_or(dbg))?;
-                run(Command::new("objcopy").arg("--only-keep-debug").arg(f).arg(&out))?;
+                run(Command::new("objcopy")
+                    .arg("--only-keep-debug")
+                    .arg(f)
+                    .arg(&out))?;
             }
             run(Command::new("strip")
                 .arg("--strip-unneeded")
@@ -311,6 +326,9 @@ mod tests {
         );
         assert_eq!(e("/b/p____/lib/x", "lib").as_deref(), Some("$ORIGIN/x"));
         assert_eq!(e("/usr/lib", "lib"), None);
-        assert_eq!(e("$ORIGIN/../lib", "bin").as_deref(), Some("$ORIGIN/../lib"));
+        assert_eq!(
+            e("$ORIGIN/../lib", "bin").as_deref(),
+            Some("$ORIGIN/../lib")
+        );
     }
 }
