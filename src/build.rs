@@ -283,11 +283,11 @@ pub fn build(
             Err(e) => {
                 ui.line(format!("  FAILED {} {}", c.name, c.version));
                 done.insert(name.clone(), report(c, Outcome::Failed, 0.0, &log));
-                failed.push(e.context(format!(
-                    "component {name} failed; log: {}\n--- last lines of the log ---\n{}",
+                failed.push(anyhow::anyhow!(
+                    "component {name} failed: {e:#}\n  log: {}\n--- last lines of the log ---\n{}\n---",
                     log.display(),
                     tail(&log, 25)
-                )));
+                ));
             }
         }
     }
@@ -302,7 +302,10 @@ pub fn build(
         if waiting.is_empty() {
             return Err(e);
         }
-        return Err(e.context(format!("not built: {}", waiting.join(", "))));
+        return Err(anyhow::anyhow!(
+            "{e}\nnot built because of this failure: {}",
+            waiting.join(", ")
+        ));
     }
     let components = plan
         .components
@@ -469,7 +472,7 @@ fn run(
         .status()
         .with_context(|| format!("starting {:?}", cmd.get_program()))?;
     if !status.success() {
-        bail!("exit status {status}");
+        bail!("{status}");
     }
     Ok(())
 }
