@@ -211,7 +211,7 @@ pub fn check(root: &Path, policy: &Policy) -> Result<Report> {
                 .or_insert(rel);
         }
     }
-    let results: Vec<(Vec<Problem>, bool, Option<(Version, String)>)> = entries
+    let results: Vec<EntryResult> = entries
         .par_iter()
         .map(|e| check_entry(root, e, policy, &by_name))
         .collect();
