@@ -185,13 +185,14 @@ pub fn build(
     let mut running: HashMap<String, ProgressBar> = HashMap::new();
     let mut failed: Vec<anyhow::Error> = Vec::new();
     let (tx, rx) = mpsc::channel::<(String, Result<(f64, f64)>)>();
+    let order = start_order(plan, sources);
 
     loop {
         // Start (or restore) everything whose dependencies are in the prefix.
         let mut progressed = true;
         while progressed && failed.is_empty() {
             progressed = false;
-            for c in &plan.components {
+            for c in &order {
                 if done.contains_key(&c.name) || running.contains_key(&c.name) {
                     continue;
                 }
@@ -229,7 +230,7 @@ pub fn build(
                 pb.set_message("waiting for a job slot");
                 running.insert(c.name.clone(), pb.clone());
                 let (c2, tx, client, store) =
-                    (c.clone(), tx.clone(), client.clone(), store.clone());
+                    ((*c).clone(), tx.clone(), client.clone(), store.clone());
                 let (plan_project, layout, keep) =
                     (plan.project.clone(), layout.clone(), opts.keep_work);
                 let prefix = prefix.clone();
@@ -317,6 +318,35 @@ pub fn build(
         components,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The order in which ready components are started: longest estimated path to the
+/// end of the graph first (so that the critical path starts early), estimating a
+/// component's cost by the size of its source archive, the one figure known before
+/// anything is built.
+fn start_order<'a>(plan: &'a Plan, sources: &HashMap<String, PathBuf>) -> Vec<&'a Component> {
+    let cost = |c: &Component| -> u64 {
+        sources
+            .get(&c.name)
+            .and_then(|p| fs::metadata(p).ok())
+            .map_or(1, |m| m.len().max(1))
+    };
+    let mut path: HashMap<&str, u64> = HashMap::new();
+    // Reverse build order: dependents come before their dependencies.
+    for c in plan.components.iter().rev() {
+        let after = plan
+            .components
+            .iter()
+            .filter(|d| d.depends.contains(&c.name))
+            .filter_map(|d| path.get(d.name.as_str()))
+            .max()
+            .copied()
+            .unwrap_or(0);
+        path.insert(&c.name, cost(c) + after);
+    }
+    let mut order: Vec<&Component> = plan.components.iter().collect();
+    order.sort_by_key(|c| std::cmp::Reverse(path[c.name.as_str()]));
+    order
 }
 
 fn report(c: &Component, outcome: Outcome, seconds: f64, log: &Path) -> ComponentReport {

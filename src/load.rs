@@ -146,6 +146,9 @@ pub struct Health {
     /// Strip unstripped ELF files.
     #[serde(default = "yes")]
     pub strip: bool,
+    /// Keep the stripped debug symbols in `build/<project>/debug/<file>.debug`.
+    #[serde(default)]
+    pub keep_debug: bool,
 }
 
 impl Default for Health {
@@ -156,6 +159,7 @@ impl Default for Health {
             gcc_floor: None,
             allow_libs: vec![],
             strip: true,
+            keep_debug: false,
         }
     }
 }

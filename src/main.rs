@@ -237,7 +237,10 @@ fn run(cli: Cli) -> Result<()> {
                         build_prefix: plan.prefix.clone(),
                         install_prefix: plan.install_prefix(),
                         strip: plan.health.strip,
-                        debug_dir: None,
+                        debug_dir: plan
+                            .health
+                            .keep_debug
+                            .then(|| layout.project_build(&plan.project).join("debug")),
                         rpath_only: false,
                     },
                 )?;
