@@ -139,7 +139,17 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
             strings: n > 0,
         });
     }
-    if opts.rpath_only || memchr::memmem::find(&data, from).is_none() {
+    if opts.rpath_only {
+        return Ok(Done::Nothing);
+    }
+    if let Some(new) = python_shebang(root, f, &data, &opts.install_prefix) {
+        data = new;
+        if memchr::memmem::find(&data, from).is_none() {
+            write_replace(f, &data)?;
+            return Ok(Done::Text);
+        }
+    }
+    if memchr::memmem::find(&data, from).is_none() {
         return Ok(Done::Nothing);
     }
     if name.ends_with(".pyc") {
@@ -154,6 +164,33 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
     let text = replace_all(&data, from, to);
     write_replace(f, &text)?;
     Ok(Done::Text)
+}
+
+/// An executable script run by "some python" (`#!/usr/bin/env python3`,
+/// `#!/usr/bin/python`) in a tree that ships its own: point it at the tree's
+/// interpreter at its install path. Returns the new contents.
+fn python_shebang(root: &Path, f: &Path, data: &[u8], install_prefix: &Path) -> Option<Vec<u8>> {
+    if !data.starts_with(b"#!") || !root.join("bin/python3").exists() {
+        return None;
+    }
+    let mode = fs::metadata(f).ok()?.permissions().mode();
+    if mode & 0o111 == 0 {
+        return None;
+    }
+    let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+    let line = std::str::from_utf8(&data[2..end]).ok()?.trim();
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    let interp = if first == "/usr/bin/env" { words.next()? } else { first };
+    let name = interp.rsplit('/').next()?;
+    let is_python = name == "python"
+        || name.strip_prefix("python3").is_some_and(|v| v.is_empty() || v.starts_with('.'));
+    if !is_python || (first != "/usr/bin/env" && !first.starts_with("/usr/bin/")) {
+        return None;
+    }
+    let mut out = format!("#!{}/bin/python3", install_prefix.display()).into_bytes();
+    out.extend_from_slice(&data[end..]);
+    Some(out)
 }
 
 /// The new form of one RPATH entry of a file in `dir`: inside the build prefix →
