@@ -53,7 +53,7 @@ pub struct Report {
     pub la_removed: usize,
     /// ELF files stripped.
     pub stripped: usize,
-    /// `.pyc` files recompiled.
+    /// `.pyc` files in the tree after compiling the Python library.
     pub pyc_recompiled: usize,
     /// Seconds spent.
     pub seconds: f64,
@@ -87,7 +87,6 @@ pub fn relocate(root: &Path, opts: &Options) -> Result<Report> {
             relocate_file(root, f, opts).with_context(|| format!("relocating {}", f.display()))
         })
         .collect();
-    let mut pyc_dirs = false;
     for r in results {
         match r? {
             Done::Nothing => {}
@@ -99,14 +98,13 @@ pub fn relocate(root: &Path, opts: &Options) -> Result<Report> {
             Done::Binary => report.binary_files += 1,
             Done::Text => report.text_files += 1,
             Done::La => report.la_removed += 1,
-            Done::Pyc => {
-                report.pyc_recompiled += 1;
-                pyc_dirs = true;
-            }
+            Done::Pyc => {}
         }
     }
-    if pyc_dirs {
-        recompile_pyc(root, &opts.install_prefix)?;
+    // Bytecode is compiled here, once, with the install path recorded, so that the
+    // target never has to write into the install dir.
+    if !opts.rpath_only {
+        report.pyc_recompiled = recompile_pyc(root, &opts.install_prefix)?;
     }
     report.seconds = t.elapsed().as_secs_f64();
     Ok(report)
@@ -181,10 +179,16 @@ fn python_shebang(root: &Path, f: &Path, data: &[u8], install_prefix: &Path) -> 
     let line = std::str::from_utf8(&data[2..end]).ok()?.trim();
     let mut words = line.split_whitespace();
     let first = words.next()?;
-    let interp = if first == "/usr/bin/env" { words.next()? } else { first };
+    let interp = if first == "/usr/bin/env" {
+        words.next()?
+    } else {
+        first
+    };
     let name = interp.rsplit('/').next()?;
     let is_python = name == "python"
-        || name.strip_prefix("python3").is_some_and(|v| v.is_empty() || v.starts_with('.'));
+        || name
+            .strip_prefix("python3")
+            .is_some_and(|v| v.is_empty() || v.starts_with('.'));
     if !is_python || (first != "/usr/bin/env" && !first.starts_with("/usr/bin/")) {
         return None;
     }
@@ -314,12 +318,12 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Recompile the stdlib's bytecode with the install path recorded, using the
-/// tree's own (now relocated) interpreter.
-fn recompile_pyc(root: &Path, install_prefix: &Path) -> Result<()> {
+/// Compile the Python library's bytecode with the install path recorded, using the
+/// tree's own (now relocated) interpreter. Returns how many `.pyc` files exist after.
+fn recompile_pyc(root: &Path, install_prefix: &Path) -> Result<usize> {
     let py = root.join("bin/python3");
     if !py.exists() {
-        return Ok(());
+        return Ok(0);
     }
     let libs: Vec<PathBuf> = fs::read_dir(root.join("lib"))?
         .filter_map(|e| e.ok())
@@ -342,7 +346,11 @@ fn recompile_pyc(root: &Path, install_prefix: &Path) -> Result<()> {
             .arg(install_prefix)
             .arg(&lib))?;
     }
-    Ok(())
+    Ok(walkdir::WalkDir::new(root.join("lib"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pyc"))
+        .count())
 }
 
 #[cfg(test)]

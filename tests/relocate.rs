@@ -132,10 +132,16 @@ fn relocation_rewrites_strings_and_text_and_leaves_no_build_prefix() {
         format!("#!{p}/bin/python3.13\nprint('x')\n"),
     )
     .unwrap();
-    fs::write(prefix.join("bin/envpy"), "#!/usr/bin/env python3\nprint('y')\n").unwrap();
+    fs::write(
+        prefix.join("bin/envpy"),
+        "#!/usr/bin/env python3\nprint('y')\n",
+    )
+    .unwrap();
     fs::write(prefix.join("bin/perlish"), "#!/usr/bin/env perl\n").unwrap();
     fs::copy("/bin/true", prefix.join("bin/python3")).unwrap();
-    sh(&format!("chmod 755 {p}/bin/tool {p}/bin/envpy {p}/bin/perlish"));
+    sh(&format!(
+        "chmod 755 {p}/bin/tool {p}/bin/envpy {p}/bin/perlish"
+    ));
     fs::create_dir_all(prefix.join("lib/pkgconfig")).unwrap();
     fs::write(
         prefix.join("lib/pkgconfig/greet.pc"),
