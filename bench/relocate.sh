@@ -25,9 +25,17 @@ t0=$(now)
 $FB relocate "$WORK/ours" --from "$PREFIX" --to /opt/demo-agent/embedded --rpath-only --json > "$WORK/ours.json"
 t1=$(now)
 # The same target rpath for patchelf: what ferrobus wrote (read back per file).
-find "$WORK/ours" -type f | while read -r f; do
-  rp=$(readelf -d "$f" 2>/dev/null | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p; s/.*(RPATH).*\[\(.*\)\]/\1/p')
-  [ -n "$rp" ] && printf '%s\t%s\n' "${f#$WORK/ours/}" "$rp"
+python3 - "$WORK/ours" <<'PY' | while read -r rel; do
+import os, sys
+root = sys.argv[1]
+for d, _, fs in os.walk(root):
+    for n in fs:
+        p = os.path.join(d, n)
+        if not os.path.islink(p) and open(p, "rb").read(4) == b"\x7fELF":
+            print(os.path.relpath(p, root))
+PY
+  rp=$(readelf -d "$WORK/ours/$rel" 2>/dev/null | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p; s/.*(RPATH).*\[\(.*\)\]/\1/p')
+  if [ -n "$rp" ]; then printf '%s\t%s\n' "$rel" "$rp"; fi
 done > "$WORK/targets"
 N=$(wc -l < "$WORK/targets")
 t2=$(now)
@@ -52,7 +60,7 @@ CHECK_T1=$(now)
 
 OURS=$(echo "$t1 - $t0" | bc); THEIRS=$(echo "$t3 - $t2" | bc); FULL=$(echo "$t5 - $t4" | bc)
 CHECK=$(echo "$CHECK_T1 - $CHECK_T0" | bc)
-CHECK_IN=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"{r[\"seconds\"]:.3f} s in process, {r[\"files\"]} files, {r[\"elf_files\"]} ELF, {len(r[\"problems\"])} problems")' "$WORK/check.json")
+CHECK_IN=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.3f s in process, %d files, %d ELF, %d problems" % (r["seconds"], r["files"], r["elf_files"], len(r["problems"])))' "$WORK/check.json")
 printf '\n%-44s %s\n' "metric" "value"
 printf '%-44s %s\n' "ELF files with an rpath" "$N"
 printf '%-44s %.3f s\n' "ferrobus relocate --rpath-only (all files)" "$OURS"
