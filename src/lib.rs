@@ -11,6 +11,7 @@ pub mod elf;
 pub mod extract;
 pub mod fetch;
 pub mod load;
+pub mod package;
 pub mod paths;
 pub mod plan;
 pub mod relocate;

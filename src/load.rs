@@ -125,9 +125,69 @@ pub struct Project {
     /// Health-check policy.
     #[serde(default)]
     pub health: Health,
+    /// Installers to emit and their options.
+    #[serde(default)]
+    pub package: PackageConfig,
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// Installers to emit (`[package]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageConfig {
+    /// Formats: `tar.xz`, `tar.zst`, `deb`.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<String>,
+    /// Debian options.
+    #[serde(default)]
+    pub deb: DebConfig,
+}
+
+impl Default for PackageConfig {
+    fn default() -> Self {
+        PackageConfig {
+            formats: default_formats(),
+            deb: DebConfig::default(),
+        }
+    }
+}
+
+fn default_formats() -> Vec<String> {
+    vec!["tar.xz".into(), "tar.zst".into(), "deb".into()]
+}
+
+/// Debian package options (`[package.deb]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebConfig {
+    /// Section (default `admin`).
+    #[serde(default = "default_section")]
+    pub section: String,
+    /// Priority (default `optional`).
+    #[serde(default = "default_priority")]
+    pub priority: String,
+    /// Depends entries.
+    #[serde(default)]
+    pub depends: Vec<String>,
+}
+
+impl Default for DebConfig {
+    fn default() -> Self {
+        DebConfig {
+            section: default_section(),
+            priority: default_priority(),
+            depends: vec![],
+        }
+    }
+}
+
+fn default_section() -> String {
+    "admin".into()
+}
+fn default_priority() -> String {
+    "optional".into()
 }
 
 /// The health-check policy of a project (`[health]`).

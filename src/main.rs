@@ -8,7 +8,7 @@ use ferrobus::cache::{ArtifactStore, PrefixState};
 use ferrobus::fetch::{self, FetchOptions, SourceCache};
 use ferrobus::paths::{Layout, default_cache_dir};
 use ferrobus::plan::{self, Plan};
-use ferrobus::{check, load, relocate, stage, toolchain};
+use ferrobus::{check, load, package, relocate, stage, toolchain};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,9 @@ struct Cli {
     /// Software definitions directory (default: <project dir>/../software-defs).
     #[arg(long, global = true)]
     defs: Option<PathBuf>,
+    /// Where installers are written.
+    #[arg(long, global = true, default_value = "dist")]
+    dist_dir: PathBuf,
     /// Machine-readable output on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -81,6 +84,11 @@ enum Cmd {
         /// Keep the work directories of successful builds.
         #[arg(long)]
         keep_work: bool,
+    },
+    /// Write the installers of an already built and checked project (no rebuild).
+    Package {
+        #[command(flatten)]
+        p: ProjectArgs,
     },
     /// Health-check any tree (exit status 1 when a problem is found).
     Check {
@@ -163,6 +171,10 @@ fn layout(cli: &Cli) -> Result<Layout> {
 }
 
 fn make_plan(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<Plan> {
+    Ok(load_all(cli, p, layout)?.1)
+}
+
+fn load_all(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<(load::Project, Plan)> {
     let project = load::load_project(&p.project)?;
     let defs_dir = cli
         .defs
@@ -172,7 +184,20 @@ fn make_plan(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<Plan> {
     let overrides = plan::parse_overrides(&p.overrides)?;
     let tc = toolchain::detect()?;
     let prefix = layout.prefix(&project.name)?;
-    plan::resolve(&project, &defs, &defs_dir, &overrides, &tc, &prefix)
+    let plan = plan::resolve(&project, &defs, &defs_dir, &overrides, &tc, &prefix)?;
+    Ok((project, plan))
+}
+
+/// Write the project's installers from its checked stage into `dist`.
+fn do_package(
+    project: &load::Project,
+    plan: &Plan,
+    stage_root: &Path,
+    dist: &Path,
+) -> Result<Vec<PathBuf>> {
+    let meta = package::Meta::from_project(project);
+    let id = stage::stage_id(plan);
+    package::package_all(stage_root, &meta, &project.package.formats, dist, &id)
 }
 
 fn fetch_opts(f: &FetchArgs, cli: &Cli) -> FetchOptions {
@@ -219,7 +244,7 @@ fn run(cli: Cli) -> Result<()> {
             keep_work,
         } => {
             let t = Instant::now();
-            let plan = make_plan(&cli, p, &layout)?;
+            let (project, plan) = load_all(&cli, p, &layout)?;
             let sources = do_fetch(&plan, &layout, &fetch_opts(f, &cli))?;
             let opts = BuildOptions {
                 jobs: jobs
@@ -260,6 +285,7 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 (None, None)
             };
+            let packages = do_package(&project, &plan, &staged.root, &cli.dist_dir)?;
             let total = t.elapsed().as_secs_f64();
             if cli.json {
                 let v = serde_json::json!({
@@ -271,6 +297,7 @@ fn run(cli: Cli) -> Result<()> {
                     "components": report.components,
                     "relocate": relocated,
                     "check": health,
+                    "packages": packages,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -307,6 +334,9 @@ fn run(cli: Cli) -> Result<()> {
                         h.seconds
                     );
                 }
+                for p in &packages {
+                    println!("wrote {}", p.display());
+                }
                 println!(
                     "staged {} ({}) in {total:.1}s",
                     staged.embedded.display(),
@@ -316,6 +346,20 @@ fn run(cli: Cli) -> Result<()> {
                         "unchanged"
                     }
                 );
+            }
+            Ok(())
+        }
+        Cmd::Package { p } => {
+            let (project, plan) = load_all(&cli, p, &layout)?;
+            if !stage::is_current(&plan, &layout) {
+                anyhow::bail!(
+                    "{}: no checked stage for the current plan; run `ferrobus build` first",
+                    plan.project
+                );
+            }
+            let root = layout.project_build(&plan.project).join("stage");
+            for w in do_package(&project, &plan, &root, &cli.dist_dir)? {
+                println!("wrote {}", w.display());
             }
             Ok(())
         }

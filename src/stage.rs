@@ -69,6 +69,14 @@ pub fn stage(plan: &Plan, layout: &Layout) -> Result<Staged> {
     })
 }
 
+/// True when the stage holds this plan's components, relocated and checked.
+pub fn is_current(plan: &Plan, layout: &Layout) -> bool {
+    fs::read_to_string(marker_path(plan, layout))
+        .ok()
+        .as_deref()
+        == Some(stage_id(plan).as_str())
+}
+
 /// Record that the stage is complete (relocated and checked) for this plan, so an
 /// unchanged rebuild leaves it alone.
 pub fn commit(plan: &Plan, layout: &Layout) -> Result<()> {
@@ -79,7 +87,8 @@ fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
     layout.project_build(&plan.project).join("stage.id")
 }
 
-fn stage_id(plan: &Plan) -> String {
+/// Identity of a staged tree: the keys of the shipped components.
+pub fn stage_id(plan: &Plan) -> String {
     sha256_bytes(
         plan.components
             .iter()

@@ -41,6 +41,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, data)?;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;

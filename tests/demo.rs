@@ -16,6 +16,8 @@ fn demo_project_builds_a_working_embedded_python() {
             .current_dir(root)
             .args(["--json", "--build-dir"])
             .arg(build.path())
+            .arg("--dist-dir")
+            .arg(build.path().join("dist"))
             .args(["build", "projects/demo-agent.toml"])
             .output()
             .unwrap();
@@ -141,6 +143,24 @@ fn demo_project_builds_a_working_embedded_python() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // The installers were written beside their checksums.
+    let packages: Vec<String> = first["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        packages,
+        [
+            "demo-agent-0.1.0-1.linux-x86_64.tar.xz",
+            "demo-agent-0.1.0-1.linux-x86_64.tar.zst",
+            "demo-agent_0.1.0-1_amd64.deb"
+        ]
+    );
+    let sums = std::fs::read_to_string(build.path().join("dist/SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 3, "{sums}");
 
     // A second build changes nothing.
     let second = run();

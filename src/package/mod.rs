@@ -1,0 +1,129 @@
+//! package: installers written from the checked tree.
+//!
+//! One [`Packager`] per format, all over the same reproducible archive writer
+//! ([`archive`]): entries sorted, owned by root:root, mtime = SOURCE_DATE_EPOCH,
+//! modes normalised, so that the same inputs give byte-identical files.
+//! Formats so far: `tar.xz`, `tar.zst` ([`tarball`]) and `deb` ([`deb`]).
+
+pub mod archive;
+pub mod deb;
+pub mod tarball;
+
+use crate::load::Project;
+use crate::util::{sha256_file, write_atomic};
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+
+/// What every packager needs to know about the package.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// Package name.
+    pub name: String,
+    /// Upstream version.
+    pub version: String,
+    /// Package iteration.
+    pub iteration: u32,
+    /// Maintainer.
+    pub maintainer: String,
+    /// Description (first line is the summary).
+    pub description: String,
+    /// Home page.
+    pub homepage: String,
+    /// License.
+    pub license: String,
+    /// The install dir (`/opt/<name>`).
+    pub install_dir: String,
+    /// SOURCE_DATE_EPOCH: every timestamp in every package.
+    pub epoch: u64,
+    /// Debian section.
+    pub deb_section: String,
+    /// Debian priority.
+    pub deb_priority: String,
+    /// Debian Depends.
+    pub deb_depends: Vec<String>,
+}
+
+impl Meta {
+    /// Package metadata from a project definition.
+    pub fn from_project(p: &Project) -> Meta {
+        Meta {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            iteration: p.iteration,
+            maintainer: p.maintainer.clone(),
+            description: p.description.clone(),
+            homepage: p.homepage.clone(),
+            license: p.license.clone(),
+            install_dir: p.install_dir.clone(),
+            epoch: p.source_date_epoch,
+            deb_section: p.package.deb.section.clone(),
+            deb_priority: p.package.deb.priority.clone(),
+            deb_depends: p.package.deb.depends.clone(),
+        }
+    }
+}
+
+/// One installer format.
+pub trait Packager {
+    /// The format's name in project files (`deb`, `tar.xz`, ...).
+    fn format(&self) -> &'static str;
+    /// The output file name, following the format's convention.
+    fn file_name(&self, meta: &Meta) -> String;
+    /// Write the package of the staged file-system image `root` to `out`.
+    fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()>;
+}
+
+/// The packager of a format name.
+pub fn packager(format: &str) -> Result<Box<dyn Packager>> {
+    Ok(match format {
+        "tar.xz" => Box::new(tarball::Tarball::Xz),
+        "tar.zst" => Box::new(tarball::Tarball::Zst),
+        "deb" => Box::new(deb::Deb),
+        other => bail!("unknown package format \"{other}\" (known: tar.xz, tar.zst, deb)"),
+    })
+}
+
+/// Write every requested format into `dist`, then `SHA256SUMS`. Each package is
+/// written to a temporary file and renamed, so `dist` never holds a partial one.
+/// `tree_id` identifies the staged tree's contents: when it, the metadata and the
+/// formats are those of the packages already in `dist`, nothing is rewritten.
+pub fn package_all(
+    root: &Path,
+    meta: &Meta,
+    formats: &[String],
+    dist: &Path,
+    tree_id: &str,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dist)?;
+    let id = crate::util::sha256_bytes(format!("{tree_id}\n{meta:?}\n{formats:?}").as_bytes());
+    let marker = dist.join(format!(".{}.id", meta.name));
+    let outs: Vec<PathBuf> = formats
+        .iter()
+        .map(|f| packager(f).map(|p| dist.join(p.file_name(meta))))
+        .collect::<Result<_>>()?;
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(id.as_str())
+        && outs.iter().all(|o| o.is_file())
+    {
+        return Ok(outs);
+    }
+    let _ = std::fs::remove_file(&marker);
+    let mut written = Vec::new();
+    for f in formats {
+        let p = packager(f)?;
+        let out = dist.join(p.file_name(meta));
+        let tmp = dist.join(format!(".{}.tmp", p.file_name(meta)));
+        p.write(root, meta, &tmp)?;
+        std::fs::rename(&tmp, &out)?;
+        written.push(out);
+    }
+    let mut sums = String::new();
+    let mut names: Vec<&PathBuf> = written.iter().collect();
+    names.sort();
+    for w in names {
+        let name = w.file_name().unwrap_or_default().to_string_lossy();
+        sums.push_str(&format!("{}  {name}\n", sha256_file(w)?));
+    }
+    write_atomic(&dist.join("SHA256SUMS"), sums.as_bytes())?;
+    write_atomic(&marker, id.as_bytes())?;
+    Ok(written)
+}

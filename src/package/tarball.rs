@@ -1,0 +1,90 @@
+//! tarball: `tar.xz` and `tar.zst` of the install dir, compressed on every core.
+//!
+//! The archive holds `<name>/...` (the install dir's last component), so
+//! `tar -C /opt -xf` installs it. Output does not depend on the number of threads:
+//! xz's block size and zstd's job layout are fixed.
+
+use super::archive::{entries, write_tar};
+use super::{Meta, Packager};
+use anyhow::Result;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+/// The two tarball formats.
+pub enum Tarball {
+    /// xz, preset 6, 24 MiB blocks.
+    Xz,
+    /// zstd level 10.
+    Zst,
+}
+
+fn threads() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// A multithreaded xz encoder whose output does not depend on the thread count.
+pub fn xz_writer<W: std::io::Write>(w: W) -> Result<xz2::write::XzEncoder<W>> {
+    let stream = xz2::stream::MtStreamBuilder::new()
+        .threads(threads())
+        .preset(6)
+        .block_size(24 << 20)
+        .check(xz2::stream::Check::Crc64)
+        .encoder()?;
+    Ok(xz2::write::XzEncoder::new_stream(w, stream))
+}
+
+impl Packager for Tarball {
+    fn format(&self) -> &'static str {
+        match self {
+            Tarball::Xz => "tar.xz",
+            Tarball::Zst => "tar.zst",
+        }
+    }
+
+    fn file_name(&self, meta: &Meta) -> String {
+        format!(
+            "{}-{}-{}.linux-x86_64.{}",
+            meta.name,
+            meta.version,
+            meta.iteration,
+            self.format()
+        )
+    }
+
+    fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()> {
+        let dir = root.join(meta.install_dir.trim_start_matches('/'));
+        let top = Path::new(&meta.install_dir)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| meta.name.clone());
+        let mut list = entries(&dir)?;
+        list.insert(
+            0,
+            super::archive::Entry {
+                rel: String::new(),
+                path: dir.clone(),
+                kind: super::archive::Kind::Dir,
+                mode: 0o755,
+                size: 0,
+            },
+        );
+        // The root entry is "<top>/"; the others "<top>/<rel>".
+        let prefix = format!("{top}/");
+        let file = fs::File::create(out)?;
+        match self {
+            Tarball::Xz => {
+                let enc = write_tar(xz_writer(file)?, &list, &prefix, meta.epoch)?;
+                enc.finish()?.flush()?;
+            }
+            Tarball::Zst => {
+                let mut enc = zstd::stream::Encoder::new(file, 10)?;
+                enc.multithread(threads())?;
+                enc.include_checksum(true)?;
+                let enc = write_tar(enc, &list, &prefix, meta.epoch)?;
+                enc.finish()?.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
