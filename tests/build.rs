@@ -258,6 +258,8 @@ fn build_killed_midway_then_next_build_is_correct() {
         .arg(f.cache())
         .arg("--build-dir")
         .arg(f.build_dir())
+        .arg("--dist-dir")
+        .arg(f.build_dir().join("dist"))
         .args(["build", "--jobs", "2", &f.project()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -111,9 +111,13 @@ pub fn package_all(
     for f in formats {
         let p = packager(f)?;
         let out = dist.join(p.file_name(meta));
-        let tmp = dist.join(format!(".{}.tmp", p.file_name(meta)));
-        p.write(root, meta, &tmp)?;
-        std::fs::rename(&tmp, &out)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", p.file_name(meta)))
+            .tempfile_in(dist)?;
+        p.write(root, meta, tmp.path())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
+        tmp.persist(&out)?;
         written.push(out);
     }
     let mut sums = String::new();

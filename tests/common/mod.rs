@@ -216,6 +216,8 @@ pub fn ferrobus(cache: &Path, build: &Path, args: &[&str]) -> (bool, String, Str
         .arg(cache)
         .arg("--build-dir")
         .arg(build)
+        .arg("--dist-dir")
+        .arg(build.join("dist"))
         .args(args)
         .env_remove("FERROBUS_CACHE")
         .output()
