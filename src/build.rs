@@ -437,7 +437,7 @@ fn build_one(
             &source,
             &env,
             &log,
-            Some(client),
+            Some((client, jobs)),
         )
         .with_context(|| format!("{}: step {} failed: {short}", c.name, i + 1))?;
     }
@@ -479,7 +479,7 @@ fn run(
     cwd: &Path,
     env: &BTreeMap<String, String>,
     log: &fs::File,
-    client: Option<&jobserver::Client>,
+    client: Option<(&jobserver::Client, usize)>,
 ) -> Result<()> {
     cmd.current_dir(cwd)
         .env_clear()
@@ -487,9 +487,21 @@ fn run(
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log.try_clone()?);
-    if let Some(c) = client {
+    if let Some((c, jobs)) = client {
         c.configure_make(cmd);
         cmd.env_remove("CARGO_MAKEFLAGS");
+        // Say how many slots there are (`-jN`, as GNU make itself does in MAKEFLAGS)
+        // rather than a bare `-j`: a Makefile that passes $(MFLAGS) on a sub-make's
+        // command line (readline does) then resets to a pool of N, not to unlimited.
+        let flags = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "MAKEFLAGS")
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        if let Some(rest) = flags.strip_prefix("-j ") {
+            let flags = format!("-j{jobs} {rest}");
+            cmd.env("MAKEFLAGS", &flags).env("MFLAGS", &flags);
+        }
     }
     // SAFETY: prctl is async-signal-safe; it makes the step die with ferrobus.
     unsafe {
