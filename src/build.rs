@@ -88,6 +88,12 @@ pub struct BuildReport {
     pub seconds: f64,
 }
 
+/// What the scheduler hears about: a job token, or a finished component.
+enum Msg {
+    Token(std::io::Result<jobserver::Acquired>),
+    Done(String, Result<(f64, f64)>),
+}
+
 /// Expand `{placeholders}` in a step or environment value.
 pub fn expand(s: &str, vars: &BTreeMap<&str, String>) -> String {
     let mut out = s.to_string();
@@ -184,8 +190,18 @@ pub fn build(
     let mut done: HashMap<String, ComponentReport> = HashMap::new();
     let mut running: HashMap<String, ProgressBar> = HashMap::new();
     let mut failed: Vec<anyhow::Error> = Vec::new();
-    let (tx, rx) = mpsc::channel::<(String, Result<(f64, f64)>)>();
+    let (tx, rx) = mpsc::channel::<Msg>();
     let order = start_order(plan, sources);
+    // Tokens are taken here, one per component about to start, so that components
+    // start in priority order (threads racing for tokens would start in any order).
+    let helper = {
+        let tx = tx.clone();
+        client.clone().into_helper_thread(move |t| {
+            let _ = tx.send(Msg::Token(t));
+        })?
+    };
+    let mut queued: Vec<String> = Vec::new();
+    let mut requested = 0usize;
 
     loop {
         // Start (or restore) everything whose dependencies are in the prefix.
@@ -219,15 +235,41 @@ pub fn build(
                     progressed = true;
                     continue;
                 }
-                if opts.serial && !running.is_empty() {
-                    continue;
+                if !queued.contains(&c.name) {
+                    queued.push(c.name.clone());
                 }
+            }
+        }
+        if !failed.is_empty() {
+            queued.clear();
+        }
+        let allowed = if opts.serial {
+            usize::from(running.is_empty() && !queued.is_empty())
+        } else {
+            queued.len()
+        };
+        while requested < allowed {
+            helper.request_token();
+            requested += 1;
+        }
+        if running.is_empty() && queued.is_empty() {
+            break;
+        }
+        let (name, r) = match rx.recv()? {
+            Msg::Token(token) => {
+                requested -= 1;
+                let token = token?;
+                // The highest-priority queued component gets the slot.
+                let Some(c) = order.iter().find(|c| queued.contains(&c.name)) else {
+                    continue; // nothing left to start: the token goes back
+                };
+                queued.retain(|n| *n != c.name);
+                let log = logs.join(format!("{}.log", c.name));
                 let src = sources
                     .get(&c.name)
                     .with_context(|| format!("{}: source was not fetched", c.name))?
                     .clone();
                 let pb = ui.bar(&c.name);
-                pb.set_message("waiting for a job slot");
                 running.insert(c.name.clone(), pb.clone());
                 let (c2, tx, client, store) =
                     ((*c).clone(), tx.clone(), client.clone(), store.clone());
@@ -237,7 +279,7 @@ pub fn build(
                 let jobs = opts.jobs;
                 std::thread::spawn(move || {
                     let r = (|| -> Result<(f64, f64)> {
-                        let _token = client.acquire()?;
+                        let _token = token;
                         let t = Instant::now();
                         let began = started.elapsed().as_secs_f64();
                         let work = layout
@@ -254,17 +296,12 @@ pub fn build(
                         }
                         Ok((secs, began))
                     })();
-                    let _ = tx.send((c2.name.clone(), r));
+                    let _ = tx.send(Msg::Done(c2.name.clone(), r));
                 });
-                if opts.serial {
-                    break;
-                }
+                continue;
             }
-        }
-        if running.is_empty() {
-            break;
-        }
-        let (name, r) = rx.recv()?;
+            Msg::Done(name, r) => (name, r),
+        };
         let pb = running.remove(&name).expect("running component");
         pb.finish_and_clear();
         let c = plan.get(&name).expect("planned component");
@@ -292,6 +329,7 @@ pub fn build(
             }
         }
     }
+    drop(helper);
     drop(lock);
     if let Some(e) = failed.into_iter().next() {
         let waiting: Vec<&str> = plan
