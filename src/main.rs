@@ -335,7 +335,7 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 for p in &packages {
-                    println!("wrote {}", p.display());
+                    println!("installer {}", p.display());
                 }
                 println!(
                     "staged {} ({}) in {total:.1}s",
