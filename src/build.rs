@@ -56,8 +56,6 @@ pub enum Outcome {
     Built,
     /// A build step failed.
     Failed,
-    /// Not started because another component failed.
-    Skipped,
 }
 
 /// One line of the build report.

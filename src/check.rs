@@ -49,6 +49,18 @@ impl Version {
     }
 }
 
+impl Version {
+    /// Parse an optional setting, naming it (`label`) in the error.
+    pub fn parse_setting(label: &str, value: Option<&str>) -> anyhow::Result<Option<Version>> {
+        value
+            .map(|s| {
+                Version::parse(s)
+                    .ok_or_else(|| anyhow::anyhow!("{label}: \"{s}\" is not a version"))
+            })
+            .transpose()
+    }
+}
+
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.2 == 0 {

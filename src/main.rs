@@ -307,7 +307,6 @@ fn run(cli: Cli) -> Result<()> {
                         Outcome::Restored => format!("restored from cache ({:.1}s)", c.seconds),
                         Outcome::Built => format!("built ({:.1}s)", c.seconds),
                         Outcome::Failed => "failed".into(),
-                        Outcome::Skipped => "skipped".into(),
                     };
                     println!("{:<12} {:<16} {what}", c.name, c.version);
                 }
@@ -372,13 +371,8 @@ fn run(cli: Cli) -> Result<()> {
             gcc_floor,
             allow_lib,
         } => {
-            let v = |what: &str, s: &Option<String>| -> Result<Option<check::Version>> {
-                s.as_deref()
-                    .map(|x| {
-                        check::Version::parse(x)
-                            .ok_or_else(|| anyhow::anyhow!("--{what}: \"{x}\" is not a version"))
-                    })
-                    .transpose()
+            let v = |what: &str, s: &Option<String>| {
+                check::Version::parse_setting(&format!("--{what}"), s.as_deref())
             };
             let dir = ferrobus::util::absolute(dir)?;
             let policy = check::Policy {

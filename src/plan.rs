@@ -89,14 +89,8 @@ impl Plan {
     /// The check policy of this plan; the glibc floor defaults to the build root's.
     pub fn check_policy(&self) -> Result<crate::check::Policy> {
         use crate::check::Version;
-        let parse = |what: &str, v: &Option<String>| -> Result<Option<Version>> {
-            v.as_deref()
-                .map(|s| {
-                    Version::parse(s).ok_or_else(|| {
-                        anyhow::anyhow!("[health] {what} = \"{s}\" is not a version")
-                    })
-                })
-                .transpose()
+        let parse = |what: &str, v: &Option<String>| {
+            Version::parse_setting(&format!("[health] {what}"), v.as_deref())
         };
         let host = self.toolchain.libc.trim_start_matches("glibc ").to_string();
         Ok(crate::check::Policy {

@@ -251,6 +251,15 @@ pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Only the first four bytes: most files in a Python tree are not ELF.
+fn starts_like_elf(path: &Path) -> bool {
+    let mut head = [0u8; 4];
+    fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && elf::is_elf(&head)
+}
+
 fn has_symtab(data: &[u8]) -> bool {
     elf::parse(data)
         .map(|e| {
@@ -269,11 +278,7 @@ fn has_symtab(data: &[u8]) -> bool {
 fn strip_all(root: &Path, files: &[PathBuf], debug_dir: Option<&Path>) -> Result<usize> {
     let todo: Vec<&PathBuf> = files
         .par_iter()
-        .filter(|f| {
-            fs::read(f)
-                .map(|d| elf::is_elf(&d) && has_symtab(&d))
-                .unwrap_or(false)
-        })
+        .filter(|f| starts_like_elf(f) && fs::read(f).is_ok_and(|d| has_symtab(&d)))
         .collect();
     todo.par_iter()
         .map(|f| -> Result<()> {
