@@ -138,7 +138,7 @@ fn open_tar(path: &Path, fmt: Format) -> Result<tar::Archive<Box<dyn Read>>> {
     let f = BufReader::new(fs::File::open(path)?);
     let r: Box<dyn Read> = match fmt {
         Format::TarGz => Box::new(flate2::read::MultiGzDecoder::new(f)),
-        Format::TarXz => Box::new(xz2::read::XzDecoder::new_multi_decoder(f)),
+        Format::TarXz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(f)),
         Format::TarBz2 => Box::new(bzip2::read::MultiBzDecoder::new(f)),
         Format::TarZst => Box::new(zstd::stream::read::Decoder::new(f)?),
         Format::Tar => Box::new(f),

@@ -128,6 +128,14 @@ pub struct Project {
     /// Installers to emit and their options.
     #[serde(default)]
     pub package: PackageConfig,
+    /// The system user the services run as (`[user]`).
+    pub user: Option<UserConfig>,
+    /// systemd services (`[[service]]`).
+    #[serde(default)]
+    pub service: Vec<ServiceConfig>,
+    /// Configuration files installed outside the install dir (`[[config]]`).
+    #[serde(default)]
+    pub config: Vec<ConfigFile>,
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
@@ -143,6 +151,89 @@ pub struct PackageConfig {
     /// Debian options.
     #[serde(default)]
     pub deb: DebConfig,
+    /// RPM options.
+    #[serde(default)]
+    pub rpm: RpmConfig,
+}
+
+/// RPM package options (`[package.rpm]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpmConfig {
+    /// Group (default `Applications/System`).
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// Requires entries (`name` or `name >= version`).
+    #[serde(default)]
+    pub requires: Vec<String>,
+}
+
+impl Default for RpmConfig {
+    fn default() -> Self {
+        RpmConfig {
+            group: default_group(),
+            requires: vec![],
+        }
+    }
+}
+
+fn default_group() -> String {
+    "Applications/System".into()
+}
+
+/// The service user (`[user]`): created by the deb and rpm maintainer scripts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Login name, also the group name.
+    pub name: String,
+    /// Home and state directory (default `/var/lib/<name>`).
+    pub home: Option<String>,
+}
+
+impl UserConfig {
+    /// The home directory.
+    pub fn home(&self) -> String {
+        self.home
+            .clone()
+            .unwrap_or_else(|| format!("/var/lib/{}", self.name))
+    }
+}
+
+/// One systemd service (`[[service]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Unit name without `.service`.
+    pub name: String,
+    /// Description= of the unit.
+    #[serde(default)]
+    pub description: String,
+    /// Command line; a first word without `/` is relative to the install dir.
+    pub exec: String,
+    /// User= (default: the project's `[user]`, else root).
+    pub user: Option<String>,
+    /// Restart= (default `on-failure`).
+    #[serde(default = "default_restart")]
+    pub restart: String,
+    /// Environment= entries.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+fn default_restart() -> String {
+    "on-failure".into()
+}
+
+/// One configuration file (`[[config]]`): a default shipped by the package and
+/// kept, once edited, across upgrades (deb conffile, rpm `%config(noreplace)`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The default's file, relative to the project file.
+    pub source: PathBuf,
+    /// Absolute destination on the target, e.g. `/etc/<name>/<file>`.
+    pub dest: String,
 }
 
 impl Default for PackageConfig {
@@ -150,6 +241,7 @@ impl Default for PackageConfig {
         PackageConfig {
             formats: default_formats(),
             deb: DebConfig::default(),
+            rpm: RpmConfig::default(),
         }
     }
 }
@@ -341,7 +433,62 @@ pub fn load_project(path: &Path) -> Result<Project> {
     if p.components.is_empty() {
         bail!("{}: components is empty", path.display());
     }
+    check_install_items(&p)?;
     Ok(p)
+}
+
+/// Validate users, services and config files: names the project file and item.
+fn check_install_items(p: &Project) -> Result<()> {
+    let file = p.path.display();
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    if let Some(u) = &p.user {
+        if !plain(&u.name) || u.name.starts_with('-') {
+            bail!("{file}: [user] name \"{}\" is not a valid user name", u.name);
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &p.service {
+        if !plain(&s.name) || !seen.insert(&s.name) {
+            bail!("{file}: [[service]] name \"{}\" is invalid or repeated", s.name);
+        }
+        if s.exec.trim().is_empty() {
+            bail!("{file}: [[service]] {}: exec is empty", s.name);
+        }
+        if let Some(user) = &s.user {
+            let declared = p.user.as_ref().is_some_and(|u| &u.name == user);
+            if user != "root" && !declared {
+                bail!(
+                    "{file}: [[service]] {}: user \"{user}\" is neither root nor the project's [user]",
+                    s.name
+                );
+            }
+        }
+    }
+    let dir = p.path.parent().unwrap_or(Path::new("."));
+    for c in &p.config {
+        if !c.dest.starts_with('/') || c.dest.ends_with('/') || c.dest.contains("/../") {
+            bail!("{file}: [[config]] dest \"{}\" must be an absolute file path", c.dest);
+        }
+        if c.dest.starts_with(&format!("{}/", p.install_dir.trim_end_matches('/'))) {
+            bail!(
+                "{file}: [[config]] dest \"{}\" is inside install_dir; config lives outside it (e.g. /etc/{})",
+                c.dest,
+                p.name
+            );
+        }
+        if !dir.join(&c.source).is_file() {
+            bail!(
+                "{file}: [[config]] source \"{}\" not found (looked in {})",
+                c.source.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The definitions directory for a project: `<project dir>/../software-defs`.

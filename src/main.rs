@@ -195,7 +195,7 @@ fn do_package(
     stage_root: &Path,
     dist: &Path,
 ) -> Result<Vec<PathBuf>> {
-    let meta = package::Meta::from_project(project);
+    let meta = package::Meta::from_project(project)?;
     let id = stage::stage_id(plan);
     package::package_all(stage_root, &meta, &project.package.formats, dist, &id)
 }

@@ -276,7 +276,7 @@ fn safe_archives_unpack_in_every_format() {
     let t = tempfile::tempdir().unwrap();
     let xz = {
         let mut out = Vec::new();
-        let mut e = xz2::read::XzEncoder::new(&tar[..], 6);
+        let mut e = liblzma::read::XzEncoder::new(&tar[..], 6);
         std::io::Read::read_to_end(&mut e, &mut out).unwrap();
         out
     };

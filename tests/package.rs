@@ -22,6 +22,11 @@ fn meta() -> Meta {
         deb_section: "admin".into(),
         deb_priority: "optional".into(),
         deb_depends: vec!["libc6".into()],
+        rpm_group: "Applications/System".into(),
+        rpm_requires: vec![],
+        user: None,
+        services: vec![],
+        config: vec![],
     }
 }
 

@@ -7,11 +7,14 @@
 
 pub mod archive;
 pub mod deb;
+pub mod rpm;
+pub mod scripts;
+pub mod shell;
 pub mod tarball;
 
-use crate::load::Project;
+use crate::load::{Project, ServiceConfig, UserConfig};
 use crate::util::{sha256_file, write_atomic};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// What every packager needs to know about the package.
@@ -41,12 +44,46 @@ pub struct Meta {
     pub deb_priority: String,
     /// Debian Depends.
     pub deb_depends: Vec<String>,
+    /// RPM Group.
+    pub rpm_group: String,
+    /// RPM Requires.
+    pub rpm_requires: Vec<String>,
+    /// The service user, if any.
+    pub user: Option<UserConfig>,
+    /// systemd services.
+    pub services: Vec<ServiceConfig>,
+    /// Configuration files with their default contents.
+    pub config: Vec<ConfigData>,
+}
+
+/// A configuration file's destination and default contents.
+#[derive(Debug, Clone)]
+pub struct ConfigData {
+    /// Absolute destination on the target.
+    pub dest: String,
+    /// Default contents.
+    pub data: Vec<u8>,
 }
 
 impl Meta {
-    /// Package metadata from a project definition.
-    pub fn from_project(p: &Project) -> Meta {
-        Meta {
+    /// Package metadata from a project definition (reads the config defaults).
+    pub fn from_project(p: &Project) -> Result<Meta> {
+        let dir = p.path.parent().unwrap_or(Path::new("."));
+        let config = p
+            .config
+            .iter()
+            .map(|c| {
+                let src = dir.join(&c.source);
+                let data = std::fs::read(&src).with_context(|| {
+                    format!("{}: [[config]] {}", p.path.display(), src.display())
+                })?;
+                Ok(ConfigData {
+                    dest: c.dest.clone(),
+                    data,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Meta {
             name: p.name.clone(),
             version: p.version.clone(),
             iteration: p.iteration,
@@ -59,7 +96,17 @@ impl Meta {
             deb_section: p.package.deb.section.clone(),
             deb_priority: p.package.deb.priority.clone(),
             deb_depends: p.package.deb.depends.clone(),
-        }
+            rpm_group: p.package.rpm.group.clone(),
+            rpm_requires: p.package.rpm.requires.clone(),
+            user: p.user.clone(),
+            services: p.service.clone(),
+            config,
+        })
+    }
+
+    /// `version-iteration`.
+    pub fn full_version(&self) -> String {
+        format!("{}-{}", self.version, self.iteration)
     }
 }
 
@@ -73,13 +120,18 @@ pub trait Packager {
     fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()>;
 }
 
+/// Every format name a project may list.
+pub const FORMATS: &[&str] = &["tar.xz", "tar.zst", "deb", "rpm", "sh"];
+
 /// The packager of a format name.
 pub fn packager(format: &str) -> Result<Box<dyn Packager>> {
     Ok(match format {
         "tar.xz" => Box::new(tarball::Tarball::Xz),
         "tar.zst" => Box::new(tarball::Tarball::Zst),
         "deb" => Box::new(deb::Deb),
-        other => bail!("unknown package format \"{other}\" (known: tar.xz, tar.zst, deb)"),
+        "rpm" => Box::new(rpm::Rpm),
+        "sh" => Box::new(shell::Shell),
+        other => bail!("unknown package format \"{other}\" (known: {})", FORMATS.join(", ")),
     })
 }
 

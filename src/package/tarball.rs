@@ -24,14 +24,14 @@ fn threads() -> u32 {
 }
 
 /// A multithreaded xz encoder whose output does not depend on the thread count.
-pub fn xz_writer<W: std::io::Write>(w: W) -> Result<xz2::write::XzEncoder<W>> {
-    let stream = xz2::stream::MtStreamBuilder::new()
+pub fn xz_writer<W: std::io::Write>(w: W) -> Result<liblzma::write::XzEncoder<W>> {
+    let stream = liblzma::stream::MtStreamBuilder::new()
         .threads(threads())
         .preset(6)
         .block_size(24 << 20)
-        .check(xz2::stream::Check::Crc64)
+        .check(liblzma::stream::Check::Crc64)
         .encoder()?;
-    Ok(xz2::write::XzEncoder::new_stream(w, stream))
+    Ok(liblzma::write::XzEncoder::new_stream(w, stream))
 }
 
 impl Packager for Tarball {

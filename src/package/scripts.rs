@@ -1,0 +1,1 @@
+//! scripts: maintainer scripts and systemd units rendered from `packaging/` templates.
