@@ -14,6 +14,13 @@ pub fn is_elf(data: &[u8]) -> bool {
     data.len() >= 4 && &data[..4] == b"\x7fELF"
 }
 
+/// A shared library: ET_DYN without a program interpreter (a PIE has one).
+pub fn is_shared_library(data: &[u8]) -> bool {
+    parse(data).is_ok_and(|e| {
+        e.header.e_type == goblin::elf::header::ET_DYN && e.interpreter.is_none()
+    })
+}
+
 /// Parse with a message that says what is wrong.
 pub fn parse(data: &[u8]) -> Result<Elf<'_>> {
     Elf::parse(data).map_err(|e| anyhow!("not a valid ELF file: {e}"))

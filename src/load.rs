@@ -166,6 +166,16 @@ pub struct RpmConfig {
     /// Requires entries (`name` or `name >= version`).
     #[serde(default)]
     pub requires: Vec<String>,
+    /// Payload compression: `zstd` (default: multithreaded; rpm 4.14+, i.e.
+    /// RHEL 8+, Fedora 31+), `xz` (every rpm since RHEL 5; single-threaded, and
+    /// the rpm crate flushes the stream after every file, which costs ~35% in
+    /// size) or `gzip`.
+    #[serde(default = "default_rpm_compression")]
+    pub compression: String,
+}
+
+fn default_rpm_compression() -> String {
+    "zstd".into()
 }
 
 impl Default for RpmConfig {
@@ -173,6 +183,7 @@ impl Default for RpmConfig {
         RpmConfig {
             group: default_group(),
             requires: vec![],
+            compression: default_rpm_compression(),
         }
     }
 }

@@ -132,6 +132,12 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
         if !changes.is_empty() || n > 0 {
             write_replace(f, &data)?;
         }
+        // Shared libraries are mapped, not executed: 0644, as Debian policy 10.2
+        // and lintian (shared-library-is-executable) ask.
+        let mode = fs::metadata(f)?.permissions().mode();
+        if !opts.rpath_only && mode & 0o111 != 0 && elf::is_shared_library(&data) {
+            fs::set_permissions(f, fs::Permissions::from_mode(mode & !0o111))?;
+        }
         return Ok(Done::Elf {
             rpath: !changes.is_empty(),
             strings: n > 0,

@@ -89,12 +89,13 @@ fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
 
 /// Identity of a staged tree: the keys of the shipped components.
 pub fn stage_id(plan: &Plan) -> String {
-    sha256_bytes(
-        plan.components
-            .iter()
-            .filter(|c| !c.build_only)
-            .map(|c| format!("{}={}\n", c.name, c.key))
-            .collect::<String>()
-            .as_bytes(),
-    )
+    let mut text = format!("tree-schema={TREE_SCHEMA}\n");
+    for c in plan.components.iter().filter(|c| !c.build_only) {
+        text.push_str(&format!("{}={}\n", c.name, c.key));
+    }
+    sha256_bytes(text.as_bytes())
 }
+
+/// Bumped whenever relocation or staging changes what a staged tree holds, so
+/// that trees staged by an older ferrobus are staged again.
+const TREE_SCHEMA: u32 = 2;

@@ -24,6 +24,7 @@ fn meta() -> Meta {
         deb_depends: vec!["libc6".into()],
         rpm_group: "Applications/System".into(),
         rpm_requires: vec![],
+        rpm_compression: "xz".into(),
         user: None,
         services: vec![],
         config: vec![],

@@ -113,3 +113,50 @@ pub fn parents(install_dir: &str) -> Vec<String> {
     }
     out
 }
+
+/// Every entry of a whole file-system image for a system package: the parent
+/// directories of the install dir, the install dir's tree (read from the stage
+/// `root`), and `extra` files outside it (written under `scratch`), with their
+/// parent directories, sorted by path. Extra files are mode 0644.
+pub fn image(
+    root: &Path,
+    install_dir: &str,
+    extra: &[super::scripts::SystemFile],
+    scratch: &Path,
+) -> Result<Vec<Entry>> {
+    let mut dirs = std::collections::BTreeSet::new();
+    dirs.extend(parents(install_dir));
+    let mut out = Vec::new();
+    let inside = root.join(install_dir.trim_start_matches('/'));
+    let base = install_dir.trim_matches('/');
+    for mut e in entries(&inside)? {
+        e.rel = format!("{base}/{}", e.rel);
+        out.push(e);
+    }
+    for f in extra {
+        let rel = f.path.trim_start_matches('/').to_string();
+        let path = scratch.join(&rel);
+        if let Some(parent) = Path::new(&rel).parent() {
+            dirs.extend(parents(&parent.to_string_lossy()));
+            fs::create_dir_all(scratch.join(parent))?;
+        }
+        fs::write(&path, &f.data)?;
+        out.push(Entry {
+            rel,
+            path,
+            kind: Kind::File,
+            mode: 0o644,
+            size: f.data.len() as u64,
+        });
+    }
+    out.extend(dirs.into_iter().filter(|d| !d.is_empty()).map(|rel| Entry {
+        path: root.join(&rel),
+        rel,
+        kind: Kind::Dir,
+        mode: 0o755,
+        size: 0,
+    }));
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    out.dedup_by(|a, b| a.rel == b.rel);
+    Ok(out)
+}

@@ -1,8 +1,10 @@
 //! deb: a Debian binary package written directly (ar of `debian-binary`,
 //! `control.tar.xz`, `data.tar.xz`), no dpkg-deb needed.
 
-use super::archive::{Entry, Kind, entries, parents, write_tar};
+use super::archive::{Kind, entries, image, write_tar};
+use super::scripts::{self, SystemFile};
 use super::{Meta, Packager};
+use std::os::unix::fs::PermissionsExt;
 use anyhow::Result;
 use md5::{Digest, Md5};
 use std::fs;
@@ -61,22 +63,10 @@ impl Packager for Deb {
     }
 
     fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()> {
-        let mut data_entries: Vec<Entry> = parents(&meta.install_dir)
-            .into_iter()
-            .map(|rel| Entry {
-                path: root.join(&rel),
-                rel,
-                kind: Kind::Dir,
-                mode: 0o755,
-                size: 0,
-            })
-            .collect();
-        let inside = root.join(meta.install_dir.trim_start_matches('/'));
-        let base = meta.install_dir.trim_matches('/');
-        for mut e in entries(&inside)? {
-            e.rel = format!("{base}/{}", e.rel);
-            data_entries.push(e);
-        }
+        let scratch = tempfile::tempdir()?;
+        let mut extra = scripts::system_files(meta, "/lib/systemd/system");
+        extra.extend(doc_files(meta)?);
+        let data_entries = image(root, &meta.install_dir, &extra, scratch.path())?;
         // Installed-Size: KiB of files, one block per directory/link, as dpkg-gencontrol.
         let installed: u64 = data_entries
             .iter()
@@ -96,10 +86,24 @@ impl Packager for Deb {
         }
         let data_tar = write_tar(Vec::new(), &data_entries, "./", meta.epoch)?;
         let data = xz(&data_tar)?;
+
         let ctl_dir = tempfile::tempdir()?;
-        fs::write(ctl_dir.path().join("control"), control(meta, installed))?;
-        fs::write(ctl_dir.path().join("md5sums"), md5sums)?;
-        let ctl_entries = entries(ctl_dir.path())?;
+        let ctl = ctl_dir.path();
+        fs::write(ctl.join("control"), control(meta, installed))?;
+        fs::write(ctl.join("md5sums"), md5sums)?;
+        let conffiles: String = extra
+            .iter()
+            .filter(|f| f.config)
+            .map(|f| format!("{}\n", f.path))
+            .collect();
+        if !conffiles.is_empty() {
+            fs::write(ctl.join("conffiles"), conffiles)?;
+        }
+        for (name, text) in scripts::deb_scripts(meta) {
+            fs::write(ctl.join(name), text)?;
+            fs::set_permissions(ctl.join(name), fs::Permissions::from_mode(0o755))?;
+        }
+        let ctl_entries = entries(ctl)?;
         let control_tar = write_tar(Vec::new(), &ctl_entries, "./", meta.epoch)?;
         let control = xz(&control_tar)?;
 
@@ -119,4 +123,63 @@ impl Packager for Deb {
         ar.into_inner()?.flush()?;
         Ok(())
     }
+}
+
+/// `/usr/share/doc/<name>/copyright` and `changelog.Debian.gz`, which Debian policy
+/// asks of every binary package, and the lintian overrides.
+fn doc_files(meta: &Meta) -> Result<Vec<SystemFile>> {
+    let doc = format!("/usr/share/doc/{}", meta.name);
+    let copyright = format!(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+         Upstream-Name: {name}\nSource: {home}\n\n\
+         Files: *\nCopyright: {year} {maint}\nLicense: {license}\n\n\
+         Files: {dir}/embedded/*\nCopyright: the authors of each bundled component\n\
+         License: various\n \
+         {name} bundles its own CPython, OpenSSL and C libraries, each under its own\n \
+         license; {dir}/embedded holds them.\n",
+        name = meta.name,
+        home = meta.homepage,
+        maint = meta.maintainer,
+        license = if meta.license.is_empty() { "unknown" } else { &meta.license },
+        dir = meta.install_dir,
+        year = rfc2822(meta.epoch).split(' ').nth(3).unwrap_or_default(),
+    );
+    let changelog = format!(
+        "{name} ({v}) unstable; urgency=medium\n\n  * Package built by ferrobus.\n\n -- {maint}  {date}\n",
+        name = meta.name,
+        v = meta.full_version(),
+        maint = meta.maintainer,
+        date = rfc2822(meta.epoch),
+    );
+    // gzip -9n equivalent: no name, mtime 0, so the bytes are reproducible.
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    gz.write_all(changelog.as_bytes())?;
+    Ok(vec![
+        SystemFile {
+            path: format!("{doc}/copyright"),
+            data: copyright.into_bytes(),
+            config: false,
+        },
+        SystemFile {
+            path: format!("{doc}/changelog.Debian.gz"),
+            data: gz.finish()?,
+            config: false,
+        },
+        SystemFile {
+            path: format!("/usr/share/lintian/overrides/{}", meta.name),
+            data: LINTIAN_OVERRIDES.replace("@NAME@", &meta.name).into_bytes(),
+            config: false,
+        },
+    ])
+}
+
+/// Tags kept on purpose, each argued in `packaging/deb/lintian-overrides`.
+const LINTIAN_OVERRIDES: &str = include_str!("../../packaging/deb/lintian-overrides");
+
+/// RFC 2822 date of a Unix time (UTC), as Debian changelogs write it.
+fn rfc2822(epoch: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
+    httpdate::fmt_http_date(t).replace(" GMT", " +0000")
 }

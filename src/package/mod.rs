@@ -48,6 +48,8 @@ pub struct Meta {
     pub rpm_group: String,
     /// RPM Requires.
     pub rpm_requires: Vec<String>,
+    /// RPM payload compression (`xz`, `zstd`, `gzip`).
+    pub rpm_compression: String,
     /// The service user, if any.
     pub user: Option<UserConfig>,
     /// systemd services.
@@ -98,6 +100,7 @@ impl Meta {
             deb_depends: p.package.deb.depends.clone(),
             rpm_group: p.package.rpm.group.clone(),
             rpm_requires: p.package.rpm.requires.clone(),
+            rpm_compression: p.package.rpm.compression.clone(),
             user: p.user.clone(),
             services: p.service.clone(),
             config,

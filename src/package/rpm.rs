@@ -1,11 +1,41 @@
-//! rpm: an RPM package written with the `rpm` crate (being written).
+//! rpm: an RPM package written with the `rpm` crate: the install dir, the systemd
+//! units in `/usr/lib/systemd/system`, config files as `%config(noreplace)`, and
+//! the `%pre`/`%post`/`%preun`/`%postun` scriptlets from `packaging/rpm/`.
 
-use super::{Meta, Packager};
-use anyhow::{Result, bail};
+use super::archive::{Kind, image};
+use super::{Meta, Packager, scripts};
+use anyhow::{Context, Result, bail};
+use rpm::{BuildConfig, CompressionWithLevel, Dependency, FileOptions, PackageBuilder};
 use std::path::Path;
 
 /// The `rpm` format.
 pub struct Rpm;
+
+/// One `Requires` entry: `name` or `name <op> version`.
+pub fn dependency(spec: &str) -> Result<Dependency> {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    Ok(match words[..] {
+        [name] => Dependency::any(name),
+        [name, op, version] => match op {
+            ">=" => Dependency::greater_eq(name, version),
+            ">" => Dependency::greater(name, version),
+            "=" => Dependency::eq(name, version),
+            "<=" => Dependency::less_eq(name, version),
+            "<" => Dependency::less(name, version),
+            _ => bail!("rpm requires \"{spec}\": unknown operator \"{op}\""),
+        },
+        _ => bail!("rpm requires \"{spec}\": expected `name` or `name >= version`"),
+    })
+}
+
+fn compression(name: &str) -> Result<CompressionWithLevel> {
+    Ok(match name {
+        "xz" => CompressionWithLevel::Xz(6),
+        "zstd" => CompressionWithLevel::Zstd(10),
+        "gzip" => CompressionWithLevel::Gzip(9),
+        other => bail!("rpm compression \"{other}\": expected xz, zstd or gzip"),
+    })
+}
 
 impl Packager for Rpm {
     fn format(&self) -> &'static str {
@@ -16,7 +46,84 @@ impl Packager for Rpm {
         format!("{}-{}.x86_64.rpm", meta.name, meta.full_version())
     }
 
-    fn write(&self, _root: &Path, _meta: &Meta, _out: &Path) -> Result<()> {
-        bail!("the rpm format is not written yet")
+    fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()> {
+        let mut desc = meta.description.lines();
+        let summary = desc.next().unwrap_or(&meta.name).trim();
+        let rest: Vec<&str> = desc.collect();
+        let description = if rest.iter().all(|l| l.trim().is_empty()) {
+            summary.to_string()
+        } else {
+            rest.join("\n").trim().to_string()
+        };
+        let license = if meta.license.is_empty() {
+            "Unknown"
+        } else {
+            &meta.license
+        };
+        let config = BuildConfig::v4()
+            .source_date(meta.epoch as u32)
+            .compression(compression(&meta.rpm_compression)?);
+        let mut b = PackageBuilder::new(&meta.name, &meta.version, license, "x86_64", summary);
+        b.using_config(config)
+            .release(meta.iteration.to_string())
+            .description(description)
+            .url(meta.homepage.clone())
+            .vendor(meta.maintainer.clone())
+            .packager(meta.maintainer.clone())
+            .group(meta.rpm_group.clone())
+            .build_host("ferrobus");
+        for r in &meta.rpm_requires {
+            b.requires(dependency(r)?);
+        }
+        let [pre, post, preun, postun] = scripts::rpm_scripts(meta);
+        b.pre_install_script(pre)
+            .post_install_script(post)
+            .pre_uninstall_script(preun)
+            .post_uninstall_script(postun);
+
+        let scratch = tempfile::tempdir()?;
+        let extra = scripts::system_files(meta, "/usr/lib/systemd/system");
+        let install = meta.install_dir.trim_matches('/');
+        // Directories the package owns: the install dir's tree and the private
+        // parents of its config files (`/etc/<name>`), not shared ones like `/etc`.
+        let owned_dirs: Vec<String> = extra
+            .iter()
+            .filter(|f| f.config)
+            .filter_map(|f| Path::new(&f.path).parent())
+            .map(|p| p.to_string_lossy().trim_start_matches('/').to_string())
+            .filter(|p| p.contains('/'))
+            .collect();
+        let mtime = rpm::Timestamp::from(meta.epoch as u32);
+        for e in image(root, &meta.install_dir, &extra, scratch.path())? {
+            let dest = format!("/{}", e.rel);
+            let res = match &e.kind {
+                Kind::Dir => {
+                    let own = e.rel == install
+                        || e.rel.starts_with(&format!("{install}/"))
+                        || owned_dirs.contains(&e.rel);
+                    if !own {
+                        continue;
+                    }
+                    b.with_dir_entry(FileOptions::dir(&dest).permissions(e.mode as u16))
+                }
+                Kind::Symlink(target) => b.with_symlink(
+                    FileOptions::symlink(&dest, target.to_string_lossy()).modified_at(mtime),
+                ),
+                Kind::File => {
+                    let is_config = extra.iter().any(|f| f.config && f.path == dest);
+                    let mut opts = FileOptions::new(&dest)
+                        .permissions(e.mode as u16)
+                        .modified_at(mtime);
+                    if is_config {
+                        opts = opts.config().noreplace();
+                    }
+                    b.with_file(&e.path, opts)
+                }
+            };
+            res.with_context(|| format!("adding {dest} to the rpm"))?;
+        }
+        let pkg = b.build().context("building the rpm")?;
+        pkg.write_file(out).context("writing the rpm")?;
+        Ok(())
     }
 }

@@ -1,1 +1,155 @@
-//! scripts: maintainer scripts and systemd units rendered from `packaging/` templates.
+//! scripts: what the deb and rpm carry besides the install dir, rendered from the
+//! templates in `packaging/` (embedded in the binary): maintainer scripts, systemd
+//! units and configuration files.
+
+use super::Meta;
+use crate::load::ServiceConfig;
+
+const COMMON: &str = include_str!("../../packaging/common.sh.in");
+const UNIT: &str = include_str!("../../packaging/systemd/service.in");
+
+/// deb maintainer scripts: (control member name, template).
+const DEB: &[(&str, &str)] = &[
+    ("postinst", include_str!("../../packaging/deb/postinst.in")),
+    ("prerm", include_str!("../../packaging/deb/prerm.in")),
+    ("postrm", include_str!("../../packaging/deb/postrm.in")),
+];
+
+/// rpm scriptlets, in the order `%pre`, `%post`, `%preun`, `%postun`.
+const RPM: [&str; 4] = [
+    include_str!("../../packaging/rpm/pre.in"),
+    include_str!("../../packaging/rpm/post.in"),
+    include_str!("../../packaging/rpm/preun.in"),
+    include_str!("../../packaging/rpm/postun.in"),
+];
+
+/// A file installed outside the install dir.
+#[derive(Debug, Clone)]
+pub struct SystemFile {
+    /// Absolute path on the target.
+    pub path: String,
+    /// Contents.
+    pub data: Vec<u8>,
+    /// A configuration file: kept when edited (conffile, `%config(noreplace)`).
+    pub config: bool,
+}
+
+/// Replace every `@KEY@` of `vars` in `template`.
+pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut s = template.to_string();
+    for (k, v) in vars {
+        s = s.replace(&format!("@{k}@"), v);
+    }
+    s
+}
+
+/// Quote for a single-quoted sh string.
+fn sh_quote_inner(s: &str) -> String {
+    s.replace('\'', "'\\''")
+}
+
+fn common(meta: &Meta) -> String {
+    let services: Vec<String> = meta
+        .services
+        .iter()
+        .map(|s| format!("{}.service", s.name))
+        .collect();
+    let user = meta.user.as_ref();
+    render(
+        COMMON,
+        &[
+            ("NAME", &sh_quote_inner(&meta.name)),
+            ("VERSION", &meta.full_version()),
+            ("USER", &user.map(|u| u.name.clone()).unwrap_or_default()),
+            ("HOME", &sh_quote_inner(&user.map(|u| u.home()).unwrap_or_default())),
+            ("SERVICES", &services.join(" ")),
+        ],
+    )
+}
+
+/// The deb's maintainer scripts: `(postinst|prerm|postrm, text)`.
+pub fn deb_scripts(meta: &Meta) -> Vec<(&'static str, String)> {
+    let common = common(meta);
+    DEB.iter()
+        .map(|(name, t)| (*name, render(t, &[("COMMON", common.trim_end())])))
+        .collect()
+}
+
+/// The rpm's scriptlets: `%pre`, `%post`, `%preun`, `%postun` bodies.
+pub fn rpm_scripts(meta: &Meta) -> [String; 4] {
+    let common = common(meta);
+    RPM.map(|t| render(t, &[("COMMON", common.trim_end())]))
+}
+
+/// The command line of a service: a first word without `/` is relative to the
+/// install dir.
+pub fn exec_line(meta: &Meta, svc: &ServiceConfig) -> String {
+    let exec = svc.exec.trim();
+    let (first, rest) = exec.split_once(' ').unwrap_or((exec, ""));
+    let first = if first.starts_with('/') {
+        first.to_string()
+    } else {
+        format!("{}/{first}", meta.install_dir.trim_end_matches('/'))
+    };
+    if rest.is_empty() {
+        first
+    } else {
+        format!("{first} {rest}")
+    }
+}
+
+/// The systemd unit of one service.
+pub fn unit(meta: &Meta, svc: &ServiceConfig) -> String {
+    let user = svc
+        .user
+        .clone()
+        .or_else(|| meta.user.as_ref().map(|u| u.name.clone()))
+        .filter(|u| u != "root");
+    let mut lines = String::new();
+    if let Some(u) = &user {
+        lines.push_str(&format!("User={u}\nGroup={u}\n"));
+        if let Some(home) = meta.user.as_ref().map(|u| u.home()) {
+            lines.push_str(&format!("WorkingDirectory={home}\n"));
+        }
+    }
+    for (k, v) in &svc.environment {
+        lines.push_str(&format!("Environment=\"{k}={}\"\n", v.replace('"', "\\\"")));
+    }
+    let description = if svc.description.is_empty() {
+        meta.description.lines().next().unwrap_or(&meta.name)
+    } else {
+        &svc.description
+    };
+    render(
+        UNIT,
+        &[
+            ("UNIT", &format!("{}.service", svc.name)),
+            ("NAME", &meta.name),
+            ("VERSION", &meta.full_version()),
+            ("DESCRIPTION", description),
+            ("SERVICE_LINES", &lines),
+            ("EXEC", &exec_line(meta, svc)),
+            ("RESTART", &svc.restart),
+        ],
+    )
+}
+
+/// Units (in `unit_dir`) and config files, sorted by path.
+pub fn system_files(meta: &Meta, unit_dir: &str) -> Vec<SystemFile> {
+    let mut out: Vec<SystemFile> = meta
+        .services
+        .iter()
+        .map(|s| SystemFile {
+            path: format!("{unit_dir}/{}.service", s.name),
+            data: unit(meta, s).into_bytes(),
+            config: false,
+        })
+        .chain(meta.config.iter().map(|c| SystemFile {
+            path: c.dest.clone(),
+            data: c.data.clone(),
+            config: true,
+        }))
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
