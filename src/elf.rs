@@ -16,9 +16,8 @@ pub fn is_elf(data: &[u8]) -> bool {
 
 /// A shared library: ET_DYN without a program interpreter (a PIE has one).
 pub fn is_shared_library(data: &[u8]) -> bool {
-    parse(data).is_ok_and(|e| {
-        e.header.e_type == goblin::elf::header::ET_DYN && e.interpreter.is_none()
-    })
+    parse(data)
+        .is_ok_and(|e| e.header.e_type == goblin::elf::header::ET_DYN && e.interpreter.is_none())
 }
 
 /// Parse with a message that says what is wrong.

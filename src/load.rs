@@ -456,15 +456,21 @@ fn check_install_items(p: &Project) -> Result<()> {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
-    if let Some(u) = &p.user {
-        if !plain(&u.name) || u.name.starts_with('-') {
-            bail!("{file}: [user] name \"{}\" is not a valid user name", u.name);
-        }
+    if let Some(u) = &p.user
+        && (!plain(&u.name) || u.name.starts_with('-'))
+    {
+        bail!(
+            "{file}: [user] name \"{}\" is not a valid user name",
+            u.name
+        );
     }
     let mut seen = std::collections::BTreeSet::new();
     for s in &p.service {
         if !plain(&s.name) || !seen.insert(&s.name) {
-            bail!("{file}: [[service]] name \"{}\" is invalid or repeated", s.name);
+            bail!(
+                "{file}: [[service]] name \"{}\" is invalid or repeated",
+                s.name
+            );
         }
         if s.exec.trim().is_empty() {
             bail!("{file}: [[service]] {}: exec is empty", s.name);
@@ -482,9 +488,14 @@ fn check_install_items(p: &Project) -> Result<()> {
     let dir = p.path.parent().unwrap_or(Path::new("."));
     for c in &p.config {
         if !c.dest.starts_with('/') || c.dest.ends_with('/') || c.dest.contains("/../") {
-            bail!("{file}: [[config]] dest \"{}\" must be an absolute file path", c.dest);
+            bail!(
+                "{file}: [[config]] dest \"{}\" must be an absolute file path",
+                c.dest
+            );
         }
-        if c.dest.starts_with(&format!("{}/", p.install_dir.trim_end_matches('/'))) {
+        if c.dest
+            .starts_with(&format!("{}/", p.install_dir.trim_end_matches('/')))
+        {
             bail!(
                 "{file}: [[config]] dest \"{}\" is inside install_dir; config lives outside it (e.g. /etc/{})",
                 c.dest,

@@ -1,7 +1,8 @@
 //! Installers from a staged tree: reproducible bytes, and real tools accept them
 //! (dpkg-deb reads the .deb, dpkg installs it into a root, tar lists the tarballs).
 
-use ferrobus::package::{Meta, package_all};
+use ferrobus::load::{ServiceConfig, UserConfig};
+use ferrobus::package::{ConfigData, Meta, package_all};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -27,8 +28,31 @@ fn meta() -> Meta {
         rpm_compression: "xz".into(),
         user: None,
         services: vec![],
-        config: vec![],
+        config: vec![ConfigData {
+            dest: "/etc/tiny/tiny.conf".into(),
+            data: b"greeting = hello\n".to_vec(),
+        }],
     }
+}
+
+/// The same package with a service user and a systemd service: its maintainer
+/// scripts create users, so it is only inspected here, never installed on the
+/// host (tests/debroot.rs installs one into a Debian root).
+fn meta_with_service() -> Meta {
+    let mut m = meta();
+    m.user = Some(UserConfig {
+        name: "tiny".into(),
+        home: None,
+    });
+    m.services = vec![ServiceConfig {
+        name: "tiny".into(),
+        description: String::new(),
+        exec: "embedded/bin/hello --loop".into(),
+        user: None,
+        restart: "on-failure".into(),
+        environment: [("TINY_MODE".to_string(), "demo".to_string())].into(),
+    }];
+    m
 }
 
 /// A staged image `<root>/opt/tiny/...` with a script, a file, a link and an
@@ -56,7 +80,9 @@ fn stage(root: &Path, mode_noise: bool) {
 }
 
 fn formats() -> Vec<String> {
-    vec!["tar.xz".into(), "tar.zst".into(), "deb".into()]
+    ["tar.xz", "tar.zst", "deb", "rpm", "sh"]
+        .map(String::from)
+        .to_vec()
 }
 
 #[test]
@@ -66,9 +92,10 @@ fn packages_are_byte_identical_when_rebuilt() {
     stage(&a, false);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     stage(&b, true);
-    let da = package_all(&a, &meta(), &formats(), &t.path().join("dist-a"), "id").unwrap();
-    let db = package_all(&b, &meta(), &formats(), &t.path().join("dist-b"), "id").unwrap();
-    assert_eq!(da.len(), 3);
+    let m = meta_with_service();
+    let da = package_all(&a, &m, &formats(), &t.path().join("dist-a"), "id").unwrap();
+    let db = package_all(&b, &m, &formats(), &t.path().join("dist-b"), "id").unwrap();
+    assert_eq!(da.len(), 5);
     for (x, y) in da.iter().zip(&db) {
         assert_eq!(x.file_name(), y.file_name());
         assert!(
@@ -90,7 +117,9 @@ fn packages_are_byte_identical_when_rebuilt() {
         [
             "tiny-1.2.3-4.linux-x86_64.tar.xz",
             "tiny-1.2.3-4.linux-x86_64.tar.zst",
-            "tiny_1.2.3-4_amd64.deb"
+            "tiny_1.2.3-4_amd64.deb",
+            "tiny-1.2.3-4.x86_64.rpm",
+            "tiny-1.2.3-4.linux-x86_64.sh"
         ]
     );
 }
@@ -127,14 +156,32 @@ fn deb_is_read_by_dpkg_and_installs_into_a_root() {
     assert_eq!(field("Version"), "1.2.3-4");
     assert_eq!(field("Architecture"), "amd64");
     assert_eq!(field("Depends"), "libc6");
-    // 1 + 5 KiB of files, one block each for 6 directories and 1 link.
-    assert_eq!(field("Installed-Size"), "13");
+    // Installed-Size as dpkg-gencontrol counts it: KiB per file, 1 per dir/link.
+    let listing = run(Command::new("dpkg-deb").arg("-c").arg(deb));
+    let kib: u64 = listing
+        .lines()
+        .map(|l| {
+            let size: u64 = l.split_whitespace().nth(2).unwrap().parse().unwrap();
+            if l.starts_with('-') {
+                size.div_ceil(1024)
+            } else {
+                1
+            }
+        })
+        .sum();
+    assert_eq!(field("Installed-Size"), kib.to_string());
     let desc = field("Description");
     assert!(
         desc.starts_with("A tiny test package\n It has a longer description.\n ."),
         "{desc}"
     );
-    let listing = run(Command::new("dpkg-deb").arg("-c").arg(deb));
+    for f in [
+        "etc/tiny/tiny.conf",
+        "usr/share/doc/tiny/copyright",
+        "usr/share/doc/tiny/changelog.Debian.gz",
+    ] {
+        assert!(listing.contains(f), "{f} missing:\n{listing}");
+    }
     assert!(
         listing.contains("-rwxr-xr-x root/root") && listing.contains("opt/tiny/embedded/bin/hello"),
         "{listing}"
@@ -176,6 +223,157 @@ fn deb_is_read_by_dpkg_and_installs_into_a_root() {
     // md5sums agree with the installed files.
     let sums = fs::read_to_string(root.join("var/lib/dpkg/info/tiny.md5sums")).unwrap();
     assert!(sums.contains("opt/tiny/embedded/share/data.txt"), "{sums}");
+    // The config file is a conffile: dpkg records its hash.
+    let conf = fs::read_to_string(root.join("var/lib/dpkg/info/tiny.conffiles")).unwrap();
+    assert_eq!(conf, "/etc/tiny/tiny.conf\n");
+    assert!(
+        status.contains("Conffiles:\n /etc/tiny/tiny.conf "),
+        "{status}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/tiny/tiny.conf")).unwrap(),
+        "greeting = hello\n"
+    );
+}
+
+#[test]
+fn deb_carries_scripts_and_units_and_passes_lintian() {
+    let t = tempfile::tempdir().unwrap();
+    stage(&t.path().join("s"), false);
+    let m = meta_with_service();
+    let out = package_all(
+        &t.path().join("s"),
+        &m,
+        &["deb".into()],
+        &t.path().join("d"),
+        "id",
+    )
+    .unwrap();
+    let deb = &out[0];
+    let ctl = t.path().join("ctl");
+    run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&ctl));
+    for s in ["postinst", "prerm", "postrm"] {
+        let mode = fs::metadata(ctl.join(s)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "{s}");
+        let text = fs::read_to_string(ctl.join(s)).unwrap();
+        assert!(text.starts_with("#!/bin/sh\nset -e\n"), "{s}: {text}");
+        assert!(text.contains("SVC_USER='tiny'"), "{s}: {text}");
+        assert!(text.contains("SERVICES='tiny.service'"), "{s}: {text}");
+        // Every script parses.
+        run(Command::new("sh").arg("-n").arg(ctl.join(s)));
+    }
+    let postinst = fs::read_to_string(ctl.join("postinst")).unwrap();
+    assert!(postinst.contains("useradd --system"), "{postinst}");
+    assert_eq!(
+        fs::read_to_string(ctl.join("conffiles")).unwrap(),
+        "/etc/tiny/tiny.conf\n"
+    );
+    let x = t.path().join("x");
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&x));
+    let unit = fs::read_to_string(x.join("lib/systemd/system/tiny.service")).unwrap();
+    for line in [
+        "ExecStart=/opt/tiny/embedded/bin/hello --loop",
+        "User=tiny",
+        "WorkingDirectory=/var/lib/tiny",
+        "Environment=\"TINY_MODE=demo\"",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing:\n{unit}");
+    }
+    // lintian: no errors (the warnings we keep are listed in packaging/README.md).
+    let out = Command::new("lintian")
+        .args(["--no-tag-display-limit", "--allow-root"])
+        .arg(deb)
+        .output()
+        .expect("lintian is installed by scripts/deps");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("E:")).collect();
+    assert!(errors.is_empty(), "lintian errors:\n{report}");
+}
+
+#[test]
+fn rpm_is_read_by_rpm_and_installs_into_a_root() {
+    let t = tempfile::tempdir().unwrap();
+    stage(&t.path().join("s"), true);
+    let out = package_all(
+        &t.path().join("s"),
+        &meta_with_service(),
+        &["rpm".into()],
+        &t.path().join("d"),
+        "id",
+    )
+    .unwrap();
+    let rpm = &out[0];
+    let k = run(Command::new("rpm").arg("-K").arg(rpm));
+    assert!(k.trim_end().ends_with("digests OK"), "{k}");
+    let q = |fmt: &str| run(Command::new("rpm").args(["-qp", "--qf", fmt]).arg(rpm));
+    assert_eq!(
+        q("%{NAME}|%{VERSION}|%{RELEASE}|%{ARCH}|%{LICENSE}|%{GROUP}|%{URL}|%{BUILDTIME}"),
+        "tiny|1.2.3|4|x86_64|MIT|Applications/System|https://example.invalid/tiny|1700000000"
+    );
+    assert_eq!(q("%{SUMMARY}"), "A tiny test package");
+    let info = run(Command::new("rpm").arg("-qpi").arg(rpm));
+    assert!(info.contains("It has a longer description."), "{info}");
+    // Files with their flags: the config file is %config(noreplace).
+    let files = q("[%{FILEFLAGS:fflags} %{FILEMODES:perms} %{FILEMTIMES} %{FILENAMES}\n]");
+    for want in [
+        "cn -rw-r--r-- 1700000000 /etc/tiny/tiny.conf",
+        " -rwxr-xr-x 1700000000 /opt/tiny/embedded/bin/hello",
+        " lrwxrwxrwx 1700000000 /opt/tiny/embedded/bin/hi",
+        " -rw-r--r-- 1700000000 /usr/lib/systemd/system/tiny.service",
+        " drwxr-xr-x 1700000000 /opt/tiny",
+        " drwxr-xr-x 1700000000 /etc/tiny",
+    ] {
+        assert!(
+            files
+                .lines()
+                .any(|l| l.ends_with(want.trim_start()) && l.contains(want)),
+            "{want}:\n{files}"
+        );
+    }
+    // Shared directories stay the system's.
+    assert!(
+        !files
+            .lines()
+            .any(|l| l.ends_with(" /etc") || l.ends_with(" /opt")),
+        "{files}"
+    );
+    let scripts = run(Command::new("rpm").args(["-qp", "--scripts"]).arg(rpm));
+    for want in [
+        "preinstall scriptlet",
+        "postinstall scriptlet",
+        "preuninstall scriptlet",
+        "postuninstall scriptlet",
+        "useradd --system",
+        "systemctl --no-reload enable",
+    ] {
+        assert!(scripts.contains(want), "{want}:\n{scripts}");
+    }
+    // Installed into an empty root. The scriptlets would run inside that root,
+    // which has no /bin/sh, hence --noscripts (tests/debroot.rs runs the deb's).
+    let root = t.path().join("root");
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["--nodeps", "--noscripts", "-i"])
+        .arg(rpm));
+    assert_eq!(
+        run(&mut Command::new(root.join("opt/tiny/embedded/bin/hello"))),
+        "hello from tiny\n"
+    );
+    assert_eq!(
+        fs::read_link(root.join("opt/tiny/embedded/bin/hi")).unwrap(),
+        Path::new("hello")
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/tiny/tiny.conf")).unwrap(),
+        "greeting = hello\n"
+    );
+    let qa = run(Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["-q", "tiny"]));
+    assert_eq!(qa.trim(), "tiny-1.2.3-4.x86_64");
 }
 
 #[test]

@@ -4,11 +4,11 @@
 use super::archive::{Kind, entries, image, write_tar};
 use super::scripts::{self, SystemFile};
 use super::{Meta, Packager};
-use std::os::unix::fs::PermissionsExt;
 use anyhow::Result;
 use md5::{Digest, Md5};
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// The `deb` format.
@@ -140,7 +140,11 @@ fn doc_files(meta: &Meta) -> Result<Vec<SystemFile>> {
         name = meta.name,
         home = meta.homepage,
         maint = meta.maintainer,
-        license = if meta.license.is_empty() { "unknown" } else { &meta.license },
+        license = if meta.license.is_empty() {
+            "unknown"
+        } else {
+            &meta.license
+        },
         dir = meta.install_dir,
         year = rfc2822(meta.epoch).split(' ').nth(3).unwrap_or_default(),
     );

@@ -134,7 +134,10 @@ pub fn packager(format: &str) -> Result<Box<dyn Packager>> {
         "deb" => Box::new(deb::Deb),
         "rpm" => Box::new(rpm::Rpm),
         "sh" => Box::new(shell::Shell),
-        other => bail!("unknown package format \"{other}\" (known: {})", FORMATS.join(", ")),
+        other => bail!(
+            "unknown package format \"{other}\" (known: {})",
+            FORMATS.join(", ")
+        ),
     })
 }
 

@@ -61,7 +61,10 @@ fn common(meta: &Meta) -> String {
             ("NAME", &sh_quote_inner(&meta.name)),
             ("VERSION", &meta.full_version()),
             ("USER", &user.map(|u| u.name.clone()).unwrap_or_default()),
-            ("HOME", &sh_quote_inner(&user.map(|u| u.home()).unwrap_or_default())),
+            (
+                "HOME",
+                &sh_quote_inner(&user.map(|u| u.home()).unwrap_or_default()),
+            ),
             ("SERVICES", &services.join(" ")),
         ],
     )

@@ -1,0 +1,139 @@
+//! Debian roots for install tests: made once with `debootstrap --variant=minbase`
+//! from the archive the host's apt uses (read at run time), cached as a tarball in
+//! the ferrobus cache (`roots/<release>.tar`), unpacked fresh for every test.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// True when this process can chroot (root); tests that need it say so loudly.
+pub fn can_chroot() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("FERROBUS_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ferrobus")))
+        .expect("HOME or FERROBUS_CACHE");
+    base.join("roots")
+}
+
+/// The cached tarball of a minbase root of `release`, made if missing. A lock
+/// file keeps concurrent tests from bootstrapping the same release twice; the
+/// tarball appears by rename, so a killed run leaves no half-made cache.
+pub fn root_tarball(release: &str) -> PathBuf {
+    let dir = cache_dir();
+    fs::create_dir_all(&dir).unwrap();
+    let tar = dir.join(format!("{release}-minbase.tar"));
+    let lock = fs::File::create(dir.join(format!(".{release}.lock"))).unwrap();
+    fs2::FileExt::lock_exclusive(&lock).unwrap();
+    if tar.is_file() {
+        return tar;
+    }
+    let mirror = ferrobus::fetch::apt::debian_archives()
+        .into_iter()
+        .next()
+        .expect("no Debian archive in the apt configuration");
+    let work = tempfile::tempdir_in(&dir).unwrap();
+    let target = work.path().join("root");
+    let out = Command::new("debootstrap")
+        .args(["--variant=minbase", release])
+        .arg(&target)
+        .arg(&mirror)
+        .output()
+        .expect("debootstrap is installed by scripts/deps");
+    assert!(
+        out.status.success(),
+        "debootstrap {release} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let part = work.path().join("root.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&target)
+        .args(["--numeric-owner", "-cf"])
+        .arg(&part)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    fs::rename(&part, &tar).unwrap();
+    tar
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.path.join("proc"))
+            .status();
+    }
+}
+
+/// A fresh Debian root unpacked under a temporary directory.
+pub struct Root {
+    _tmp: tempfile::TempDir,
+    /// The root directory.
+    pub path: PathBuf,
+}
+
+impl Root {
+    /// Unpack the cached `release` root.
+    pub fn new(release: &str) -> Root {
+        let tar = root_tarball(release);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("root");
+        fs::create_dir_all(&path).unwrap();
+        let ok = Command::new("tar")
+            .arg("-C")
+            .arg(&path)
+            .args(["--numeric-owner", "-xf"])
+            .arg(&tar)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        // ld.so resolves $ORIGIN through /proc/self/exe: every real system has
+        // /proc, so the root gets one too (unmounted on drop).
+        let ok = Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(path.join("proc"))
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mounting /proc in the root");
+        Root { _tmp: tmp, path }
+    }
+
+    /// Copy a file into the root's `/tmp`; returns its path inside the root.
+    pub fn put(&self, file: &Path) -> String {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        fs::copy(file, self.path.join("tmp").join(&name)).unwrap();
+        format!("/tmp/{name}")
+    }
+
+    /// Run `sh -c script` inside the root with no network-related environment;
+    /// returns (success, stdout + stderr).
+    pub fn sh(&self, script: &str) -> (bool, String) {
+        let out = Command::new("chroot")
+            .arg(&self.path)
+            .args(["/bin/sh", "-c", script])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    /// Like [`Root::sh`], but the script must succeed.
+    pub fn ok(&self, script: &str) -> String {
+        let (ok, text) = self.sh(script);
+        assert!(ok, "in the root: {script}\n{text}");
+        text
+    }
+}

@@ -1,0 +1,172 @@
+//! The demo project's deb in a real Debian root (debootstrap, chroot): dpkg runs
+//! the maintainer scripts; the embedded Python runs; the service user and unit
+//! exist; an edited conffile survives an upgrade; remove and purge behave as
+//! Debian policy says. Needs root (chroot); says so loudly otherwise.
+
+mod common;
+#[path = "common/roots.rs"]
+mod roots;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The demo project with only the deb format and, for `v2`, a newer version
+/// and a changed config default; written next to a copy of the config.
+fn project(dir: &Path, version: &str, extra_config: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = fs::read_to_string(repo.join("projects/demo-agent.toml")).unwrap();
+    let config = fs::read_to_string(repo.join("examples/demo-agent/agent.yaml")).unwrap();
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("agent.yaml"), format!("{config}{extra_config}")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = if line.starts_with("version = ") {
+            format!("version = \"{version}\"")
+        } else if line.starts_with("formats = ") {
+            "formats = [\"deb\"]".to_string()
+        } else if line.starts_with("source = ") {
+            "source = \"agent.yaml\"".to_string()
+        } else {
+            line.to_string()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let p = dir.join("demo-agent.toml");
+    fs::write(&p, out).unwrap();
+    p
+}
+
+fn ferrobus(build: &Path, args: &[&str], project: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(common::bin())
+        .arg("--defs")
+        .arg(repo.join("software-defs"))
+        .arg("--build-dir")
+        .arg(build)
+        .arg("--dist-dir")
+        .arg(build.join("dist"))
+        .args(args)
+        .arg(project)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ferrobus {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_deb_installs_upgrades_and_purges_in_a_debian_root() {
+    if !roots::can_chroot() {
+        eprintln!("SKIPPED: installing into a Debian root needs root (chroot)");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let build = t.path().join("build");
+    // v1 is built (from the cache when warm); v2 re-packages the same checked
+    // tree with a newer version and a changed config default.
+    let v1 = project(&t.path().join("v1"), "0.1.0", "");
+    let v2 = project(&t.path().join("v2"), "0.1.1", "extra: true\n");
+    ferrobus(&build, &["build"], &v1);
+    let deb1 = build.join("dist/demo-agent_0.1.0-1_amd64.deb");
+    assert!(deb1.is_file());
+    let kept = t.path().join("demo-agent_0.1.0-1_amd64.deb");
+    fs::copy(&deb1, &kept).unwrap();
+    ferrobus(&build, &["package"], &v2);
+    let deb2 = build.join("dist/demo-agent_0.1.1-1_amd64.deb");
+
+    let root = roots::Root::new("bookworm");
+    let (p1, p2) = (root.put(&kept), root.put(&deb2));
+    let t0 = Instant::now();
+    root.ok(&format!("dpkg -i {p1}"));
+    eprintln!(
+        "dpkg -i of the demo deb: {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    // The embedded Python runs inside the root, with its own OpenSSL.
+    let out = root.ok("/opt/demo-agent/embedded/bin/python3 -c \
+         'import ssl, sqlite3, lzma, ctypes, uuid; print(ssl.OPENSSL_VERSION)'");
+    assert!(out.starts_with("OpenSSL 3."), "{out}");
+    // The service user, its home, the unit, enabled for multi-user.target.
+    let pw = root.ok("getent passwd demo-agent");
+    assert!(
+        pw.contains(":/var/lib/demo-agent:/usr/sbin/nologin"),
+        "{pw}"
+    );
+    let home = root.ok("stat -c '%U %a' /var/lib/demo-agent");
+    assert_eq!(home.trim(), "demo-agent 750");
+    let unit = fs::read_to_string(root.path.join("lib/systemd/system/demo-agent.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/opt/demo-agent/embedded/bin/python3 "),
+        "{unit}"
+    );
+    assert!(
+        root.path
+            .join("etc/systemd/system/multi-user.target.wants/demo-agent.service")
+            .symlink_metadata()
+            .is_ok(),
+        "the unit is not enabled"
+    );
+
+    // Edit the config, upgrade: the edit stays, the new default lands beside it.
+    root.ok("echo 'port: 9999  # edited' >> /etc/demo-agent/agent.yaml");
+    root.ok(&format!("dpkg --force-confdef --force-confold -i {p2}"));
+    let version = root.ok("dpkg-query -W -f '${Version}' demo-agent");
+    assert_eq!(version, "0.1.1-1");
+    let conf = fs::read_to_string(root.path.join("etc/demo-agent/agent.yaml")).unwrap();
+    assert!(
+        conf.contains("# edited") && !conf.contains("extra: true"),
+        "{conf}"
+    );
+    let dist = fs::read_to_string(root.path.join("etc/demo-agent/agent.yaml.dpkg-dist")).unwrap();
+    assert!(dist.contains("extra: true"), "{dist}");
+    root.ok("/opt/demo-agent/embedded/bin/python3 -c 'import ssl'");
+
+    // Remove: the program goes, conffiles, the user and its state stay.
+    root.ok("dpkg -r demo-agent");
+    assert!(
+        !root
+            .path
+            .join("opt/demo-agent/embedded/bin/python3")
+            .exists()
+    );
+    assert!(
+        !root
+            .path
+            .join("lib/systemd/system/demo-agent.service")
+            .exists()
+    );
+    assert!(root.path.join("etc/demo-agent/agent.yaml").is_file());
+    let status = root.ok("dpkg-query -W -f '${Status}' demo-agent");
+    assert_eq!(status, "deinstall ok config-files");
+    root.ok("getent passwd demo-agent");
+
+    // Purge: conffiles and state go; the system user stays (policy 9.2).
+    root.ok("dpkg --purge demo-agent");
+    assert!(!root.path.join("etc/demo-agent/agent.yaml").exists());
+    assert!(
+        !root
+            .path
+            .join("etc/demo-agent/agent.yaml.dpkg-dist")
+            .exists()
+    );
+    assert!(!root.path.join("var/lib/demo-agent").exists());
+    assert!(
+        root.path
+            .join("etc/systemd/system/multi-user.target.wants/demo-agent.service")
+            .symlink_metadata()
+            .is_err()
+    );
+    let (installed, _) = root.sh("dpkg-query -W demo-agent");
+    assert!(!installed);
+    root.ok("getent passwd demo-agent");
+    assert!(
+        !root.path.join("opt/demo-agent").exists(),
+        "install dir left behind"
+    );
+}
