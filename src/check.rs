@@ -297,7 +297,10 @@ fn check_entry(
         out.push(problem(Kind::CorruptElf, &rel, "unreadable"));
         return (out, false, None);
     };
-    if let Some(bp) = &policy.build_prefix {
+    // Build-time paths: the build prefix, and the place the tree is checked at
+    // (a staging dir) unless that is where it will live.
+    let here = (root != policy.install_prefix).then_some(root);
+    for bp in policy.build_prefix.as_deref().into_iter().chain(here) {
         let needle = bp.as_os_str().as_encoded_bytes();
         let hits = memchr::memmem::find_iter(&data, needle).count();
         if hits > 0 {
@@ -305,7 +308,10 @@ fn check_entry(
             out.push(problem(
                 Kind::BuildPrefix,
                 &rel,
-                format!("{hits} occurrence(s), first at byte {first}"),
+                format!(
+                    "{hits} occurrence(s) of {}, first at byte {first}",
+                    bp.display()
+                ),
             ));
         }
     }

@@ -154,6 +154,44 @@ pub struct PackageConfig {
     /// RPM options.
     #[serde(default)]
     pub rpm: RpmConfig,
+    /// Self-extracting installer options.
+    #[serde(default)]
+    pub sh: ShConfig,
+    /// xz preset (0-9) of tar.xz, the deb's data.tar.xz and an xz `.sh` payload.
+    #[serde(default = "default_xz_level")]
+    pub xz_level: u32,
+    /// zstd level (1-19) of tar.zst and a zstd rpm payload.
+    #[serde(default = "default_zstd_level")]
+    pub zstd_level: i32,
+}
+
+fn default_xz_level() -> u32 {
+    3
+}
+fn default_zstd_level() -> i32 {
+    10
+}
+
+/// Self-extracting installer options (`[package.sh]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShConfig {
+    /// Payload compression: `gzip` (default: gzip is on every Linux, minimal
+    /// containers included) or `xz` (smaller; the target needs xz-utils).
+    #[serde(default = "default_sh_compression")]
+    pub compression: String,
+}
+
+impl Default for ShConfig {
+    fn default() -> Self {
+        ShConfig {
+            compression: default_sh_compression(),
+        }
+    }
+}
+
+fn default_sh_compression() -> String {
+    "gzip".into()
 }
 
 /// RPM package options (`[package.rpm]`).
@@ -253,6 +291,9 @@ impl Default for PackageConfig {
             formats: default_formats(),
             deb: DebConfig::default(),
             rpm: RpmConfig::default(),
+            sh: ShConfig::default(),
+            xz_level: default_xz_level(),
+            zstd_level: default_zstd_level(),
         }
     }
 }

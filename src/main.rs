@@ -129,6 +129,9 @@ enum Cmd {
         /// Only rewrite RPATH/RUNPATH (to compare with patchelf).
         #[arg(long)]
         rpath_only: bool,
+        /// The mtime the packages will give the files (recorded in `.pyc`).
+        #[arg(long, default_value_t = 1_700_000_000)]
+        source_date_epoch: u64,
     },
     /// Inspect or clean the cache.
     Cache {
@@ -267,6 +270,7 @@ fn run(cli: Cli) -> Result<()> {
                             .keep_debug
                             .then(|| layout.project_build(&plan.project).join("debug")),
                         rpath_only: false,
+                        source_date_epoch: plan.source_date_epoch,
                     },
                 )?;
                 let h = check::check(&staged.embedded, &plan.check_policy()?)?;
@@ -400,6 +404,7 @@ fn run(cli: Cli) -> Result<()> {
             to,
             no_strip,
             rpath_only,
+            source_date_epoch,
         } => {
             let r = relocate::relocate(
                 dir,
@@ -409,6 +414,7 @@ fn run(cli: Cli) -> Result<()> {
                     strip: !no_strip && !rpath_only,
                     debug_dir: None,
                     rpath_only: *rpath_only,
+                    source_date_epoch: *source_date_epoch,
                 },
             )?;
             if cli.json {

@@ -36,6 +36,9 @@ pub struct Options {
     pub debug_dir: Option<PathBuf>,
     /// Only rewrite ELF RPATH/RUNPATH (for comparisons with patchelf).
     pub rpath_only: bool,
+    /// SOURCE_DATE_EPOCH: the mtime every package gives the `.py` files, and so
+    /// the one their `.pyc` files must record to stay valid on the target.
+    pub source_date_epoch: u64,
 }
 
 /// Counts of what was done.
@@ -104,7 +107,7 @@ pub fn relocate(root: &Path, opts: &Options) -> Result<Report> {
     // Bytecode is compiled here, once, with the install path recorded, so that the
     // target never has to write into the install dir.
     if !opts.rpath_only {
-        report.pyc_recompiled = recompile_pyc(root, &opts.install_prefix)?;
+        report.pyc_recompiled = recompile_pyc(root, &opts.install_prefix, opts.source_date_epoch)?;
     }
     report.seconds = t.elapsed().as_secs_f64();
     Ok(report)
@@ -331,10 +334,27 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 /// Compile the Python library's bytecode with the install path recorded, using the
 /// tree's own (now relocated) interpreter. Returns how many `.pyc` files exist after.
-fn recompile_pyc(root: &Path, install_prefix: &Path) -> Result<usize> {
+///
+/// The `.pyc` files are timestamp-checked, as Python's own install does; the
+/// packages give every file the mtime `epoch`, so the sources get it here first:
+/// the bytecode then matches its source on the target (never rewritten there)
+/// and is the same bytes in every build.
+fn recompile_pyc(root: &Path, install_prefix: &Path, epoch: u64) -> Result<usize> {
     let py = root.join("bin/python3");
     if !py.exists() {
         return Ok(0);
+    }
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
+    for e in walkdir::WalkDir::new(root.join("lib"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "py"))
+    {
+        fs::File::options()
+            .write(true)
+            .open(e.path())?
+            .set_modified(when)
+            .with_context(|| format!("setting the mtime of {}", e.path().display()))?;
     }
     let libs: Vec<PathBuf> = fs::read_dir(root.join("lib"))?
         .filter_map(|e| e.ok())
@@ -349,7 +369,10 @@ fn recompile_pyc(root: &Path, install_prefix: &Path) -> Result<usize> {
         run(Command::new(&py)
             .env_clear()
             .env("LC_ALL", "C")
-            .args(["-E", "-s", "-m", "compileall", "-q", "-j0"])
+            // -B: the interpreter's own imports must not write bytecode with the
+            // staging path in it; -f: every file is compiled here, none kept.
+            .args(["-E", "-s", "-B", "-m", "compileall", "-f", "-q", "-j0"])
+            .args(["--invalidation-mode", "timestamp"])
             .args(["-x", "bad_coding|badsyntax|lib2to3/tests/data"])
             .arg("-s")
             .arg(root)

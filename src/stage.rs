@@ -89,7 +89,10 @@ fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
 
 /// Identity of a staged tree: the keys of the shipped components.
 pub fn stage_id(plan: &Plan) -> String {
-    let mut text = format!("tree-schema={TREE_SCHEMA}\n");
+    let mut text = format!(
+        "tree-schema={TREE_SCHEMA}\nepoch={}\n",
+        plan.source_date_epoch
+    );
     for c in plan.components.iter().filter(|c| !c.build_only) {
         text.push_str(&format!("{}={}\n", c.name, c.key));
     }
@@ -98,4 +101,4 @@ pub fn stage_id(plan: &Plan) -> String {
 
 /// Bumped whenever relocation or staging changes what a staged tree holds, so
 /// that trees staged by an older ferrobus are staged again.
-const TREE_SCHEMA: u32 = 2;
+const TREE_SCHEMA: u32 = 4;

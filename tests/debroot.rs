@@ -92,6 +92,15 @@ fn demo_deb_installs_upgrades_and_purges_in_a_debian_root() {
     let out = root.ok("/opt/demo-agent/embedded/bin/python3 -c \
          'import ssl, sqlite3, lzma, ctypes, uuid; print(ssl.OPENSSL_VERSION)'");
     assert!(out.starts_with("OpenSSL 3."), "{out}");
+    // Its bytecode is valid as shipped: importing the stdlib writes nothing into
+    // the install dir.
+    root.ok("touch /tmp/marker && sleep 1");
+    root.ok(
+        "/opt/demo-agent/embedded/bin/python3 -c \
+         'import json, asyncio, email.mime.text, http.server, logging.handlers, xml.dom.minidom, decimal'",
+    );
+    let written = root.ok("find /opt/demo-agent -newer /tmp/marker");
+    assert_eq!(written, "", "the target wrote into the install dir");
     // The service user, its home, the unit, enabled for multi-user.target.
     let pw = root.ok("getent passwd demo-agent");
     assert!(

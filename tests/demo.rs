@@ -156,15 +156,40 @@ fn demo_project_builds_a_working_embedded_python() {
         [
             "demo-agent-0.1.0-1.linux-x86_64.tar.xz",
             "demo-agent-0.1.0-1.linux-x86_64.tar.zst",
-            "demo-agent_0.1.0-1_amd64.deb"
+            "demo-agent_0.1.0-1_amd64.deb",
+            "demo-agent-0.1.0-1.x86_64.rpm",
+            "demo-agent-0.1.0-1.linux-x86_64.sh"
         ]
     );
     let sums = std::fs::read_to_string(build.path().join("dist/SHA256SUMS")).unwrap();
-    assert_eq!(sums.lines().count(), 3, "{sums}");
+    assert_eq!(sums.lines().count(), 5, "{sums}");
 
     // A second build changes nothing.
     let second = run();
     for c in second["components"].as_array().unwrap() {
         assert_eq!(c["outcome"], "up-to-date", "{c}");
+    }
+
+    // Another build dir (staged, relocated, compiled and packaged anew, as on
+    // another checkout) gives byte-identical installers.
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new(common::bin())
+        .current_dir(root)
+        .arg("--build-dir")
+        .arg(other.path())
+        .arg("--dist-dir")
+        .arg(other.path().join("dist"))
+        .args(["build", "projects/demo-agent.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in packages.iter().map(String::as_str).chain(["SHA256SUMS"]) {
+        let a = std::fs::read(build.path().join("dist").join(name)).unwrap();
+        let b = std::fs::read(other.path().join("dist").join(name)).unwrap();
+        assert!(a == b, "{name} differs between two builds");
     }
 }

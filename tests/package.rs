@@ -10,28 +10,19 @@ use std::process::Command;
 
 fn meta() -> Meta {
     Meta {
-        name: "tiny".into(),
-        version: "1.2.3".into(),
         iteration: 4,
         maintainer: "Ops <ops@example.invalid>".into(),
         description: "A tiny test package\nIt has a longer description.\n\nWith a blank line."
             .into(),
         homepage: "https://example.invalid/tiny".into(),
         license: "MIT".into(),
-        install_dir: "/opt/tiny".into(),
         epoch: 1_700_000_000,
-        deb_section: "admin".into(),
-        deb_priority: "optional".into(),
         deb_depends: vec!["libc6".into()],
-        rpm_group: "Applications/System".into(),
-        rpm_requires: vec![],
-        rpm_compression: "xz".into(),
-        user: None,
-        services: vec![],
         config: vec![ConfigData {
             dest: "/etc/tiny/tiny.conf".into(),
             data: b"greeting = hello\n".to_vec(),
         }],
+        ..Meta::new("tiny", "1.2.3", "/opt/tiny")
     }
 }
 

@@ -77,6 +77,7 @@ fn rpaths_match_what_patchelf_writes() {
             strip: false,
             debug_dir: None,
             rpath_only: true,
+            source_date_epoch: 1_700_000_000,
         },
     )
     .unwrap();
@@ -162,6 +163,7 @@ fn relocation_rewrites_strings_and_text_and_leaves_no_build_prefix() {
             strip: true,
             debug_dir: None,
             rpath_only: false,
+            source_date_epoch: 1_700_000_000,
         },
     )
     .unwrap();
@@ -246,6 +248,7 @@ fn corrupt_elf_is_refused_and_left_untouched() {
             strip: false,
             debug_dir: None,
             rpath_only: false,
+            source_date_epoch: 1_700_000_000,
         },
     )
     .unwrap_err();

@@ -15,26 +15,15 @@ const CONF: &str = "etc/tiny/tiny.conf";
 
 fn meta(version: &str, conf: &str) -> Meta {
     Meta {
-        name: "tiny".into(),
-        version: version.into(),
-        iteration: 1,
         maintainer: "Ops <ops@example.invalid>".into(),
         description: "A tiny test package".into(),
-        homepage: String::new(),
         license: "MIT".into(),
-        install_dir: "/opt/tiny".into(),
         epoch: 1_700_000_000,
-        deb_section: "admin".into(),
-        deb_priority: "optional".into(),
-        deb_depends: vec![],
-        rpm_group: "Applications/System".into(),
-        rpm_requires: vec![],
-        user: None,
-        services: vec![],
         config: vec![ConfigData {
             dest: format!("/{CONF}"),
             data: conf.as_bytes().to_vec(),
         }],
+        ..Meta::new("tiny", version, "/opt/tiny")
     }
 }
 

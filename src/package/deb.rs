@@ -14,8 +14,8 @@ use std::path::Path;
 /// The `deb` format.
 pub struct Deb;
 
-fn xz(data: &[u8]) -> Result<Vec<u8>> {
-    let mut enc = super::tarball::xz_writer(Vec::new())?;
+fn xz(data: &[u8], level: u32) -> Result<Vec<u8>> {
+    let mut enc = super::tarball::xz_writer(Vec::new(), level)?;
     enc.write_all(data)?;
     Ok(enc.finish()?)
 }
@@ -84,8 +84,8 @@ impl Packager for Deb {
             h.update(fs::read(&e.path)?);
             md5sums.push_str(&format!("{}  {}\n", hex::encode(h.finalize()), e.rel));
         }
-        let data_tar = write_tar(Vec::new(), &data_entries, "./", meta.epoch)?;
-        let data = xz(&data_tar)?;
+        let xz_tar = super::tarball::xz_writer(Vec::new(), meta.xz_level)?;
+        let data = write_tar(xz_tar, &data_entries, "./", meta.epoch)?.finish()?;
 
         let ctl_dir = tempfile::tempdir()?;
         let ctl = ctl_dir.path();
@@ -105,7 +105,7 @@ impl Packager for Deb {
         }
         let ctl_entries = entries(ctl)?;
         let control_tar = write_tar(Vec::new(), &ctl_entries, "./", meta.epoch)?;
-        let control = xz(&control_tar)?;
+        let control = xz(&control_tar, meta.xz_level)?;
 
         let mut ar = ar::Builder::new(fs::File::create(out)?);
         for (name, body) in [

@@ -50,6 +50,12 @@ pub struct Meta {
     pub rpm_requires: Vec<String>,
     /// RPM payload compression (`xz`, `zstd`, `gzip`).
     pub rpm_compression: String,
+    /// `.sh` payload compression (`gzip`, `xz`).
+    pub sh_compression: String,
+    /// xz preset of every xz stream.
+    pub xz_level: u32,
+    /// zstd level of every zstd stream.
+    pub zstd_level: i32,
     /// The service user, if any.
     pub user: Option<UserConfig>,
     /// systemd services.
@@ -101,10 +107,23 @@ impl Meta {
             rpm_group: p.package.rpm.group.clone(),
             rpm_requires: p.package.rpm.requires.clone(),
             rpm_compression: p.package.rpm.compression.clone(),
+            sh_compression: p.package.sh.compression.clone(),
+            xz_level: p.package.xz_level,
+            zstd_level: p.package.zstd_level,
             user: p.user.clone(),
             services: p.service.clone(),
             config,
         })
+    }
+
+    /// Metadata with every project default, for callers that build packages
+    /// without a project file (tests, tools): set the other fields as needed.
+    pub fn new(name: &str, version: &str, install_dir: &str) -> Meta {
+        let toml = format!(
+            "name = {name:?}\nversion = {version:?}\ninstall_dir = {install_dir:?}\ncomponents = []\n"
+        );
+        let p: Project = toml::from_str(&toml).expect("a minimal project parses");
+        Meta::from_project(&p).expect("a project without config files")
     }
 
     /// `version-iteration`.

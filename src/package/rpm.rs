@@ -28,11 +28,11 @@ pub fn dependency(spec: &str) -> Result<Dependency> {
     })
 }
 
-fn compression(name: &str) -> Result<CompressionWithLevel> {
-    Ok(match name {
-        "xz" => CompressionWithLevel::Xz(6),
-        "zstd" => CompressionWithLevel::Zstd(10),
-        "gzip" => CompressionWithLevel::Gzip(9),
+fn compression(meta: &Meta) -> Result<CompressionWithLevel> {
+    Ok(match meta.rpm_compression.as_str() {
+        "xz" => CompressionWithLevel::Xz(meta.xz_level),
+        "zstd" => CompressionWithLevel::Zstd(meta.zstd_level),
+        "gzip" => CompressionWithLevel::Gzip(6),
         other => bail!("rpm compression \"{other}\": expected xz, zstd or gzip"),
     })
 }
@@ -62,7 +62,7 @@ impl Packager for Rpm {
         };
         let config = BuildConfig::v4()
             .source_date(meta.epoch as u32)
-            .compression(compression(&meta.rpm_compression)?);
+            .compression(compression(meta)?);
         let mut b = PackageBuilder::new(&meta.name, &meta.version, license, "x86_64", summary);
         b.using_config(config)
             .release(meta.iteration.to_string())

@@ -1,8 +1,8 @@
 //! shell: the self-extracting `.sh` installer.
 //!
 //! This module owns the `sh` format: a POSIX sh header rendered from
-//! `packaging/sh/installer.sh.in`, followed by the payload, a tar.xz (the shared
-//! reproducible writer, [`super::tarball::xz_writer`]) of the install dir's
+//! `packaging/sh/installer.sh.in`, followed by the payload, a tar.gz or tar.xz
+//! (the shared reproducible writer) of the install dir's
 //! contents plus the configuration defaults under `.ferrobus/config/<dest>`.
 //! The header carries the payload's byte offset (a fixed-width field, so the
 //! header's length does not depend on it) and sha256; it installs releases side
@@ -69,7 +69,8 @@ fn header(meta: &Meta, config: &[String], sha256: &str, offset: u64) -> Result<S
         .replace("@@PREFIX@@", &sh_quote(&meta.install_dir))
         .replace("@@CONFIG_FILES@@", &sh_quote(&config.join("\n")))
         .replace("@@SHA256@@", sha256)
-        .replace("@@OFFSET@@", &offset);
+        .replace("@@OFFSET@@", &offset)
+        .replace("@@UNPACKER@@", &meta.sh_compression);
     ensure!(
         !h.contains("@@"),
         "unreplaced placeholder in the sh template"
@@ -136,8 +137,19 @@ impl Packager for Shell {
             inner: &mut file,
             hash: Sha256::new(),
         };
-        let enc = write_tar(super::tarball::xz_writer(hashing)?, &list, "", meta.epoch)?;
-        let mut hashing = enc.finish()?;
+        let mut hashing = match meta.sh_compression.as_str() {
+            "gzip" => {
+                let gz = flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(hashing, flate2::Compression::new(6));
+                write_tar(gz, &list, "", meta.epoch)?.finish()?
+            }
+            "xz" => {
+                let xz = super::tarball::xz_writer(hashing, meta.xz_level)?;
+                write_tar(xz, &list, "", meta.epoch)?.finish()?
+            }
+            other => bail!("sh compression \"{other}\": expected gzip or xz"),
+        };
         hashing.flush()?;
         let sha = hex::encode(hashing.hash.finalize());
         let real = header(meta, &config, &sha, len)?;

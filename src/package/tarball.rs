@@ -13,9 +13,9 @@ use std::path::Path;
 
 /// The two tarball formats.
 pub enum Tarball {
-    /// xz, preset 6, 24 MiB blocks.
+    /// xz, the project's preset, 8 MiB blocks.
     Xz,
-    /// zstd level 10.
+    /// zstd, the project's level.
     Zst,
 }
 
@@ -23,12 +23,14 @@ fn threads() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
-/// A multithreaded xz encoder whose output does not depend on the thread count.
-pub fn xz_writer<W: std::io::Write>(w: W) -> Result<liblzma::write::XzEncoder<W>> {
+/// A multithreaded xz encoder of preset `level` whose output does not depend on
+/// the thread count: the block size is fixed (8 MiB: enough blocks to keep every
+/// core busy on a ~70 MB tree, 1.3% larger than 24 MiB blocks at preset 6).
+pub fn xz_writer<W: std::io::Write>(w: W, level: u32) -> Result<liblzma::write::XzEncoder<W>> {
     let stream = liblzma::stream::MtStreamBuilder::new()
         .threads(threads())
-        .preset(6)
-        .block_size(24 << 20)
+        .preset(level)
+        .block_size(8 << 20)
         .check(liblzma::stream::Check::Crc64)
         .encoder()?;
     Ok(liblzma::write::XzEncoder::new_stream(w, stream))
@@ -74,11 +76,11 @@ impl Packager for Tarball {
         let file = fs::File::create(out)?;
         match self {
             Tarball::Xz => {
-                let enc = write_tar(xz_writer(file)?, &list, &prefix, meta.epoch)?;
+                let enc = write_tar(xz_writer(file, meta.xz_level)?, &list, &prefix, meta.epoch)?;
                 enc.finish()?.flush()?;
             }
             Tarball::Zst => {
-                let mut enc = zstd::stream::Encoder::new(file, 10)?;
+                let mut enc = zstd::stream::Encoder::new(file, meta.zstd_level)?;
                 enc.multithread(threads())?;
                 enc.include_checksum(true)?;
                 let enc = write_tar(enc, &list, &prefix, meta.epoch)?;
