@@ -86,3 +86,26 @@ for f in deb rpm tar.xz; do
   row "$f" "$ref" "$rs" "$rz"
   printf '%-8s %-22s %9.2fx %11.3fx\n' "$f" "ferrobus speed / size" "$(echo "$rs / $fs" | bc -l)" "$(echo "$fz / $rz" | bc -l)"
 done
+
+# Install times of the demo's .sh (into a fresh prefix) and .deb (dpkg -i in a
+# Debian root, when tests/debroot.rs has cached one and we are root).
+for f in sh deb; do
+  sed -e "s#^formats = .*#formats = [\"$f\"]#" \
+      -e "s#^source = \"\\.\\./#source = \"$PWD/#" projects/demo-agent.toml > "$WORK/i-$f.toml"
+  $FB --defs software-defs --dist-dir "$WORK/inst-$f" package "$WORK/i-$f.toml" > /dev/null
+done
+sh_install() { rm -rf "$WORK/prefix"; sh "$WORK/inst-sh/"*.sh --prefix "$WORK/prefix"; }
+time_best sh_install
+row ".sh" "install (sh)" "$best" "$(stat -c %s "$WORK/inst-sh/"*.sh)"
+ROOT_TAR="${FERROBUS_CACHE:-$HOME/.cache/ferrobus}/roots/bookworm-minbase.tar"
+if [ "$(id -u)" = 0 ] && [ -f "$ROOT_TAR" ]; then
+  mkdir -p "$WORK/root" && tar -C "$WORK/root" -xf "$ROOT_TAR"
+  mount -t proc proc "$WORK/root/proc"
+  trap 'umount -l "$WORK/root/proc" 2>/dev/null; rm -rf "$WORK"' EXIT
+  cp "$WORK/inst-deb/"*.deb "$WORK/root/tmp/demo.deb"
+  deb_install() { chroot "$WORK/root" sh -c 'dpkg --purge demo-agent >/dev/null 2>&1; dpkg -i /tmp/demo.deb'; }
+  time_best deb_install
+  row ".deb" "install (dpkg -i)" "$best" "$(stat -c %s "$WORK/root/tmp/demo.deb")"
+else
+  echo "deb install time: needs root and a cached Debian root (run tests/debroot.rs once)" >&2
+fi

@@ -25,7 +25,7 @@ fn project(dir: &Path, version: &str, extra_config: &str) -> PathBuf {
         let line = if line.starts_with("version = ") {
             format!("version = \"{version}\"")
         } else if line.starts_with("formats = ") {
-            "formats = [\"deb\"]".to_string()
+            "formats = [\"deb\", \"sh\"]".to_string()
         } else if line.starts_with("source = ") {
             "source = \"agent.yaml\"".to_string()
         } else {
@@ -178,4 +178,27 @@ fn demo_deb_installs_upgrades_and_purges_in_a_debian_root() {
         !root.path.join("opt/demo-agent").exists(),
         "install dir left behind"
     );
+
+    // The .sh, as a user who is not root, into a prefix in its home: the tree
+    // runs from a place other than the one it was built for.
+    let sh = root.put(&build.join("dist/demo-agent-0.1.0-1.linux-x86_64.sh"));
+    root.ok(&format!("useradd -m tester && chmod 644 {sh}"));
+    let t0 = Instant::now();
+    root.ok(&format!(
+        "su -s /bin/sh tester -c 'sh {sh} --prefix $HOME/x'"
+    ));
+    eprintln!(
+        "sh install of the demo: {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let out = root.ok(
+        "su -s /bin/sh tester -c '$HOME/x/current/embedded/bin/python3 -c \
+         \"import ssl, sqlite3, sys; print(sys.prefix); print(ssl.OPENSSL_VERSION)\"'",
+    );
+    assert!(
+        out.starts_with("/home/tester/x/current/embedded\nOpenSSL 3."),
+        "{out}"
+    );
+    let conf = root.ok("cat /home/tester/x/etc/demo-agent/agent.yaml");
+    assert!(conf.contains("port: 8470"), "{conf}");
 }

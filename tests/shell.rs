@@ -398,9 +398,20 @@ fn a_damaged_installer_touches_nothing() {
 }
 
 #[test]
-fn missing_xz_is_reported_before_anything_is_written() {
+fn an_xz_payload_installs_and_missing_xz_is_reported_before_anything_is_written() {
     let t = tempfile::tempdir().unwrap();
-    let v1 = installer(t.path(), "1.0", "level: 1\n", 0);
+    let root = t.path().join("stage");
+    stage(&root, "1.0", 0, false);
+    let m = Meta {
+        sh_compression: "xz".into(),
+        ..meta("1.0", "level: 1\n")
+    };
+    let v1 = t.path().join(Shell.file_name(&m));
+    Shell.write(&root, &m, &v1).unwrap();
+    let ok = t.path().join("ok");
+    let o = sh(&v1, &["--prefix", p(&ok)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(hello(&ok), "hello from tiny 1.0\n");
     let bin = t.path().join("bin");
     fs::create_dir(&bin).unwrap();
     for tool in ["tail", "tar", "sha256sum"] {

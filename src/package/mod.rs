@@ -3,7 +3,9 @@
 //! One [`Packager`] per format, all over the same reproducible archive writer
 //! ([`archive`]): entries sorted, owned by root:root, mtime = SOURCE_DATE_EPOCH,
 //! modes normalised, so that the same inputs give byte-identical files.
-//! Formats so far: `tar.xz`, `tar.zst` ([`tarball`]) and `deb` ([`deb`]).
+//! Formats: `tar.xz`, `tar.zst` ([`tarball`]), `deb` ([`deb`]), `rpm` ([`rpm`]) and the
+//! self-extracting `sh` ([`shell`]); what deb and rpm carry besides the install dir
+//! (maintainer scripts, units, config files) comes from [`scripts`].
 
 pub mod archive;
 pub mod deb;
