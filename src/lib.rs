@@ -4,6 +4,7 @@
 //! (with [`extract`] and [`cache`]) → [`stage`]. Later stages (relocate, check,
 //! package) consume the staged tree.
 
+pub mod app;
 pub mod build;
 pub mod cache;
 pub mod check;

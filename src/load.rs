@@ -136,6 +136,8 @@ pub struct Project {
     /// Configuration files installed outside the install dir (`[[config]]`).
     #[serde(default)]
     pub config: Vec<ConfigFile>,
+    /// The Python application and its locked requirements (`[app]`).
+    pub app: Option<AppConfig>,
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
@@ -272,6 +274,24 @@ pub struct ServiceConfig {
 
 fn default_restart() -> String {
     "on-failure".into()
+}
+
+/// The Python application (`[app]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Directory with the application's `pyproject.toml`, relative to the project file.
+    pub source: PathBuf,
+    /// Requirements lock (`name==version --hash=sha256:...` for every distribution),
+    /// relative to the project file.
+    pub requirements: PathBuf,
+    /// Distributions installed from their published wheel instead of being built
+    /// from their sdist against the embedded libraries (the default).
+    #[serde(default)]
+    pub wheels: Vec<String>,
+    /// Console scripts linked into `<install_dir>/bin`.
+    #[serde(default)]
+    pub entry_points: Vec<String>,
 }
 
 /// One configuration file (`[[config]]`): a default shipped by the package and

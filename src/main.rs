@@ -8,7 +8,7 @@ use ferrobus::cache::{ArtifactStore, PrefixState};
 use ferrobus::fetch::{self, FetchOptions, SourceCache};
 use ferrobus::paths::{Layout, default_cache_dir};
 use ferrobus::plan::{self, Plan};
-use ferrobus::{check, load, package, relocate, stage, toolchain};
+use ferrobus::{app, check, load, package, relocate, stage, toolchain, util};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -177,7 +177,10 @@ fn make_plan(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<Plan> {
     Ok(load_all(cli, p, layout)?.1)
 }
 
-fn load_all(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<(load::Project, Plan)> {
+/// A project, its plan and its application layer.
+type Loaded = (load::Project, Plan, Option<app::AppPlan>);
+
+fn load_all(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<Loaded> {
     let project = load::load_project(&p.project)?;
     let defs_dir = cli
         .defs
@@ -187,8 +190,13 @@ fn load_all(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<(load::Projec
     let overrides = plan::parse_overrides(&p.overrides)?;
     let tc = toolchain::detect()?;
     let prefix = layout.prefix(&project.name)?;
-    let plan = plan::resolve(&project, &defs, &defs_dir, &overrides, &tc, &prefix)?;
-    Ok((project, plan))
+    let mut plan = plan::resolve(&project, &defs, &defs_dir, &overrides, &tc, &prefix)?;
+    let app = app::plan(&project)?;
+    if let Some(a) = &app {
+        let id = format!("{}\n{}", app::wheelhouse_key(&plan, a)?, a.source_key);
+        plan.app_key = Some(util::sha256_bytes(id.as_bytes()));
+    }
+    Ok((project, plan, app))
 }
 
 /// Write the project's installers from its checked stage into `dist`.
@@ -247,7 +255,7 @@ fn run(cli: Cli) -> Result<()> {
             keep_work,
         } => {
             let t = Instant::now();
-            let (project, plan) = load_all(&cli, p, &layout)?;
+            let (project, plan, app) = load_all(&cli, p, &layout)?;
             let sources = do_fetch(&plan, &layout, &fetch_opts(f, &cli))?;
             let opts = BuildOptions {
                 jobs: jobs
@@ -257,8 +265,21 @@ fn run(cli: Cli) -> Result<()> {
                 progress: !cli.json && std::io::stderr().is_terminal(),
             };
             let report = build::build(&plan, &layout, &sources, &opts)?;
+            let app_wheels = match &app {
+                Some(a) => {
+                    let (house, built) = app::wheelhouse(&plan, &layout, a)?;
+                    if built && !cli.json {
+                        eprintln!("wheelhouse built: {}", house.display());
+                    }
+                    Some((house, app::app_wheel(&plan, &layout, a)?))
+                }
+                None => None,
+            };
             let staged = stage::stage(&plan, &layout)?;
             let (relocated, health) = if staged.copied {
+                if let (Some(a), Some((house, wheel))) = (&app, &app_wheels) {
+                    app::install(&plan, &layout, a, house, wheel, &staged.embedded)?;
+                }
                 let r = relocate::relocate(
                     &staged.embedded,
                     &relocate::Options {
@@ -353,7 +374,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Package { p } => {
-            let (project, plan) = load_all(&cli, p, &layout)?;
+            let (project, plan, _) = load_all(&cli, p, &layout)?;
             if !stage::is_current(&plan, &layout) {
                 anyhow::bail!(
                     "{}: no checked stage for the current plan; run `ferrobus build` first",

@@ -78,6 +78,9 @@ pub struct Plan {
     pub components: Vec<Component>,
     /// The health-check policy.
     pub health: crate::load::Health,
+    /// Identity of the application layer (wheelhouse and app source), if any:
+    /// part of the staged tree's identity.
+    pub app_key: Option<String>,
 }
 
 impl Plan {
@@ -280,7 +283,7 @@ pub fn resolve(
         }
         let mut patches = Vec::new();
         for p in &vd.patches {
-            let path = defs_dir.join("patches").join(p);
+            let path = crate::util::absolute(&defs_dir.join("patches").join(p))?;
             if !path.is_file() {
                 bail!(
                     "{name}: patch {} (listed in {}) does not exist",
@@ -355,5 +358,6 @@ pub fn resolve(
         source_date_epoch: project.source_date_epoch,
         components,
         health: project.health.clone(),
+        app_key: None,
     })
 }

@@ -149,7 +149,7 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
     if opts.rpath_only {
         return Ok(Done::Nothing);
     }
-    if let Some(new) = python_shebang(root, f, &data, &opts.install_prefix) {
+    if let Some(new) = python_shebang(root, f, &data, &opts.build_prefix, &opts.install_prefix) {
         data = new;
         if memchr::memmem::find(&data, from).is_none() {
             write_replace(f, &data)?;
@@ -173,10 +173,21 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
     Ok(Done::Text)
 }
 
-/// An executable script run by "some python" (`#!/usr/bin/env python3`,
-/// `#!/usr/bin/python`) in a tree that ships its own: point it at the tree's
-/// interpreter at its install path. Returns the new contents.
-fn python_shebang(root: &Path, f: &Path, data: &[u8], install_prefix: &Path) -> Option<Vec<u8>> {
+/// An executable script run by a Python — "some python" (`#!/usr/bin/env
+/// python3`, `#!/usr/bin/python`) or the tree's own by its build or install path
+/// (pip's console scripts) — in a tree that ships its own: it becomes relocatable.
+/// The first lines are a polyglot (the form pip itself writes for long paths):
+/// `sh` execs the tree's interpreter found relative to the script's real location,
+/// and Python sees a string literal. So the script runs wherever the tree is
+/// unpacked (the `.sh` installer's `--prefix`) and through symlinks. Returns the
+/// new contents.
+fn python_shebang(
+    root: &Path,
+    f: &Path,
+    data: &[u8],
+    build_prefix: &Path,
+    install_prefix: &Path,
+) -> Option<Vec<u8>> {
     if !data.starts_with(b"#!") || !root.join("bin/python3").exists() {
         return None;
     }
@@ -198,11 +209,31 @@ fn python_shebang(root: &Path, f: &Path, data: &[u8], install_prefix: &Path) -> 
         || name
             .strip_prefix("python3")
             .is_some_and(|v| v.is_empty() || v.starts_with('.'));
-    if !is_python || (first != "/usr/bin/env" && !first.starts_with("/usr/bin/")) {
+    let ours =
+        Path::new(first).starts_with(build_prefix) || Path::new(first).starts_with(install_prefix);
+    if !is_python || !(ours || first == "/usr/bin/env" || first.starts_with("/usr/bin/")) {
         return None;
     }
-    let mut out = format!("#!{}/bin/python3", install_prefix.display()).into_bytes();
-    out.extend_from_slice(&data[end..]);
+    let target = if ours && root.join("bin").join(name).exists() {
+        name
+    } else {
+        "python3"
+    };
+    let dir = f.parent()?.strip_prefix(root).ok()?;
+    let rel = if dir == Path::new("bin") {
+        PathBuf::from(target)
+    } else {
+        let mut rel: PathBuf = dir.components().map(|_| "..").collect();
+        rel.push("bin");
+        rel.push(target);
+        rel
+    };
+    let mut out = format!(
+        "#!/bin/sh\n'''exec' \"$(dirname -- \"$(readlink -f -- \"$0\")\")/{}\" \"$0\" \"$@\"\n' '''\n",
+        rel.display()
+    )
+    .into_bytes();
+    out.extend_from_slice(&data[(end + 1).min(data.len())..]);
     Some(out)
 }
 

@@ -96,9 +96,12 @@ pub fn stage_id(plan: &Plan) -> String {
     for c in plan.components.iter().filter(|c| !c.build_only) {
         text.push_str(&format!("{}={}\n", c.name, c.key));
     }
+    if let Some(app) = &plan.app_key {
+        text.push_str(&format!("app={app}\n"));
+    }
     sha256_bytes(text.as_bytes())
 }
 
 /// Bumped whenever relocation or staging changes what a staged tree holds, so
 /// that trees staged by an older ferrobus are staged again.
-const TREE_SCHEMA: u32 = 4;
+const TREE_SCHEMA: u32 = 5;

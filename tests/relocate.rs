@@ -140,6 +140,7 @@ fn relocation_rewrites_strings_and_text_and_leaves_no_build_prefix() {
     .unwrap();
     fs::write(prefix.join("bin/perlish"), "#!/usr/bin/env perl\n").unwrap();
     fs::copy("/bin/true", prefix.join("bin/python3")).unwrap();
+    fs::copy("/bin/true", prefix.join("bin/python3.13")).unwrap();
     sh(&format!(
         "chmod 755 {p}/bin/tool {p}/bin/envpy {p}/bin/perlish"
     ));
@@ -177,14 +178,20 @@ fn relocation_rewrites_strings_and_text_and_leaves_no_build_prefix() {
         String::from_utf8_lossy(&out.stdout),
         "/opt/x/embedded/ssl\n"
     );
+    // Python scripts, the tree's own and those run by "some python", now run
+    // the tree's interpreter found relative to themselves.
+    let launcher = |py: &str| {
+        format!(
+            "#!/bin/sh\n'''exec' \"$(dirname -- \"$(readlink -f -- \"$0\")\")/{py}\" \"$0\" \"$@\"\n' '''\n"
+        )
+    };
     assert_eq!(
         fs::read_to_string(prefix.join("bin/tool")).unwrap(),
-        "#!/opt/x/embedded/bin/python3.13\nprint('x')\n"
+        format!("{}print('x')\n", launcher("python3.13"))
     );
-    // Scripts run by "some python" now run the tree's own.
     assert_eq!(
         fs::read_to_string(prefix.join("bin/envpy")).unwrap(),
-        "#!/opt/x/embedded/bin/python3\nprint('y')\n"
+        format!("{}print('y')\n", launcher("python3"))
     );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(

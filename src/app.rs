@@ -1,0 +1,611 @@
+//! app: the Python application layer.
+//!
+//! The project's `[app]` names the application's source (a directory with a
+//! `pyproject.toml`) and its requirements lock (pip's `--require-hashes` format).
+//! The embedded Python, still in the build prefix, builds a wheelhouse: every
+//! locked distribution from its sdist (compiled against the embedded headers and
+//! libraries with the standard environment), or, for the distributions the project
+//! lists in `wheels`, its published wheel; each file's sha256 is checked against
+//! the lock. The wheelhouse is cached under a key of the lock, the policy, the
+//! interpreter, the C components and the toolchain, so an unchanged lock never
+//! builds a wheel again. The application itself is built into its own wheel (keyed
+//! by its source), and everything is installed into the staged tree with no index.
+//! The registry pip downloads from is pip's own configuration: nothing here names it.
+
+use crate::load::Project;
+use crate::paths::Layout;
+use crate::plan::Plan;
+use crate::util::{remove_any, sha256_bytes, sha256_file, tail};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Bumped when the way wheels are built changes.
+const WHEELHOUSE_SCHEMA: u32 = 1;
+
+/// One locked distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    /// Normalised name (PEP 503).
+    pub name: String,
+    /// Pinned version.
+    pub version: String,
+    /// Allowed sha256 hashes of its files.
+    pub hashes: Vec<String>,
+    /// The requirement as written, without its options (markers kept).
+    pub spec: String,
+    /// 1-based line of the lock it starts on.
+    pub line: usize,
+}
+
+/// The resolved application of a project.
+#[derive(Debug, Clone)]
+pub struct AppPlan {
+    /// The application's source directory.
+    pub source: PathBuf,
+    /// The lock file.
+    pub lock: PathBuf,
+    /// Its distributions.
+    pub requirements: Vec<Requirement>,
+    /// Distributions installed from their published wheel instead of the sdist.
+    pub wheels: Vec<String>,
+    /// Console scripts linked into `<install_dir>/bin`.
+    pub entry_points: Vec<String>,
+    /// Key of the application's own source.
+    pub source_key: String,
+}
+
+/// PEP 503 normalised distribution name.
+pub fn normalize(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().chars() {
+        let c = c.to_ascii_lowercase();
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Parse a requirements lock: every distribution pinned with `==` and carrying at
+/// least one `--hash=sha256:`; errors name the file, the line and the distribution.
+pub fn parse_lock(path: &Path) -> Result<Vec<Requirement>> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out: Vec<Requirement> = Vec::new();
+    let mut logical = String::new();
+    let mut start = 0;
+    for (i, raw) in text.lines().enumerate() {
+        if logical.is_empty() {
+            start = i + 1;
+        }
+        let line = raw.split(" #").next().unwrap_or("");
+        let line = if line.trim_start().starts_with('#') {
+            ""
+        } else {
+            line
+        };
+        if let Some(cont) = line.trim_end().strip_suffix('\\') {
+            logical.push_str(cont);
+            logical.push(' ');
+            continue;
+        }
+        logical.push_str(line);
+        let entry = std::mem::take(&mut logical);
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let req = parse_entry(entry.trim(), path, start)?;
+        if let Some(prev) = out.iter().find(|r| r.name == req.name) {
+            bail!(
+                "{}:{start}: {} is locked twice (also on line {})",
+                path.display(),
+                req.name,
+                prev.line
+            );
+        }
+        out.push(req);
+    }
+    if out.is_empty() {
+        bail!("{}: no requirements", path.display());
+    }
+    Ok(out)
+}
+
+fn parse_entry(entry: &str, path: &Path, line: usize) -> Result<Requirement> {
+    let mut spec = Vec::new();
+    let mut hashes = Vec::new();
+    for word in entry.split_whitespace() {
+        if let Some(h) = word.strip_prefix("--hash=") {
+            let Some(hex) = h.strip_prefix("sha256:") else {
+                bail!(
+                    "{}:{line}: only sha256 hashes are accepted, got \"{h}\"",
+                    path.display()
+                );
+            };
+            hashes.push(hex.to_ascii_lowercase());
+        } else if word.starts_with('-') {
+            bail!(
+                "{}:{line}: option \"{word}\" is not allowed in a lock (only --hash)",
+                path.display()
+            );
+        } else {
+            spec.push(word);
+        }
+    }
+    let spec = spec.join(" ");
+    let req_part = spec.split(';').next().unwrap_or("").trim();
+    let Some((name, version)) = req_part.split_once("==") else {
+        let name = req_part
+            .split(|c: char| "<>=!~[ ".contains(c))
+            .next()
+            .unwrap_or(req_part);
+        bail!(
+            "{}:{line}: {name} is not pinned: a lock needs `name==version` (got \"{req_part}\")",
+            path.display()
+        );
+    };
+    let name = normalize(name.split('[').next().unwrap_or(name));
+    let version = version.trim().to_string();
+    if name.is_empty() || version.is_empty() || version.contains(['*', ',', '=']) {
+        bail!(
+            "{}:{line}: \"{req_part}\" is not an exact pin",
+            path.display()
+        );
+    }
+    if hashes.is_empty() {
+        bail!(
+            "{}:{line}: {name}=={version} has no --hash=sha256:...; every locked \
+             distribution needs the hash of its file",
+            path.display()
+        );
+    }
+    if let Some(bad) = hashes
+        .iter()
+        .find(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        bail!(
+            "{}:{line}: {name}: \"{bad}\" is not a sha256",
+            path.display()
+        );
+    }
+    Ok(Requirement {
+        name,
+        version,
+        hashes,
+        spec,
+        line,
+    })
+}
+
+/// Files of the application's source that make up its identity (build output,
+/// caches and VCS data left out), sorted.
+fn source_files(dir: &Path) -> Vec<PathBuf> {
+    let skip = |n: &str| {
+        matches!(
+            n,
+            "build" | "dist" | "__pycache__" | ".git" | ".tox" | ".venv"
+        ) || n.ends_with(".egg-info")
+    };
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !skip(&e.file_name().to_string_lossy()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file() && !e.file_name().to_string_lossy().ends_with(".pyc"))
+        .map(|e| e.into_path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Resolve the project's `[app]`, if any: parse the lock and key the source.
+pub fn plan(project: &Project) -> Result<Option<AppPlan>> {
+    let Some(app) = &project.app else {
+        return Ok(None);
+    };
+    let dir = project.path.parent().unwrap_or(Path::new("."));
+    let source = dir.join(&app.source);
+    if !source.join("pyproject.toml").is_file() {
+        bail!(
+            "{}: [app] source {} has no pyproject.toml",
+            project.path.display(),
+            source.display()
+        );
+    }
+    let lock = dir.join(&app.requirements);
+    let requirements = parse_lock(&lock)?;
+    let wheels: Vec<String> = app.wheels.iter().map(|w| normalize(w)).collect();
+    if let Some(w) = wheels
+        .iter()
+        .find(|w| !requirements.iter().any(|r| &r.name == *w))
+    {
+        bail!(
+            "{}: [app] wheels names \"{w}\", which is not in {}",
+            project.path.display(),
+            lock.display()
+        );
+    }
+    let mut id = String::new();
+    for f in source_files(&source) {
+        let rel = f.strip_prefix(&source).unwrap_or(&f).display().to_string();
+        id.push_str(&format!("{rel} {}\n", sha256_file(&f)?));
+    }
+    Ok(Some(AppPlan {
+        source,
+        lock,
+        requirements,
+        wheels,
+        entry_points: app.entry_points.clone(),
+        source_key: sha256_bytes(id.as_bytes()),
+    }))
+}
+
+/// The environment every pip build runs with: the components' standard
+/// environment (compiler, flags, pkg-config), expanded for the build prefix.
+fn build_env(plan: &Plan, work: &Path) -> BTreeMap<String, String> {
+    let vars: BTreeMap<&str, String> = [
+        ("prefix", plan.prefix.display().to_string()),
+        ("work", work.display().to_string()),
+    ]
+    .into();
+    let mut env: BTreeMap<String, String> =
+        crate::plan::standard_env(&plan.toolchain, plan.source_date_epoch)
+            .into_iter()
+            .map(|(k, v)| (k, crate::build::expand(&v, &vars)))
+            .collect();
+    // Fail loudly instead of silently falling back to pure Python.
+    env.insert("PYYAML_FORCE_LIBYAML".into(), "1".into());
+    env.insert("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into());
+    env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
+    // pip's own configuration (index, proxies, certificates) is the user's.
+    for k in [
+        "PIP_CONFIG_FILE",
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_CERT",
+        "SSL_CERT_FILE",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "NO_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "no_proxy",
+    ] {
+        if let Ok(v) = std::env::var(k) {
+            env.insert(k.into(), v);
+        }
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        // pip reads ~/.config/pip/pip.conf and ~/.pip/pip.conf from the real home.
+        let home = PathBuf::from(home);
+        for conf in [
+            home.join(".config/pip/pip.conf"),
+            home.join(".pip/pip.conf"),
+        ] {
+            if conf.is_file() && !env.contains_key("PIP_CONFIG_FILE") {
+                env.insert("PIP_CONFIG_FILE".into(), conf.display().to_string());
+            }
+        }
+    }
+    env
+}
+
+/// Run the build prefix's Python with `args`, its output in `log`; on failure the
+/// error says `what` and ends with the log's tail.
+fn python(
+    plan: &Plan,
+    env: &BTreeMap<String, String>,
+    args: &[&str],
+    log: &Path,
+    what: &str,
+) -> Result<()> {
+    let py = plan.prefix.join("bin/python3");
+    let out = fs::File::create(log)?;
+    let status = Command::new(&py)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .with_context(|| format!("running {}", py.display()))?;
+    if !status.success() {
+        bail!("{what} failed (log: {}):\n{}", log.display(), tail(log, 25));
+    }
+    Ok(())
+}
+
+/// The wheelhouse's cache key.
+pub fn wheelhouse_key(plan: &Plan, app: &AppPlan) -> Result<String> {
+    let mut id = format!(
+        "schema={WHEELHOUSE_SCHEMA}\ntoolchain={:?}\n",
+        plan.toolchain
+    );
+    for r in &app.requirements {
+        id.push_str(&format!(
+            "{} {} {}\n",
+            r.spec,
+            r.hashes.join(","),
+            app.wheels.contains(&r.name)
+        ));
+    }
+    for c in plan.components.iter().filter(|c| !c.build_only) {
+        id.push_str(&format!("{}={}\n", c.name, c.key));
+    }
+    Ok(sha256_bytes(id.as_bytes()))
+}
+
+/// Build (or reuse) the wheelhouse: one wheel per locked distribution, in
+/// `<cache>/wheelhouses/<key>/wheels`. Returns the wheelhouse's directory and
+/// whether it was built.
+pub fn wheelhouse(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<(PathBuf, bool)> {
+    let key = wheelhouse_key(plan, app)?;
+    let root = layout.cache.join("wheelhouses");
+    let dir = root.join(&key[..24]);
+    if dir.join(".complete").is_file() {
+        return Ok((dir, false));
+    }
+    fs::create_dir_all(&root)?;
+    let work = layout.project_build(&plan.project).join("app");
+    fs::create_dir_all(&work)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".wheelhouse-")
+        .tempdir_in(&root)?;
+    let env = build_env(plan, &work);
+    fs::create_dir_all(work.join("home"))?;
+    fs::create_dir_all(work.join("tmp"))?;
+    let downloads = tmp.path().join("downloads");
+    let wheels = tmp.path().join("wheels");
+    fs::create_dir_all(&wheels)?;
+    // Download each distribution's file (sdist, or wheel where allowed) without
+    // pip's hash check, so that a mismatch is reported here, naming it.
+    for r in &app.requirements {
+        let binary = app.wheels.contains(&r.name);
+        let d = downloads.join(&r.name);
+        fs::create_dir_all(&d)?;
+        let log = work.join(format!("download-{}.log", r.name));
+        let pin = format!("{}=={}", r.name, r.version);
+        let mut args = vec!["-m", "pip", "download", "--no-deps", "--dest"];
+        let d_str = d.display().to_string();
+        args.push(&d_str);
+        args.extend(if binary {
+            ["--only-binary", ":all:"]
+        } else {
+            ["--no-binary", ":all:"]
+        });
+        args.push(&pin);
+        python(
+            plan,
+            &env,
+            &args,
+            &log,
+            &format!("downloading {pin} ({}:{})", app.lock.display(), r.line),
+        )?;
+        let files: Vec<PathBuf> = fs::read_dir(&d)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        let [file] = &files[..] else {
+            bail!("downloading {pin}: expected one file, got {}", files.len());
+        };
+        let got = sha256_file(file)?;
+        if !r.hashes.contains(&got) {
+            bail!(
+                "{}:{}: hash mismatch for {pin}: {} has sha256 {got}, the lock allows {}",
+                app.lock.display(),
+                r.line,
+                file.file_name().unwrap_or_default().to_string_lossy(),
+                r.hashes.join(", ")
+            );
+        }
+        if binary {
+            fs::copy(file, wheels.join(file.file_name().unwrap_or_default()))?;
+            continue;
+        }
+        let log = work.join(format!("wheel-{}.log", r.name));
+        let file_str = file.display().to_string();
+        let out_str = wheels.display().to_string();
+        python(
+            plan,
+            &env,
+            &[
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--wheel-dir",
+                &out_str,
+                &file_str,
+            ],
+            &log,
+            &format!("building {pin} from its sdist"),
+        )?;
+    }
+    remove_any(&downloads)?;
+    fs::write(tmp.path().join(".complete"), key.as_bytes())?;
+    let tmp = tmp.keep();
+    if dir.exists() {
+        remove_any(&dir)?;
+    }
+    fs::rename(&tmp, &dir)?;
+    Ok((dir, true))
+}
+
+/// Build (or reuse) the application's own wheel, keyed by its source. The source
+/// is copied first, so the build leaves nothing in it.
+pub fn app_wheel(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<PathBuf> {
+    let base = layout.project_build(&plan.project).join("app");
+    let dir = base.join(format!("wheel-{}", &app.source_key[..24]));
+    if let Some(w) = find_wheel(&dir)? {
+        return Ok(w);
+    }
+    let src = base.join("src");
+    remove_any(&src)?;
+    for f in source_files(&app.source) {
+        let to = src.join(f.strip_prefix(&app.source)?);
+        fs::create_dir_all(to.parent().unwrap_or(&src))?;
+        fs::copy(&f, &to)?;
+    }
+    let tmp = base.join(".wheel-tmp");
+    remove_any(&tmp)?;
+    fs::create_dir_all(&tmp)?;
+    fs::create_dir_all(base.join("home"))?;
+    fs::create_dir_all(base.join("tmp"))?;
+    let env = build_env(plan, &base);
+    let (tmp_s, src_s) = (tmp.display().to_string(), src.display().to_string());
+    python(
+        plan,
+        &env,
+        &[
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--wheel-dir",
+            &tmp_s,
+            &src_s,
+        ],
+        &base.join("wheel-app.log"),
+        &format!("building the application from {}", app.source.display()),
+    )?;
+    remove_any(&dir)?;
+    fs::rename(&tmp, &dir)?;
+    find_wheel(&dir)?.context("the application's build produced no wheel")
+}
+
+fn find_wheel(dir: &Path) -> Result<Option<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    Ok(fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl")))
+}
+
+/// Install the wheelhouse and the application's wheel into the staged embedded
+/// prefix with no index, check that every dependency is there, and link the entry
+/// points into `<install_dir>/bin`.
+pub fn install(
+    plan: &Plan,
+    layout: &Layout,
+    app: &AppPlan,
+    wheelhouse: &Path,
+    app_wheel: &Path,
+    embedded: &Path,
+) -> Result<()> {
+    let work = layout.project_build(&plan.project).join("app");
+    let env = build_env(plan, &work);
+    let mut wheels: Vec<String> = fs::read_dir(wheelhouse.join("wheels"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .map(|p| p.display().to_string())
+        .collect();
+    wheels.sort();
+    wheels.push(app_wheel.display().to_string());
+    let target = embedded.display().to_string();
+    let mut args = vec![
+        "-m",
+        "pip",
+        "install",
+        "--no-index",
+        "--no-deps",
+        "--no-compile",
+        "--no-warn-script-location",
+        "--prefix",
+        &target,
+    ];
+    args.extend(wheels.iter().map(String::as_str));
+    python(
+        plan,
+        &env,
+        &args,
+        &work.join("install.log"),
+        "installing the application",
+    )?;
+    // Every requirement of every installed distribution must be installed too.
+    let site = fs::read_dir(embedded.join("lib"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
+        })
+        .map(|p| p.join("site-packages"))
+        .context("no lib/python3.* in the staged tree")?;
+    let mut check_env = env.clone();
+    check_env.insert("PYTHONPATH".into(), site.display().to_string());
+    python(
+        plan,
+        &check_env,
+        &["-m", "pip", "check"],
+        &work.join("pip-check.log"),
+        &format!("the lock {} is incomplete: pip check", app.lock.display()),
+    )?;
+    let bin = embedded.parent().unwrap_or(embedded).join("bin");
+    for ep in &app.entry_points {
+        if !embedded.join("bin").join(ep).is_file() {
+            bail!("entry point \"{ep}\" was not installed into embedded/bin by any distribution");
+        }
+        fs::create_dir_all(&bin)?;
+        let link = bin.join(ep);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(Path::new("../embedded/bin").join(ep), &link)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(text: &str) -> Result<Vec<Requirement>> {
+        let t = tempfile::NamedTempFile::new().unwrap();
+        fs::write(t.path(), text).unwrap();
+        parse_lock(t.path())
+    }
+
+    #[test]
+    fn locks_are_parsed_and_checked() {
+        let h = "a".repeat(64);
+        let r = lock(&format!(
+            "# c\nPyYAML==6.0.2 \\\n    --hash=sha256:{h} \\\n    --hash=sha256:{h}\n\
+             psutil==7.2.2 --hash=sha256:{h} ; sys_platform == \"linux\"  # via x\n"
+        ))
+        .unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].name.as_str(), r[0].version.as_str(), r[0].line),
+            ("pyyaml", "6.0.2", 2)
+        );
+        assert_eq!(r[1].spec, "psutil==7.2.2 ; sys_platform == \"linux\"");
+        let e = lock("psutil==7.2.2\n").unwrap_err().to_string();
+        assert!(e.contains(":1: psutil==7.2.2 has no --hash"), "{e}");
+        let e = lock(&format!("psutil>=7 --hash=sha256:{h}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":1: psutil is not pinned"), "{e}");
+        let e = lock(&format!(
+            "-i https://example.invalid\nx==1 --hash=sha256:{h}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":1: option \"-i\""), "{e}");
+        let e = lock("x==1 --hash=sha256:abc\n").unwrap_err().to_string();
+        assert!(e.contains("is not a sha256"), "{e}");
+        let e = lock(&format!("x==1 --hash=sha256:{h}\nX==2 --hash=sha256:{h}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2: x is locked twice (also on line 1)"), "{e}");
+    }
+
+    #[test]
+    fn names_are_normalised() {
+        assert_eq!(normalize("PyYAML"), "pyyaml");
+        assert_eq!(normalize("zope.interface"), "zope-interface");
+        assert_eq!(normalize("a__b-_c"), "a-b-c");
+    }
+}
