@@ -321,119 +321,137 @@ fn python(
     Ok(())
 }
 
-/// The wheelhouse's cache key.
-pub fn wheelhouse_key(plan: &Plan, app: &AppPlan) -> Result<String> {
+/// What one locked distribution's wheel depends on besides its own pin: the
+/// interpreter, the C components and the toolchain.
+fn wheel_key_base(plan: &Plan) -> String {
     let mut id = format!(
         "schema={WHEELHOUSE_SCHEMA}\ntoolchain={:?}\n",
         plan.toolchain
     );
-    for r in &app.requirements {
-        id.push_str(&format!(
-            "{} {} {}\n",
-            r.spec,
-            r.hashes.join(","),
-            app.wheels.contains(&r.name)
-        ));
-    }
     for c in plan.components.iter().filter(|c| !c.build_only) {
         id.push_str(&format!("{}={}\n", c.name, c.key));
     }
-    Ok(sha256_bytes(id.as_bytes()))
+    id
 }
 
-/// Build (or reuse) the wheelhouse: one wheel per locked distribution, in
-/// `<cache>/wheelhouses/<key>/wheels`. Returns the wheelhouse's directory and
-/// whether it was built.
-pub fn wheelhouse(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<(PathBuf, bool)> {
-    let key = wheelhouse_key(plan, app)?;
-    let root = layout.cache.join("wheelhouses");
-    let dir = root.join(&key[..24]);
-    if dir.join(".complete").is_file() {
-        return Ok((dir, false));
-    }
+/// The wheelhouse's identity: every distribution's wheel key.
+pub fn wheelhouse_key(plan: &Plan, app: &AppPlan) -> Result<String> {
+    let base = wheel_key_base(plan);
+    let keys: Vec<String> = app
+        .requirements
+        .iter()
+        .map(|r| wheel_key(&base, app, r))
+        .collect();
+    Ok(sha256_bytes(keys.join("\n").as_bytes()))
+}
+
+fn wheel_key(base: &str, app: &AppPlan, r: &Requirement) -> String {
+    let binary = app.wheels.contains(&r.name);
+    sha256_bytes(format!("{base}{} {} {binary}\n", r.spec, r.hashes.join(",")).as_bytes())
+}
+
+/// The wheelhouse: one wheel per locked distribution, each cached on its own in
+/// `<cache>/wheels/<key>/` (so a changed lock line rebuilds that distribution
+/// only). Returns the wheels and how many were built now.
+pub fn wheelhouse(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<(Vec<PathBuf>, usize)> {
+    let base = wheel_key_base(plan);
+    let root = layout.cache.join("wheels");
     fs::create_dir_all(&root)?;
     let work = layout.project_build(&plan.project).join("app");
-    fs::create_dir_all(&work)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".wheelhouse-")
-        .tempdir_in(&root)?;
-    let env = build_env(plan, &work);
     fs::create_dir_all(work.join("home"))?;
     fs::create_dir_all(work.join("tmp"))?;
-    let downloads = tmp.path().join("downloads");
-    let wheels = tmp.path().join("wheels");
-    fs::create_dir_all(&wheels)?;
-    // Download each distribution's file (sdist, or wheel where allowed) without
-    // pip's hash check, so that a mismatch is reported here, naming it.
+    let env = build_env(plan, &work);
+    let mut wheels = Vec::new();
+    let mut built = 0;
     for r in &app.requirements {
-        let binary = app.wheels.contains(&r.name);
-        let d = downloads.join(&r.name);
-        fs::create_dir_all(&d)?;
-        let log = work.join(format!("download-{}.log", r.name));
-        let pin = format!("{}=={}", r.name, r.version);
-        let mut args = vec!["-m", "pip", "download", "--no-deps", "--dest"];
-        let d_str = d.display().to_string();
-        args.push(&d_str);
-        args.extend(if binary {
-            ["--only-binary", ":all:"]
-        } else {
-            ["--no-binary", ":all:"]
-        });
-        args.push(&pin);
-        python(
-            plan,
-            &env,
-            &args,
-            &log,
-            &format!("downloading {pin} ({}:{})", app.lock.display(), r.line),
-        )?;
-        let files: Vec<PathBuf> = fs::read_dir(&d)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        let [file] = &files[..] else {
-            bail!("downloading {pin}: expected one file, got {}", files.len());
-        };
-        let got = sha256_file(file)?;
-        if !r.hashes.contains(&got) {
-            bail!(
-                "{}:{}: hash mismatch for {pin}: {} has sha256 {got}, the lock allows {}",
-                app.lock.display(),
-                r.line,
-                file.file_name().unwrap_or_default().to_string_lossy(),
-                r.hashes.join(", ")
-            );
+        let key = wheel_key(&base, app, r);
+        let dir = root.join(format!("{}-{}", r.name, &key[..24]));
+        if !dir.join(".complete").is_file() {
+            let tmp = tempfile::Builder::new()
+                .prefix(".wheel-")
+                .tempdir_in(&root)?;
+            build_wheel(plan, app, r, &env, &work, tmp.path())?;
+            fs::write(tmp.path().join(".complete"), key.as_bytes())?;
+            if !dir.join(".complete").is_file() {
+                // else another build finished the same wheel meanwhile
+                remove_any(&dir)?; // an incomplete leftover
+                fs::rename(tmp.keep(), &dir)?;
+                built += 1;
+            }
         }
-        if binary {
-            fs::copy(file, wheels.join(file.file_name().unwrap_or_default()))?;
-            continue;
-        }
+        wheels.push(find_wheel(&dir)?.with_context(|| format!("no wheel in {}", dir.display()))?);
+    }
+    Ok((wheels, built))
+}
+
+/// Download one distribution's file (sdist, or wheel where allowed) without pip's
+/// hash check, so that a mismatch is reported here, naming it; check its sha256
+/// against the lock; build the sdist into a wheel. The wheel lands in `out`.
+fn build_wheel(
+    plan: &Plan,
+    app: &AppPlan,
+    r: &Requirement,
+    env: &BTreeMap<String, String>,
+    work: &Path,
+    out: &Path,
+) -> Result<()> {
+    let binary = app.wheels.contains(&r.name);
+    let pin = format!("{}=={}", r.name, r.version);
+    let where_ = format!("{}:{}", app.lock.display(), r.line);
+    let d = out.join("download");
+    let d_str = d.display().to_string();
+    let mut args = vec!["-m", "pip", "download", "--no-deps", "--dest", &d_str];
+    args.extend(if binary {
+        ["--only-binary", ":all:"]
+    } else {
+        ["--no-binary", ":all:"]
+    });
+    args.push(&pin);
+    let log = work.join(format!("download-{}.log", r.name));
+    python(
+        plan,
+        env,
+        &args,
+        &log,
+        &format!("fetching {pin} ({where_})"),
+    )?;
+    let files: Vec<PathBuf> = fs::read_dir(&d)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let [file] = &files[..] else {
+        bail!("fetching {pin}: expected one file, got {}", files.len());
+    };
+    let got = sha256_file(file)?;
+    if !r.hashes.contains(&got) {
+        bail!(
+            "{where_}: hash mismatch for {pin}: {} has sha256 {got}, the lock allows {}",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            r.hashes.join(", ")
+        );
+    }
+    if binary {
+        fs::rename(file, out.join(file.file_name().unwrap_or_default()))?;
+    } else {
         let log = work.join(format!("wheel-{}.log", r.name));
-        let file_str = file.display().to_string();
-        let out_str = wheels.display().to_string();
+        let (file_s, out_s) = (file.display().to_string(), out.display().to_string());
+        let args = [
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--wheel-dir",
+            &out_s,
+            &file_s,
+        ];
         python(
             plan,
-            &env,
-            &[
-                "-m",
-                "pip",
-                "wheel",
-                "--no-deps",
-                "--wheel-dir",
-                &out_str,
-                &file_str,
-            ],
+            env,
+            &args,
             &log,
             &format!("building {pin} from its sdist"),
         )?;
     }
-    remove_any(&downloads)?;
-    fs::write(tmp.path().join(".complete"), key.as_bytes())?;
-    let tmp = tmp.keep();
-    if dir.exists() {
-        remove_any(&dir)?;
-    }
-    fs::rename(&tmp, &dir)?;
-    Ok((dir, true))
+    remove_any(&d)
 }
 
 /// Build (or reuse) the application's own wheel, keyed by its source. The source
@@ -494,18 +512,13 @@ pub fn install(
     plan: &Plan,
     layout: &Layout,
     app: &AppPlan,
-    wheelhouse: &Path,
+    wheelhouse: &[PathBuf],
     app_wheel: &Path,
     embedded: &Path,
 ) -> Result<()> {
     let work = layout.project_build(&plan.project).join("app");
     let env = build_env(plan, &work);
-    let mut wheels: Vec<String> = fs::read_dir(wheelhouse.join("wheels"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
-        .map(|p| p.display().to_string())
-        .collect();
-    wheels.sort();
+    let mut wheels: Vec<String> = wheelhouse.iter().map(|p| p.display().to_string()).collect();
     wheels.push(app_wheel.display().to_string());
     let target = embedded.display().to_string();
     let mut args = vec![

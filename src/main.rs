@@ -265,13 +265,26 @@ fn run(cli: Cli) -> Result<()> {
                 progress: !cli.json && std::io::stderr().is_terminal(),
             };
             let report = build::build(&plan, &layout, &sources, &opts)?;
+            let mut app_json = serde_json::Value::Null;
             let app_wheels = match &app {
                 Some(a) => {
+                    let t = Instant::now();
                     let (house, built) = app::wheelhouse(&plan, &layout, a)?;
-                    if built && !cli.json {
-                        eprintln!("wheelhouse built: {}", house.display());
+                    let wheel = app::app_wheel(&plan, &layout, a)?;
+                    if !cli.json {
+                        println!(
+                            "wheelhouse   {} wheels, {built} built now; app wheel {}",
+                            house.len(),
+                            wheel.display()
+                        );
                     }
-                    Some((house, app::app_wheel(&plan, &layout, a)?))
+                    app_json = serde_json::json!({
+                        "wheels": house,
+                        "wheels_built": built,
+                        "app_wheel": wheel,
+                        "seconds": t.elapsed().as_secs_f64(),
+                    });
+                    Some((house, wheel))
                 }
                 None => None,
             };
@@ -320,6 +333,7 @@ fn run(cli: Cli) -> Result<()> {
                     "embedded": staged.embedded,
                     "seconds": total,
                     "components": report.components,
+                    "app": app_json,
                     "relocate": relocated,
                     "check": health,
                     "packages": packages,

@@ -9,49 +9,26 @@ mod roots;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-/// The demo project with only the deb format and, for `v2`, a newer version
-/// and a changed config default; written next to a copy of the config.
+/// The demo project with the deb and sh formats at `version`; `extra_config`
+/// is appended to its config default.
 fn project(dir: &Path, version: &str, extra_config: &str) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = fs::read_to_string(repo.join("projects/demo-agent.toml")).unwrap();
-    let config = fs::read_to_string(repo.join("examples/demo-agent/agent.yaml")).unwrap();
-    fs::create_dir_all(dir).unwrap();
-    fs::write(dir.join("agent.yaml"), format!("{config}{extra_config}")).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let line = if line.starts_with("version = ") {
-            format!("version = \"{version}\"")
-        } else if line.starts_with("formats = ") {
-            "formats = [\"deb\", \"sh\"]".to_string()
-        } else if line.starts_with("source = ") {
-            "source = \"agent.yaml\"".to_string()
-        } else {
-            line.to_string()
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let p = dir.join("demo-agent.toml");
-    fs::write(&p, out).unwrap();
+    let p = common::demo_project(
+        dir,
+        &[
+            ("version", &format!("\"{version}\"")),
+            ("formats", "[\"deb\", \"sh\"]"),
+        ],
+    );
+    let conf = dir.join("app/agent.yaml");
+    let text = fs::read_to_string(&conf).unwrap();
+    fs::write(&conf, format!("{text}{extra_config}")).unwrap();
     p
 }
 
 fn ferrobus(build: &Path, args: &[&str], project: &Path) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(common::bin())
-        .arg("--defs")
-        .arg(repo.join("software-defs"))
-        .arg("--build-dir")
-        .arg(build)
-        .arg("--dist-dir")
-        .arg(build.join("dist"))
-        .args(args)
-        .arg(project)
-        .output()
-        .unwrap();
+    let out = common::ferrobus_on(build, args, project);
     assert!(
         out.status.success(),
         "ferrobus {args:?} failed:\n{}",

@@ -238,3 +238,59 @@ pub fn read(p: &Path) -> String {
         .unwrap();
     s
 }
+
+/// A copy of `projects/demo-agent.toml` in `dir` — same name, so it shares the
+/// user's cached stack — with the app (source, lock, config default) copied into
+/// `dir/app` for the test to edit, and `key = value` lines replaced by `set`.
+pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ex = repo.join("examples/demo-agent");
+    let app = dir.join("app");
+    for f in [
+        "pyproject.toml",
+        "requirements.lock",
+        "agent.yaml",
+        "src/demo_agent/__init__.py",
+        "src/demo_agent/main.py",
+    ] {
+        let to = app.join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(ex.join(f), to).unwrap();
+    }
+    let text = std::fs::read_to_string(repo.join("projects/demo-agent.toml")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let key = line.split(" = ").next().unwrap_or("");
+        let line = match set.iter().find(|(k, _)| *k == key) {
+            Some((k, v)) => format!("{k} = {v}"),
+            None => match key {
+                "source" if line.contains("agent.yaml") => "source = \"app/agent.yaml\"".into(),
+                "source" => "source = \"app\"".into(),
+                "requirements" => "requirements = \"app/requirements.lock\"".into(),
+                _ => line.to_string(),
+            },
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let p = dir.join("demo-agent.toml");
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+/// Run ferrobus on a project with the repository's definitions, building in
+/// `build` (installers in `build/dist`), with the user's cache.
+pub fn ferrobus_on(build: &Path, args: &[&str], project: &Path) -> std::process::Output {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::process::Command::new(bin())
+        .arg("--defs")
+        .arg(repo.join("software-defs"))
+        .arg("--build-dir")
+        .arg(build)
+        .arg("--dist-dir")
+        .arg(build.join("dist"))
+        .args(args)
+        .arg(project)
+        .output()
+        .unwrap()
+}
