@@ -366,6 +366,10 @@ pub fn wheelhouse(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<(Vec<Pa
     for r in &app.requirements {
         let key = wheel_key(&base, app, r);
         let dir = root.join(format!("{}-{}", r.name, &key[..24]));
+        // One build of a wheel at a time: a concurrent build of the same wheel
+        // waits here and then finds it complete.
+        let lock = fs::File::create(root.join(format!(".{}-{}.lock", r.name, &key[..24])))?;
+        fs2::FileExt::lock_exclusive(&lock)?;
         if !dir.join(".complete").is_file() {
             let tmp = tempfile::Builder::new()
                 .prefix(".wheel-")
