@@ -25,26 +25,6 @@ fn version(v: &str) -> (u32, u32) {
     (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
-/// Run `script` in the root, in a new network namespace whose only interface is
-/// loopback (so the root has no network at all).
-fn offline(root: &roots::Root, script: &str) -> (bool, String) {
-    let out = Command::new("unshare")
-        .args(["--net", "sh", "-c"])
-        .arg(format!(
-            "ip link set lo up && exec chroot {} /bin/sh -c \"$0\"",
-            root.path.display()
-        ))
-        .arg(script)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
 /// Start the agent as `user` with `cmd`, wait for /status, fetch /status and
 /// /metrics with the embedded Python, stop it with SIGTERM and check it exits.
 fn agent_script(user: &str, cmd: &str, python: &str, port: u16) -> String {
@@ -164,13 +144,13 @@ fn the_demo_agent_runs_on_every_release() {
                 )
             };
             let t0 = Instant::now();
-            let (ok, log) = offline(&root, &install);
+            let (ok, log) = root.offline(&install);
             let secs = t0.elapsed().as_secs_f64();
             assert!(ok, "{release} {format}: install failed:\n{log}");
             if format == "sh" {
                 root.ok(SH_CONFIG);
             }
-            let (ok, log) = offline(&root, &run);
+            let (ok, log) = root.offline(&run);
             let answered = ok && log.contains("ANSWERED");
             if !answered {
                 failures.push(format!("{release} {format}:\n{log}"));

@@ -2,6 +2,8 @@
 //! from the archive the host's apt uses (read at run time), cached as a tarball in
 //! the ferrobus cache (`roots/<release>.tar`), unpacked fresh for every test.
 
+#![allow(dead_code)] // each test binary uses part of it
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -113,21 +115,25 @@ impl Root {
         format!("/tmp/{name}")
     }
 
-    /// Run `sh -c script` inside the root with no network-related environment;
-    /// returns (success, stdout + stderr).
+    /// Run `sh -c script` inside the root with a clean environment; returns
+    /// (success, stdout + stderr).
     pub fn sh(&self, script: &str) -> (bool, String) {
-        let out = Command::new("chroot")
-            .arg(&self.path)
-            .args(["/bin/sh", "-c", script])
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), text)
+        let mut cmd = Command::new("chroot");
+        cmd.arg(&self.path).args(["/bin/sh", "-c", script]);
+        run(cmd)
+    }
+
+    /// Like [`Root::sh`], in a new network namespace whose only interface is
+    /// loopback: the root has no network at all.
+    pub fn offline(&self, script: &str) -> (bool, String) {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--net", "sh", "-c"])
+            .arg(format!(
+                "ip link set lo up && exec chroot {} /bin/sh -c \"$0\"",
+                self.path.display()
+            ))
+            .arg(script);
+        run(cmd)
     }
 
     /// Like [`Root::sh`], but the script must succeed.
@@ -136,4 +142,18 @@ impl Root {
         assert!(ok, "in the root: {script}\n{text}");
         text
     }
+}
+
+/// Run with a clean environment and no stdin; (success, stdout + stderr).
+fn run(mut cmd: Command) -> (bool, String) {
+    let out = cmd
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
 }
