@@ -522,10 +522,10 @@ pub fn install(
 ) -> Result<()> {
     let work = layout.project_build(&plan.project).join("app");
     let env = build_env(plan, &work);
-    let mut wheels: Vec<String> = wheelhouse.iter().map(|p| p.display().to_string()).collect();
-    wheels.push(app_wheel.display().to_string());
-    let target = embedded.display().to_string();
-    let mut args = vec![
+    // By name from --find-links dirs, not by file path: pip records a file path
+    // as a direct URL (`direct_url.json`), which would put a build path into the
+    // tree and make it differ between build dirs.
+    let mut args: Vec<String> = [
         "-m",
         "pip",
         "install",
@@ -534,9 +534,21 @@ pub fn install(
         "--no-compile",
         "--no-warn-script-location",
         "--prefix",
-        &target,
-    ];
-    args.extend(wheels.iter().map(String::as_str));
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(embedded.display().to_string());
+    for w in wheelhouse.iter().chain([&app_wheel.to_path_buf()]) {
+        let file = w.file_name().unwrap_or_default().to_string_lossy();
+        let mut parts = file.split('-');
+        let (Some(name), Some(version)) = (parts.next(), parts.next()) else {
+            bail!("{}: not a wheel file name", w.display());
+        };
+        args.push("--find-links".into());
+        args.push(w.parent().unwrap_or(Path::new(".")).display().to_string());
+        args.push(format!("{name}=={version}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     python(
         plan,
         &env,

@@ -78,6 +78,9 @@ pub struct Policy {
     pub install_prefix: PathBuf,
     /// The build prefix, which must not be mentioned anywhere.
     pub build_prefix: Option<PathBuf>,
+    /// Other build-time paths that must not be mentioned (the build and cache
+    /// dirs: wheel paths, staging paths).
+    pub build_paths: Vec<PathBuf>,
     /// Highest GLIBC_ version allowed.
     pub glibc_floor: Option<Version>,
     /// Highest GLIBCXX_ version allowed (libstdc++).
@@ -300,7 +303,9 @@ fn check_entry(
     // Build-time paths: the build prefix, and the place the tree is checked at
     // (a staging dir) unless that is where it will live.
     let here = (root != policy.install_prefix).then_some(root);
-    for bp in policy.build_prefix.as_deref().into_iter().chain(here) {
+    let needles = policy.build_prefix.as_deref().into_iter().chain(here);
+    // The first build-time path a file mentions is reported (they nest).
+    for bp in needles.chain(policy.build_paths.iter().map(PathBuf::as_path)) {
         let needle = bp.as_os_str().as_encoded_bytes();
         let hits = memchr::memmem::find_iter(&data, needle).count();
         if hits > 0 {
@@ -313,6 +318,7 @@ fn check_entry(
                     bp.display()
                 ),
             ));
+            break;
         }
     }
     if data.starts_with(b"#!") && mode & 0o111 != 0 {

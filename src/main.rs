@@ -307,7 +307,9 @@ fn run(cli: Cli) -> Result<()> {
                         source_date_epoch: plan.source_date_epoch,
                     },
                 )?;
-                let h = check::check(&staged.embedded, &plan.check_policy()?)?;
+                let mut policy = plan.check_policy()?;
+                policy.build_paths = vec![layout.build.clone(), layout.cache.clone()];
+                let h = check::check(&staged.embedded, &policy)?;
                 if !h.ok() {
                     if cli.json {
                         println!("{}", serde_json::to_string_pretty(&h)?);
@@ -417,6 +419,7 @@ fn run(cli: Cli) -> Result<()> {
             let policy = check::Policy {
                 install_prefix: install_prefix.clone().unwrap_or_else(|| dir.clone()),
                 build_prefix: build_prefix.clone(),
+                build_paths: vec![],
                 glibc_floor: v("glibc-floor", glibc_floor)?,
                 glibcxx_floor: v("glibcxx-floor", glibcxx_floor)?,
                 gcc_floor: v("gcc-floor", gcc_floor)?,

@@ -99,6 +99,7 @@ impl Plan {
         Ok(crate::check::Policy {
             install_prefix: self.install_prefix(),
             build_prefix: Some(self.prefix.clone()),
+            build_paths: vec![],
             glibc_floor: parse("glibc_floor", &self.health.glibc_floor)?
                 .or_else(|| Version::parse(&host)),
             glibcxx_floor: parse("glibcxx_floor", &self.health.glibcxx_floor)?,

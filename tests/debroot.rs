@@ -21,7 +21,7 @@ fn project(dir: &Path, version: &str, extra_config: &str) -> PathBuf {
             ("formats", "[\"deb\", \"sh\"]"),
         ],
     );
-    let conf = dir.join("app/agent.yaml");
+    let conf = dir.join("agent.yaml");
     let text = fs::read_to_string(&conf).unwrap();
     fs::write(&conf, format!("{text}{extra_config}")).unwrap();
     p

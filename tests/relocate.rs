@@ -218,6 +218,7 @@ fn relocation_rewrites_strings_and_text_and_leaves_no_build_prefix() {
         &ferrobus::check::Policy {
             install_prefix: install,
             build_prefix: Some(prefix.clone()),
+            build_paths: vec![],
             ..Default::default()
         },
     )

@@ -240,8 +240,9 @@ pub fn read(p: &Path) -> String {
 }
 
 /// A copy of `projects/demo-agent.toml` in `dir` — same name, so it shares the
-/// user's cached stack — with the app (source, lock, config default) copied into
-/// `dir/app` for the test to edit, and `key = value` lines replaced by `set`.
+/// user's cached stack — with the app (source and lock) copied into `dir/app` and
+/// the config default into `dir/agent.yaml` for the test to edit, and
+/// `key = value` lines replaced by `set`.
 pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let ex = repo.join("examples/demo-agent");
@@ -249,7 +250,6 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
     for f in [
         "pyproject.toml",
         "requirements.lock",
-        "agent.yaml",
         "src/demo_agent/__init__.py",
         "src/demo_agent/main.py",
     ] {
@@ -257,6 +257,7 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(ex.join(f), to).unwrap();
     }
+    std::fs::copy(ex.join("agent.yaml"), dir.join("agent.yaml")).unwrap();
     let text = std::fs::read_to_string(repo.join("projects/demo-agent.toml")).unwrap();
     let mut out = String::new();
     for line in text.lines() {
@@ -264,7 +265,7 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
         let line = match set.iter().find(|(k, _)| *k == key) {
             Some((k, v)) => format!("{k} = {v}"),
             None => match key {
-                "source" if line.contains("agent.yaml") => "source = \"app/agent.yaml\"".into(),
+                "source" if line.contains("agent.yaml") => "source = \"agent.yaml\"".into(),
                 "source" => "source = \"app\"".into(),
                 "requirements" => "requirements = \"app/requirements.lock\"".into(),
                 _ => line.to_string(),
