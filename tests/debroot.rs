@@ -88,7 +88,9 @@ fn demo_deb_installs_upgrades_and_purges_in_a_debian_root() {
     assert_eq!(home.trim(), "demo-agent 750");
     let unit = fs::read_to_string(root.path.join("lib/systemd/system/demo-agent.service")).unwrap();
     assert!(
-        unit.contains("ExecStart=/opt/demo-agent/embedded/bin/python3 "),
+        unit.contains(
+            "ExecStart=/opt/demo-agent/bin/demo-agent --config /etc/demo-agent/agent.yaml\n"
+        ),
         "{unit}"
     );
     assert!(
