@@ -23,7 +23,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bumped when the way wheels are built changes.
-const WHEELHOUSE_SCHEMA: u32 = 1;
+const WHEELHOUSE_SCHEMA: u32 = 2;
+
+/// Beside each cached wheel: which file it was made from (see [`WheelSource`]).
+const SOURCE_RECORD: &str = "source.json";
 
 /// One locked distribution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +58,60 @@ pub struct AppPlan {
     pub entry_points: Vec<String>,
     /// Key of the application's own source.
     pub source_key: String,
+    /// The application's distribution name (normalised), from its pyproject.toml.
+    pub name: String,
+    /// Its version from pyproject.toml (empty when dynamic).
+    pub version: String,
+    /// Its license from pyproject.toml (`project.license`, empty if none).
+    pub license: String,
+}
+
+/// The file one cached wheel was made from, recorded when it was built.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WheelSource {
+    /// `sdist` or `wheel`.
+    pub kind: String,
+    /// The downloaded file's name.
+    pub file: String,
+    /// Its sha256 (one of the lock's hashes).
+    pub sha256: String,
+}
+
+/// The record of the file a wheelhouse wheel was made from.
+pub fn wheel_source(wheel: &Path) -> Result<WheelSource> {
+    let rec = wheel.with_file_name(SOURCE_RECORD);
+    let text = fs::read_to_string(&rec).with_context(|| format!("reading {}", rec.display()))?;
+    Ok(serde_json::from_str(&text).with_context(|| format!("parsing {}", rec.display()))?)
+}
+
+/// Name, version and license of the application from its `pyproject.toml`.
+fn pyproject_identity(path: &Path) -> Result<(String, String, String)> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: toml::Value =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let p = v.get("project");
+    let s = |k: &str| {
+        p.and_then(|p| p.get(k))
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let license = p
+        .and_then(|p| p.get("license"))
+        .map(|l| match l {
+            toml::Value::String(s) => s.clone(),
+            other => other
+                .get("text")
+                .and_then(|t| t.as_str())
+                .unwrap_or("")
+                .to_string(),
+        })
+        .unwrap_or_default();
+    let name = s("name");
+    if name.is_empty() {
+        bail!("{}: [project] has no name", path.display());
+    }
+    Ok((normalize(&name), s("version"), license))
 }
 
 /// PEP 503 normalised distribution name.
@@ -231,6 +288,7 @@ pub fn plan(project: &Project) -> Result<Option<AppPlan>> {
             lock.display()
         );
     }
+    let (name, version, license) = pyproject_identity(&source.join("pyproject.toml"))?;
     let mut id = String::new();
     for f in source_files(&source) {
         let rel = f.strip_prefix(&source).unwrap_or(&f).display().to_string();
@@ -243,6 +301,9 @@ pub fn plan(project: &Project) -> Result<Option<AppPlan>> {
         wheels,
         entry_points: app.entry_points.clone(),
         source_key: sha256_bytes(id.as_bytes()),
+        name,
+        version,
+        license,
     }))
 }
 
@@ -433,6 +494,16 @@ fn build_wheel(
             r.hashes.join(", ")
         );
     }
+    let record = WheelSource {
+        kind: if binary { "wheel" } else { "sdist" }.into(),
+        file: file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        sha256: got.clone(),
+    };
+    fs::write(out.join(SOURCE_RECORD), serde_json::to_vec(&record)?)?;
     if binary {
         fs::rename(file, out.join(file.file_name().unwrap_or_default()))?;
     } else {

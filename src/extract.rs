@@ -236,3 +236,46 @@ pub fn source_root(dest: &Path) -> Result<PathBuf> {
     }
     Ok(dest.to_path_buf())
 }
+
+/// Read the regular files of `archive` whose checked, normalised entry path
+/// `wanted` accepts, without unpacking anything: (path, contents) in archive order.
+/// Entries are checked as [`unpack`] checks them; links are not followed.
+pub fn read_files(
+    archive: &Path,
+    wanted: &dyn Fn(&Path) -> bool,
+) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let fmt = detect(archive)?;
+    let mut out = Vec::new();
+    if fmt == Format::Zip {
+        let f = fs::File::open(archive)?;
+        let mut z =
+            zip::ZipArchive::new(f).with_context(|| format!("reading {}", archive.display()))?;
+        for i in 0..z.len() {
+            let mut entry = z.by_index(i)?;
+            let name = entry.name()?.to_string();
+            let rel = check_path(archive, Path::new(&name))?;
+            if entry.is_file() && !entry.is_symlink() && wanted(&rel) {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data)?;
+                out.push((rel, data));
+            }
+        }
+        return Ok(out);
+    }
+    let mut a = open_tar(archive, fmt)?;
+    for e in a
+        .entries()
+        .with_context(|| format!("reading {}", archive.display()))?
+    {
+        let mut e = e.with_context(|| format!("reading {}", archive.display()))?;
+        let p = e.path()?.into_owned();
+        let rel = check_path(archive, &p)?;
+        if e.header().entry_type().is_file() && wanted(&rel) {
+            let mut data = Vec::new();
+            e.read_to_end(&mut data)
+                .with_context(|| format!("{}: reading {}", archive.display(), p.display()))?;
+            out.push((rel, data));
+        }
+    }
+    Ok(out)
+}

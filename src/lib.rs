@@ -15,6 +15,7 @@ pub mod load;
 pub mod package;
 pub mod paths;
 pub mod plan;
+pub mod provenance;
 pub mod relocate;
 pub mod stage;
 pub mod toolchain;

@@ -138,9 +138,22 @@ pub struct Project {
     pub config: Vec<ConfigFile>,
     /// The Python application and its locked requirements (`[app]`).
     pub app: Option<AppConfig>,
+    /// Provenance settings (`[provenance]`).
+    #[serde(default)]
+    pub provenance: ProvenanceConfig,
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// Provenance settings (`[provenance]`): what the build may ship without.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenanceConfig {
+    /// Components allowed to have no `license` or license files missing from
+    /// their source; any other such component fails the build.
+    #[serde(default)]
+    pub allow_missing_licenses: Vec<String>,
 }
 
 /// Installers to emit (`[package]`).

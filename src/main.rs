@@ -1,14 +1,15 @@
 //! The `ferrobus` command line. `build` runs the pipeline in order:
-//! load → plan → fetch → build → stage.
+//! load → plan → fetch → build → app → stage → provenance → relocate → check
+//! → package.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ferrobus::build::{self, BuildOptions, Outcome};
 use ferrobus::cache::{ArtifactStore, PrefixState};
 use ferrobus::fetch::{self, FetchOptions, SourceCache};
 use ferrobus::paths::{Layout, default_cache_dir};
 use ferrobus::plan::{self, Plan};
-use ferrobus::{app, check, load, package, relocate, stage, toolchain, util};
+use ferrobus::{app, check, load, package, provenance, relocate, stage, toolchain, util};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,12 @@ struct FetchArgs {
 enum Cmd {
     /// Show the resolved component graph, versions, sources and cache keys.
     Plan {
+        #[command(flatten)]
+        p: ProjectArgs,
+    },
+    /// What a build would ship: components, sources, licenses, Python
+    /// distributions (the version manifest, from the plan alone).
+    Manifest {
         #[command(flatten)]
         p: ProjectArgs,
     },
@@ -196,19 +203,30 @@ fn load_all(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<Loaded> {
         let id = format!("{}\n{}", app::wheelhouse_key(&plan, a)?, a.source_key);
         plan.app_key = Some(util::sha256_bytes(id.as_bytes()));
     }
+    let prov = provenance::Contents::from_plan(&project, &plan, app.as_ref());
+    plan.provenance_key = Some(provenance::key(&prov));
     Ok((project, plan, app))
 }
 
-/// Write the project's installers from its checked stage into `dist`.
+/// Write the project's installers from its checked stage into `dist`, and the
+/// version manifest and SBOM beside them. Returns (installers, provenance files).
 fn do_package(
     project: &load::Project,
     plan: &Plan,
     stage_root: &Path,
     dist: &Path,
-) -> Result<Vec<PathBuf>> {
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let meta = package::Meta::from_project(project)?;
     let id = stage::stage_id(plan);
-    package::package_all(stage_root, &meta, &project.package.formats, dist, &id)
+    let packages = package::package_all(stage_root, &meta, &project.package.formats, dist, &id)?;
+    let prov = provenance::copy_to_dist(
+        stage_root,
+        &project.install_dir,
+        &meta.name,
+        &meta.full_version(),
+        dist,
+    )?;
+    Ok((packages, prov))
 }
 
 fn fetch_opts(f: &FetchArgs, cli: &Cli) -> FetchOptions {
@@ -235,6 +253,16 @@ fn run(cli: Cli) -> Result<()> {
             let plan = make_plan(&cli, p, &layout)?;
             print_plan(&plan, &layout, cli.json)
         }
+        Cmd::Manifest { p } => {
+            let (project, plan, app) = load_all(&cli, p, &layout)?;
+            let c = provenance::Contents::from_plan(&project, &plan, app.as_ref());
+            if cli.json {
+                print!("{}", provenance::render(&provenance::manifest::render(&c)));
+            } else {
+                print!("{}", provenance::manifest::text(&c));
+            }
+            Ok(())
+        }
         Cmd::Fetch { p, f } => {
             let plan = make_plan(&cli, p, &layout)?;
             let got = do_fetch(&plan, &layout, &fetch_opts(f, &cli))?;
@@ -256,6 +284,8 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let t = Instant::now();
             let (project, plan, app) = load_all(&cli, p, &layout)?;
+            let mut prov = provenance::Contents::from_plan(&project, &plan, app.as_ref());
+            prov.check_declared()?;
             let sources = do_fetch(&plan, &layout, &fetch_opts(f, &cli))?;
             let opts = BuildOptions {
                 jobs: jobs
@@ -292,7 +322,12 @@ fn run(cli: Cli) -> Result<()> {
             let (relocated, health) = if staged.copied {
                 if let (Some(a), Some((house, wheel))) = (&app, &app_wheels) {
                     app::install(&plan, &layout, a, house, wheel, &staged.embedded)?;
+                    let site = provenance::site_packages(&staged.embedded)
+                        .context("no site-packages in the staged tree")?;
+                    prov.add_installed(a, house, wheel, &site)?;
                 }
+                let install_dir = staged.embedded.parent().unwrap_or(&staged.root);
+                provenance::write(&mut prov, &sources, install_dir)?;
                 let r = relocate::relocate(
                     &staged.embedded,
                     &relocate::Options {
@@ -325,7 +360,7 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 (None, None)
             };
-            let packages = do_package(&project, &plan, &staged.root, &cli.dist_dir)?;
+            let (packages, prov_files) = do_package(&project, &plan, &staged.root, &cli.dist_dir)?;
             let total = t.elapsed().as_secs_f64();
             if cli.json {
                 let v = serde_json::json!({
@@ -339,6 +374,7 @@ fn run(cli: Cli) -> Result<()> {
                     "relocate": relocated,
                     "check": health,
                     "packages": packages,
+                    "provenance": prov_files,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -377,6 +413,9 @@ fn run(cli: Cli) -> Result<()> {
                 for p in &packages {
                     println!("installer {}", p.display());
                 }
+                for p in &prov_files {
+                    println!("provenance {}", p.display());
+                }
                 println!(
                     "staged {} ({}) in {total:.1}s",
                     staged.embedded.display(),
@@ -398,7 +437,8 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             let root = layout.project_build(&plan.project).join("stage");
-            for w in do_package(&project, &plan, &root, &cli.dist_dir)? {
+            let (packages, prov_files) = do_package(&project, &plan, &root, &cli.dist_dir)?;
+            for w in packages.iter().chain(&prov_files) {
                 println!("wrote {}", w.display());
             }
             Ok(())

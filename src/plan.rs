@@ -81,6 +81,9 @@ pub struct Plan {
     /// Identity of the application layer (wheelhouse and app source), if any:
     /// part of the staged tree's identity.
     pub app_key: Option<String>,
+    /// Identity of the provenance files (version manifest, licenses, SBOM) as far
+    /// as the plan decides them: part of the staged tree's identity.
+    pub provenance_key: Option<String>,
 }
 
 impl Plan {
@@ -360,5 +363,6 @@ pub fn resolve(
         components,
         health: project.health.clone(),
         app_key: None,
+        provenance_key: None,
     })
 }

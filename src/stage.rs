@@ -87,7 +87,8 @@ fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
     layout.project_build(&plan.project).join("stage.id")
 }
 
-/// Identity of a staged tree: the keys of the shipped components.
+/// Identity of a staged tree: the keys of the shipped components, the
+/// application's and the provenance files'.
 pub fn stage_id(plan: &Plan) -> String {
     let mut text = format!(
         "tree-schema={TREE_SCHEMA}\nepoch={}\n",
@@ -98,6 +99,9 @@ pub fn stage_id(plan: &Plan) -> String {
     }
     if let Some(app) = &plan.app_key {
         text.push_str(&format!("app={app}\n"));
+    }
+    if let Some(p) = &plan.provenance_key {
+        text.push_str(&format!("provenance={p}\n"));
     }
     sha256_bytes(text.as_bytes())
 }

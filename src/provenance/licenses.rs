@@ -1,0 +1,399 @@
+//! licenses: the license texts of everything shipped, gathered into `LICENSES/`.
+//!
+//! A component's license files (its definition's `license_files`, paths inside
+//! the unpacked source) are read straight out of its cached source archive with
+//! the same entry checks as unpacking ([`crate::extract::read_files`]), so no
+//! component is rebuilt for them; they land in `LICENSES/<component>/<file>`. A
+//! Python distribution's come from its installed `.dist-info` (the `licenses/`
+//! directory of PEP 639, else its `LICENSE*`, `LICENCE*`, `COPYING*` and
+//! `NOTICE*` files) and land in `LICENSES/python-<name>/`. `LICENSE` in the
+//! install dir lists every component and distribution with its SPDX license.
+
+use super::Contents;
+use crate::app::normalize;
+use anyhow::{Context, Result, bail};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Where each of a component's license files lands, relative to the install dir:
+/// `LICENSES/<name>/<file name>`, or the whole source-relative path when two
+/// files share a name. Returns (source-relative path, destination).
+pub fn component_dests(name: &str, files: &[String]) -> Vec<(String, String)> {
+    let base = |f: &str| f.rsplit('/').next().unwrap_or(f).to_string();
+    files
+        .iter()
+        .map(|f| {
+            let clash = files.iter().filter(|g| base(g) == base(f)).count() > 1;
+            let rel = if clash {
+                f.trim_start_matches("./").to_string()
+            } else {
+                base(f)
+            };
+            (f.clone(), format!("LICENSES/{name}/{rel}"))
+        })
+        .collect()
+}
+
+/// What a `.dist-info` says about its distribution.
+#[derive(Debug, Clone, Default)]
+pub struct DistInfo {
+    /// `Version`.
+    pub version: String,
+    /// SPDX license: `License-Expression`, else an SPDX-looking `License`, else a
+    /// known license classifier.
+    pub license: Option<String>,
+    /// License files: (path under `LICENSES/python-<name>/`, the file).
+    pub license_files: Vec<(String, PathBuf)>,
+}
+
+/// The `.dist-info` directories of `site_packages`, by normalised name.
+pub fn dist_infos(site_packages: &Path) -> Result<BTreeMap<String, DistInfo>> {
+    let mut out = BTreeMap::new();
+    let rd = fs::read_dir(site_packages)
+        .with_context(|| format!("reading {}", site_packages.display()))?;
+    let mut dirs: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "dist-info") && p.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let meta = dir.join("METADATA");
+        let text =
+            fs::read_to_string(&meta).with_context(|| format!("reading {}", meta.display()))?;
+        let headers = parse_metadata(&text);
+        let get = |k: &str| {
+            headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.trim().to_string())
+        };
+        let Some(name) = get("Name") else {
+            bail!("{}: no Name", meta.display());
+        };
+        let classifiers: Vec<&str> = headers
+            .iter()
+            .filter(|(h, _)| h.eq_ignore_ascii_case("Classifier"))
+            .map(|(_, v)| v.trim())
+            .collect();
+        let license = get("License-Expression")
+            .filter(|l| !l.is_empty())
+            .or_else(|| get("License").filter(|l| looks_spdx(l)))
+            .or_else(|| from_classifiers(&classifiers));
+        out.insert(
+            normalize(&name),
+            DistInfo {
+                version: get("Version").unwrap_or_default(),
+                license,
+                license_files: dist_license_files(&dir)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The header fields of a core-metadata file (continuation lines joined).
+fn parse_metadata(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push('\n');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((k, v)) = line.split_once(':') {
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// True for a one-line SPDX expression: ids joined by AND, OR or WITH.
+fn looks_spdx(s: &str) -> bool {
+    let toks: Vec<&str> = s
+        .split_whitespace()
+        .map(|t| t.trim_matches(|c| c == '(' || c == ')'))
+        .collect();
+    !toks.is_empty()
+        && s.len() < 200
+        && toks.len() % 2 == 1
+        && toks.iter().enumerate().all(|(i, t)| {
+            if i % 2 == 1 {
+                matches!(*t, "AND" | "OR" | "WITH")
+            } else {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-+:".contains(c))
+            }
+        })
+}
+
+/// The SPDX id of an unambiguous trove license classifier.
+fn from_classifiers(classifiers: &[&str]) -> Option<String> {
+    const KNOWN: &[(&str, &str)] = &[
+        ("License :: OSI Approved :: MIT License", "MIT"),
+        (
+            "License :: OSI Approved :: Apache Software License",
+            "Apache-2.0",
+        ),
+        ("License :: OSI Approved :: ISC License (ISCL)", "ISC"),
+        (
+            "License :: OSI Approved :: Mozilla Public License 2.0 (MPL 2.0)",
+            "MPL-2.0",
+        ),
+        (
+            "License :: OSI Approved :: Python Software Foundation License",
+            "PSF-2.0",
+        ),
+    ];
+    let ids: BTreeSet<&str> = classifiers
+        .iter()
+        .filter_map(|c| KNOWN.iter().find(|(k, _)| k == c).map(|(_, v)| *v))
+        .collect();
+    (!ids.is_empty()).then(|| ids.into_iter().collect::<Vec<_>>().join(" AND "))
+}
+
+/// A `.dist-info`'s license files, sorted.
+fn dist_license_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let lic = dir.join("licenses");
+    if lic.is_dir() {
+        for e in walkdir::WalkDir::new(&lic).sort_by_file_name() {
+            let e = e?;
+            if e.file_type().is_file() {
+                let rel = e.path().strip_prefix(&lic)?.to_string_lossy().into_owned();
+                out.push((rel, e.into_path()));
+            }
+        }
+        return Ok(out);
+    }
+    for e in fs::read_dir(dir)? {
+        let p = e?.path();
+        let n = p.file_name().unwrap_or_default().to_string_lossy();
+        let up = n.to_ascii_uppercase();
+        if p.is_file()
+            && ["LICENSE", "LICENCE", "COPYING", "NOTICE"]
+                .iter()
+                .any(|k| up.starts_with(k))
+        {
+            out.push((n.into_owned(), p));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Read every license file: the components' from their source archives (the
+/// components' `license_dests` are narrowed to those found), the distributions'
+/// from `site_packages`. Returns (path relative to the install dir, contents),
+/// sorted. Fails, naming the component, when a component's file is not in its
+/// source and the project does not allow it.
+pub fn collect(
+    c: &mut Contents,
+    sources: &HashMap<String, PathBuf>,
+    site_packages: Option<&Path>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let allow = c.allow_missing_licenses.clone();
+    for comp in &mut c.components {
+        let allowed = allow.contains(&comp.name);
+        if comp.license.is_empty() && !allowed {
+            bail!(
+                "{}: no license in its definition; set `license` (SPDX) and `license_files`, \
+                 or allow it with [provenance] allow_missing_licenses = [\"{}\"]",
+                comp.name,
+                comp.name
+            );
+        }
+        comp.license_dests.clear();
+        if comp.license_files.is_empty() {
+            continue;
+        }
+        let archive = sources
+            .get(&comp.name)
+            .with_context(|| format!("{}: no cached source archive", comp.name))?;
+        let found = read_from_source(archive, &comp.license_files)?;
+        for (src, dest) in component_dests(&comp.name, &comp.license_files) {
+            match found.get(&src) {
+                Some(data) => {
+                    out.push((dest.clone(), data.clone()));
+                    comp.license_dests.push(dest);
+                }
+                None if allowed => {}
+                None => bail!(
+                    "{}: license file \"{src}\" (license_files) is not in its source {} ({}); \
+                     fix the definition or allow it with [provenance] \
+                     allow_missing_licenses = [\"{}\"]",
+                    comp.name,
+                    comp.file_name,
+                    archive.display(),
+                    comp.name
+                ),
+            }
+        }
+    }
+    if let Some(site) = site_packages {
+        let infos = dist_infos(site)?;
+        for d in c.distributions.iter().chain(c.app.iter()) {
+            if let Some(info) = infos.get(&d.name) {
+                for (rel, path) in &info.license_files {
+                    let data =
+                        fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                    out.push((format!("LICENSES/python-{}/{rel}", d.name), data));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The files `wanted` (paths inside the unpacked source, i.e. below the archive's
+/// single top-level directory if it has one) that `archive` holds, by path.
+pub fn read_from_source(archive: &Path, wanted: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let want: BTreeSet<PathBuf> = wanted.iter().map(PathBuf::from).collect();
+    let tops = RefCell::new(BTreeSet::new());
+    let flat = RefCell::new(false);
+    let strip = |p: &Path| -> PathBuf { p.components().skip(1).collect() };
+    let files = crate::extract::read_files(archive, &|p: &Path| {
+        let mut comps = p.components();
+        if let Some(first) = comps.next() {
+            tops.borrow_mut().insert(first.as_os_str().to_owned());
+            if comps.next().is_none() {
+                *flat.borrow_mut() = true;
+            }
+        }
+        want.contains(p) || want.contains(&strip(p))
+    })?;
+    let single_top = tops.borrow().len() == 1 && !*flat.borrow();
+    let mut out = BTreeMap::new();
+    for (p, data) in files {
+        let rel = if single_top { strip(&p) } else { p };
+        if want.contains(&rel) {
+            out.insert(rel.to_string_lossy().into_owned(), data);
+        }
+    }
+    Ok(out)
+}
+
+/// The summary `LICENSE` of the install dir.
+pub fn summary(c: &Contents) -> String {
+    let p = &c.project;
+    let mut s = format!(
+        "{} {}-{}{}\n\n",
+        p.name,
+        p.version,
+        p.iteration,
+        if p.license.is_empty() {
+            String::new()
+        } else {
+            format!(" is licensed under {}", p.license)
+        }
+    );
+    s.push_str(
+        "It bundles the software below, each under its own license (SPDX identifiers).\n\
+         The license texts are in LICENSES/<name>/ (LICENSES/python-<name>/ for Python\n\
+         distributions); version-manifest.json and bom.json say where each came from.\n\n",
+    );
+    s.push_str(&format!("{:<28} {:<20} license\n", "name", "version"));
+    let none = |l: &str| {
+        if l.is_empty() {
+            "NOASSERTION".to_string()
+        } else {
+            l.to_string()
+        }
+    };
+    for x in &c.components {
+        s.push_str(&format!(
+            "{:<28} {:<20} {}\n",
+            x.name,
+            x.version,
+            none(&x.license)
+        ));
+    }
+    for d in c.distributions.iter().chain(c.app.iter()) {
+        s.push_str(&format!(
+            "{:<28} {:<20} {}\n",
+            format!("python-{}", d.name),
+            d.version,
+            none(&d.license)
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spdx_expressions_are_told_from_prose() {
+        assert!(looks_spdx("MIT"));
+        assert!(looks_spdx("BSD-3-Clause"));
+        assert!(looks_spdx("(MIT OR Apache-2.0) AND Zlib"));
+        assert!(!looks_spdx("BSD License"));
+        assert!(!looks_spdx("Copyright (c) 2009, Jay Loden"));
+        assert!(!looks_spdx(""));
+    }
+
+    #[test]
+    fn clashing_license_file_names_keep_their_path() {
+        let d = component_dests(
+            "x",
+            &["a/COPYING".into(), "b/COPYING".into(), "LICENSE".into()],
+        );
+        let dests: Vec<&str> = d.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(
+            dests,
+            [
+                "LICENSES/x/a/COPYING",
+                "LICENSES/x/b/COPYING",
+                "LICENSES/x/LICENSE"
+            ]
+        );
+    }
+
+    #[test]
+    fn dist_info_licenses_and_metadata_are_read() {
+        let t = tempfile::tempdir().unwrap();
+        let a = t.path().join("Foo_Bar-1.2.dist-info");
+        fs::create_dir_all(a.join("licenses/sub")).unwrap();
+        fs::write(
+            a.join("METADATA"),
+            "Metadata-Version: 2.4\nName: Foo_Bar\nVersion: 1.2\nLicense-Expression: MIT\n\nbody\n",
+        )
+        .unwrap();
+        fs::write(a.join("licenses/LICENSE"), "mit").unwrap();
+        fs::write(a.join("licenses/sub/NOTICE"), "n").unwrap();
+        let b = t.path().join("baz-2.dist-info");
+        fs::create_dir_all(&b).unwrap();
+        fs::write(
+            b.join("METADATA"),
+            "Name: baz\nVersion: 2\nLicense: Copyright (c) someone\n  more text\n\
+             Classifier: License :: OSI Approved :: MIT License\n\n",
+        )
+        .unwrap();
+        fs::write(b.join("COPYING.txt"), "c").unwrap();
+        fs::write(b.join("RECORD"), "").unwrap();
+        let i = dist_infos(t.path()).unwrap();
+        assert_eq!(i["foo-bar"].version, "1.2");
+        assert_eq!(i["foo-bar"].license.as_deref(), Some("MIT"));
+        let rels: Vec<&str> = i["foo-bar"]
+            .license_files
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .collect();
+        assert_eq!(rels, ["LICENSE", "sub/NOTICE"]);
+        assert_eq!(i["baz"].license.as_deref(), Some("MIT"));
+        let rels: Vec<&str> = i["baz"]
+            .license_files
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .collect();
+        assert_eq!(rels, ["COPYING.txt"]);
+    }
+}

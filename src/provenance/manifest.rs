@@ -1,0 +1,136 @@
+//! manifest: `version-manifest.json`, what a build ships and where it came from.
+//!
+//! Also what `ferrobus manifest` prints, from the plan alone: then the files the
+//! distributions are made from are not known yet (`file` and `sha256` are null,
+//! `lock_hashes` says what the lock allows).
+
+use super::{Contents, Distribution, rfc3339};
+use serde_json::{Value, json};
+
+/// The version manifest of `c`.
+pub fn render(c: &Contents) -> Value {
+    let components: Vec<Value> = c
+        .components
+        .iter()
+        .map(|x| {
+            json!({
+                "name": x.name,
+                "version": x.version,
+                "license": x.license,
+                "license_files": x.license_dests,
+                "source": {
+                    "urls": x.urls,
+                    "sha256": x.sha256,
+                    "file_name": x.file_name,
+                },
+                "cache_key": x.key,
+                "patches": x.patches.iter().map(|(f, s)| json!({"file": f, "sha256": s})).collect::<Vec<_>>(),
+                "depends": x.depends,
+            })
+        })
+        .collect();
+    let t = &c.toolchain;
+    json!({
+        "manifest_version": 1,
+        "project": {
+            "name": c.project.name,
+            "version": c.project.version,
+            "iteration": c.project.iteration,
+            "license": c.project.license,
+            "install_dir": c.project.install_dir,
+        },
+        "build_date": rfc3339(c.source_date_epoch),
+        "source_date_epoch": c.source_date_epoch,
+        "ferrobus_version": env!("CARGO_PKG_VERSION"),
+        "target": t.target,
+        "toolchain": {
+            "cc": t.cc,
+            "cxx": t.cxx,
+            "cc_version": t.cc_version,
+            "triple": t.triple,
+            "libc": t.libc,
+        },
+        "components": components,
+        "python_distributions": c.distributions.iter().map(dist).collect::<Vec<_>>(),
+        "app": c.app.as_ref().map(dist),
+    })
+}
+
+fn dist(d: &Distribution) -> Value {
+    json!({
+        "name": d.name,
+        "version": d.version,
+        "kind": d.kind,
+        "file": d.file,
+        "sha256": d.sha256,
+        "lock_hashes": d.lock_hashes,
+        "license": d.license,
+        "license_files": d.license_dests,
+    })
+}
+
+/// The manifest as text, for `ferrobus manifest`.
+pub fn text(c: &Contents) -> String {
+    let mut s = format!(
+        "{} {}-{} -> {} ({}), build date {} (SOURCE_DATE_EPOCH {}), ferrobus {}\n",
+        c.project.name,
+        c.project.version,
+        c.project.iteration,
+        c.project.install_dir,
+        c.toolchain.target,
+        rfc3339(c.source_date_epoch),
+        c.source_date_epoch,
+        env!("CARGO_PKG_VERSION")
+    );
+    s.push_str(&format!(
+        "toolchain {} ({}, {})\n",
+        c.toolchain.cc_version, c.toolchain.triple, c.toolchain.libc
+    ));
+    s.push_str(&format!(
+        "{:<12} {:<14} {:<36} {:<16} {:<16} {:<7} license files\n",
+        "component", "version", "license", "source sha256", "key", "patches"
+    ));
+    for x in &c.components {
+        s.push_str(&format!(
+            "{:<12} {:<14} {:<36} {:<16} {:<16} {:<7} {}\n",
+            x.name,
+            x.version,
+            if x.license.is_empty() {
+                "(none)"
+            } else {
+                &x.license
+            },
+            &x.sha256[..x.sha256.len().min(16)],
+            &x.key[..x.key.len().min(16)],
+            x.patches.len(),
+            x.license_dests.join(" ")
+        ));
+    }
+    if !c.distributions.is_empty() {
+        s.push_str(&format!(
+            "{:<20} {:<14} {:<6} lock sha256\n",
+            "python distribution", "version", "from"
+        ));
+        for d in &c.distributions {
+            let h: Vec<&str> = d
+                .lock_hashes
+                .iter()
+                .map(|h| &h[..h.len().min(16)])
+                .collect();
+            s.push_str(&format!(
+                "{:<20} {:<14} {:<6} {}\n",
+                d.name,
+                d.version,
+                d.kind,
+                h.join(",")
+            ));
+        }
+    }
+    if let Some(a) = &c.app {
+        s.push_str(&format!(
+            "app {} {} (license {}), built from its source\n",
+            a.name, a.version, a.license
+        ));
+    }
+    s
+}

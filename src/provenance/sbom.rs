@@ -1,0 +1,188 @@
+//! sbom: a CycloneDX 1.5 JSON SBOM (`bom.json`).
+//!
+//! Written by hand with serde_json rather than with the `cyclonedx-bom` crate: that
+//! crate brings a large model (validated string newtypes, XML support, its own
+//! SPDX parser, uuid and time) for the few dozen objects written here, and its
+//! writer leaves ordering and the random `serialNumber` to the caller anyway. Here
+//! every map is a BTreeMap (sorted keys), every list is sorted, the timestamp is
+//! SOURCE_DATE_EPOCH and the serial number is derived from the content, so the
+//! same build gives the same bytes. Licenses are written as SPDX `expression`s,
+//! which the schema accepts for single ids and compound expressions alike.
+
+use super::{Contents, Distribution, rfc3339};
+use crate::util::sha256_bytes;
+use serde_json::{Value, json};
+
+/// bom-ref of a C component.
+pub fn component_ref(name: &str) -> String {
+    format!("component:{name}")
+}
+
+/// bom-ref of a Python distribution.
+pub fn pypi_ref(name: &str) -> String {
+    format!("pypi:{name}")
+}
+
+/// Percent-encode for a purl (unreserved characters, `:` and `/` kept).
+fn pct(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn licenses(expr: &str) -> Value {
+    if expr.is_empty() || expr == "NOASSERTION" {
+        json!([])
+    } else {
+        json!([{ "expression": expr }])
+    }
+}
+
+fn dist_component(d: &Distribution, kind: &str) -> Value {
+    let mut v = json!({
+        "type": kind,
+        "bom-ref": pypi_ref(&d.name),
+        "name": d.name,
+        "version": d.version,
+        "purl": format!("pkg:pypi/{}@{}", pct(&d.name), pct(&d.version)),
+        "licenses": licenses(&d.license),
+        "hashes": d.sha256.iter().map(|h| json!({"alg": "SHA-256", "content": h})).collect::<Vec<_>>(),
+        "properties": props(&[
+            ("ferrobus:installed-from", vec![d.kind.clone()]),
+            ("ferrobus:file", d.file.iter().cloned().collect()),
+            ("ferrobus:license-file", d.license_dests.clone()),
+        ]),
+    });
+    prune(&mut v);
+    v
+}
+
+fn props(items: &[(&str, Vec<String>)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (name, values) in items {
+        for v in values {
+            out.push(json!({"name": name, "value": v}));
+        }
+    }
+    out
+}
+
+/// Drop empty arrays (the schema allows them, but they say nothing).
+fn prune(v: &mut Value) {
+    if let Value::Object(m) = v {
+        m.retain(|_, x| !matches!(x, Value::Array(a) if a.is_empty()));
+    }
+}
+
+/// The SBOM of `c`.
+pub fn render(c: &Contents) -> Value {
+    let p = &c.project;
+    let root_ref = format!("project:{}", p.name);
+    let mut components = Vec::new();
+    let mut deps: Vec<(String, Vec<String>)> = Vec::new();
+    for x in &c.components {
+        let purl = format!(
+            "pkg:generic/{}@{}?{}checksum=sha256:{}",
+            pct(&x.name),
+            pct(&x.version),
+            x.urls
+                .first()
+                .map(|u| format!("download_url={}&", pct(u)))
+                .unwrap_or_default(),
+            x.sha256
+        );
+        let mut v = json!({
+            "type": "library",
+            "bom-ref": component_ref(&x.name),
+            "name": x.name,
+            "version": x.version,
+            "purl": purl,
+            "licenses": licenses(&x.license),
+            "hashes": [{"alg": "SHA-256", "content": x.sha256}],
+            "externalReferences": x.urls.iter().map(|u| json!({"type": "distribution", "url": u})).collect::<Vec<_>>(),
+            "properties": props(&[
+                ("ferrobus:cache-key", vec![x.key.clone()]),
+                ("ferrobus:source-file", vec![x.file_name.clone()]),
+                ("ferrobus:patch", x.patches.iter().map(|(f, s)| format!("{f} sha256:{s}")).collect()),
+                ("ferrobus:license-file", x.license_dests.clone()),
+            ]),
+        });
+        prune(&mut v);
+        components.push(v);
+        deps.push((
+            component_ref(&x.name),
+            x.depends.iter().map(|d| component_ref(d)).collect(),
+        ));
+    }
+    for d in &c.distributions {
+        components.push(dist_component(d, "library"));
+        deps.push((pypi_ref(&d.name), vec![]));
+    }
+    let mut root_deps: Vec<String> = c.roots.iter().map(|r| component_ref(r)).collect();
+    if let Some(a) = &c.app {
+        components.push(dist_component(a, "application"));
+        let mut on: Vec<String> = c.distributions.iter().map(|d| pypi_ref(&d.name)).collect();
+        if c.components.iter().any(|x| x.name == "python") {
+            on.push(component_ref("python"));
+        }
+        deps.push((pypi_ref(&a.name), on));
+        root_deps.push(pypi_ref(&a.name));
+    }
+    deps.push((root_ref.clone(), root_deps));
+    components.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
+    deps.sort();
+    let dependencies: Vec<Value> = deps
+        .into_iter()
+        .map(|(r, mut on)| {
+            on.sort();
+            on.dedup();
+            json!({"ref": r, "dependsOn": on})
+        })
+        .collect();
+    let mut root = json!({
+        "type": "application",
+        "bom-ref": root_ref,
+        "name": p.name,
+        "version": format!("{}-{}", p.version, p.iteration),
+        "licenses": licenses(&p.license),
+    });
+    prune(&mut root);
+    let mut bom = json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "metadata": {
+            "timestamp": rfc3339(c.source_date_epoch),
+            "tools": {"components": [{
+                "type": "application",
+                "name": "ferrobus",
+                "version": env!("CARGO_PKG_VERSION"),
+            }]},
+            "component": root,
+            "properties": [
+                {"name": "ferrobus:target", "value": c.toolchain.target},
+                {"name": "ferrobus:install-dir", "value": p.install_dir},
+            ],
+        },
+        "components": components,
+        "dependencies": dependencies,
+    });
+    // A content-derived (name-based, version 5 layout) serial number.
+    let h = sha256_bytes(super::render(&bom).as_bytes());
+    let variant = ["8", "9", "a", "b"][usize::from(h.as_bytes()[16] % 4)];
+    bom["serialNumber"] = json!(format!(
+        "urn:uuid:{}-{}-5{}-{variant}{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    ));
+    bom
+}
