@@ -1,0 +1,432 @@
+//! Integration: the provenance files of a small real project (zlib and a tiny C
+//! program, served from a local HTTP server): the version manifest, LICENSES/ and
+//! the CycloneDX SBOM in the stage, in the packages and in dist/, the SBOM checked
+//! against the CycloneDX 1.5 schema by cyclonedx-python-lib's validator, and the
+//! build failing on a component without a license or its license file.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ZDEMO_C: &str = r#"#include <stdio.h>
+#include <zlib.h>
+int main(void) { printf("zlib %s\n", zlibVersion()); return 0; }
+"#;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    srv: Server,
+    zdemo_sha: String,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let srv = Server::start();
+        let (zlib, zlib_sha) = zlib_source();
+        srv.add("/up/zlib.tar.gz", zlib);
+        let zdemo = targz(
+            "zdemo-1.0",
+            &[
+                ("zdemo.c", ZDEMO_C, 0o644),
+                ("LICENSE", "MIT License\n\nCopyright (c) zdemo\n", 0o644),
+            ],
+        );
+        let zdemo_sha = sha256(&zdemo);
+        srv.add("/up/zdemo-1.0.tar.gz", zdemo);
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("projects")).unwrap();
+        fs::create_dir_all(dir.path().join("software-defs")).unwrap();
+        let f = Fixture {
+            dir,
+            srv,
+            zdemo_sha,
+        };
+        f.project("");
+        f.def(
+            "zlib",
+            &format!(
+                r#"name = "zlib"
+license = "Zlib"
+license_files = ["LICENSE"]
+default_version = "1.3.1"
+steps = ["./configure --prefix={{prefix}}", "make", "make install DESTDIR={{destdir}}"]
+prune = ["share/man", "lib/libz.a"]
+[[version]]
+version = "1.3.1"
+sha256 = "{zlib_sha}"
+url = ["{}"]
+"#,
+                f.srv.url("/up/zlib.tar.gz")
+            ),
+        );
+        f.zdemo("MIT", "[\"LICENSE\"]");
+        f
+    }
+    /// (Re)write the project file; `extra` is appended.
+    fn project(&self, extra: &str) {
+        fs::write(
+            self.dir.path().join("projects/zt.toml"),
+            format!(
+                "name = \"zt\"\nversion = \"1.0\"\nlicense = \"MIT\"\ninstall_dir = \"/opt/zt\"\n\
+                 components = [\"zdemo\"]\nsource_date_epoch = 1700000000\n\
+                 [package]\nformats = [\"tar.xz\"]\n{extra}"
+            ),
+        )
+        .unwrap();
+    }
+    fn def(&self, name: &str, text: &str) {
+        fs::write(
+            self.dir
+                .path()
+                .join("software-defs")
+                .join(format!("{name}.toml")),
+            text,
+        )
+        .unwrap();
+    }
+    /// (Re)write the zdemo definition with this license and license_files.
+    fn zdemo(&self, license: &str, license_files: &str) {
+        self.def(
+            "zdemo",
+            &format!(
+                r#"name = "zdemo"
+license = "{license}"
+license_files = {license_files}
+default_version = "1.0"
+depends = ["zlib"]
+steps = ["$CC $CPPFLAGS $CFLAGS -o zdemo zdemo.c $LDFLAGS -lz", "mkdir -p {{destdir}}{{prefix}}/bin", "cp zdemo {{destdir}}{{prefix}}/bin/"]
+[[version]]
+version = "1.0"
+sha256 = "{}"
+url = ["{}"]
+"#,
+                self.zdemo_sha,
+                self.srv.url("/up/zdemo-1.0.tar.gz")
+            ),
+        );
+    }
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let p = self.dir.path().join("projects/zt.toml");
+        let mut a: Vec<&str> = args.to_vec();
+        let p = p.display().to_string();
+        a.push(&p);
+        ferrobus(
+            &self.dir.path().join("cache"),
+            &self.dir.path().join("build"),
+            &a,
+        )
+    }
+    fn build(&self) -> Result<(), String> {
+        match self.run(&["build", "--jobs", "2"]) {
+            (true, _, _) => Ok(()),
+            (false, _, err) => Err(err),
+        }
+    }
+    fn install_dir(&self) -> PathBuf {
+        self.dir.path().join("build/zt/stage/opt/zt")
+    }
+    fn dist(&self) -> PathBuf {
+        self.dir.path().join("build/dist")
+    }
+}
+
+fn json(p: &Path) -> Value {
+    serde_json::from_str(&read(p)).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> BTreeSet<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(dir).unwrap().display().to_string())
+        .collect()
+}
+
+/// The SBOM components' `ferrobus:license-file` properties, by bom-ref.
+fn sbom_license_files(bom: &Value) -> Vec<(String, Vec<String>)> {
+    bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let files = c["properties"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["name"] == "ferrobus:license-file")
+                        .map(|p| p["value"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (c["name"].as_str().unwrap().to_string(), files)
+        })
+        .collect()
+}
+
+/// Validate a CycloneDX 1.5 JSON document with cyclonedx-python-lib's strict
+/// validator (the official schema files ship inside it; scripts/deps installs it).
+fn validate_cyclonedx(path: &Path) {
+    let script = r#"
+import sys
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+err = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())
+if err:
+    print(err)
+    sys.exit(1)
+print("valid")
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("No module named"),
+        "cyclonedx-python-lib[json-validation] is not installed (scripts/deps installs it):\n{text}"
+    );
+    assert!(
+        out.status.success(),
+        "{} is not valid CycloneDX 1.5:\n{text}",
+        path.display()
+    );
+}
+
+#[test]
+fn manifest_licenses_and_sbom_are_staged_packaged_and_valid() {
+    let f = Fixture::new();
+    f.build().unwrap();
+    let inst = f.install_dir();
+
+    // The version manifest.
+    let m = json(&inst.join("version-manifest.json"));
+    assert_eq!(m["project"]["name"], "zt");
+    assert_eq!(m["project"]["version"], "1.0");
+    assert_eq!(m["project"]["iteration"], 1);
+    assert_eq!(m["build_date"], "2023-11-14T22:13:20Z");
+    assert_eq!(m["source_date_epoch"], 1_700_000_000);
+    assert_eq!(m["target"], "linux-x86_64");
+    assert_eq!(m["ferrobus_version"], env!("CARGO_PKG_VERSION"));
+    assert!(m["toolchain"]["cc_version"].as_str().unwrap().len() > 3);
+    let comps = m["components"].as_array().unwrap();
+    let names: Vec<&str> = comps.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["zdemo", "zlib"]);
+    assert_eq!(comps[0]["source"]["sha256"], f.zdemo_sha.as_str());
+    assert_eq!(comps[0]["depends"], serde_json::json!(["zlib"]));
+    assert_eq!(comps[1]["license"], "Zlib");
+    assert_eq!(comps[1]["cache_key"].as_str().unwrap().len(), 64);
+    // What `ferrobus manifest` says from the plan alone is what the build wrote.
+    let (ok, out, err) = f.run(&["--json", "manifest"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, read(&inst.join("version-manifest.json")));
+
+    // LICENSES/ and the summary.
+    let lic = files_under(&inst.join("LICENSES"));
+    assert_eq!(
+        lic,
+        BTreeSet::from(["zdemo/LICENSE".to_string(), "zlib/LICENSE".to_string()])
+    );
+    assert!(read(&inst.join("LICENSES/zlib/LICENSE")).contains("Jean-loup Gailly"));
+    let summary = read(&inst.join("LICENSE"));
+    for l in ["zlib", "zdemo"] {
+        assert!(summary.lines().any(|x| x.starts_with(l)), "{summary}");
+    }
+    assert!(
+        summary.contains("Zlib") && summary.contains("MIT"),
+        "{summary}"
+    );
+
+    // The SBOM: valid CycloneDX 1.5, reproducible timestamp, purls, graph.
+    let bom_path = inst.join("bom.json");
+    validate_cyclonedx(&bom_path);
+    let bom = json(&bom_path);
+    assert_eq!(bom["specVersion"], "1.5");
+    assert_eq!(bom["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
+    assert_eq!(bom["metadata"]["component"]["name"], "zt");
+    let zlib = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "zlib")
+        .unwrap();
+    let purl = zlib["purl"].as_str().unwrap();
+    assert!(
+        purl.starts_with("pkg:generic/zlib@1.3.1?download_url=http")
+            && purl.ends_with(&format!(
+                "&checksum=sha256:{}",
+                comps[1]["source"]["sha256"].as_str().unwrap()
+            )),
+        "{purl}"
+    );
+    assert_eq!(zlib["licenses"][0]["expression"], "Zlib");
+    let deps = bom["dependencies"].as_array().unwrap();
+    let on = |r: &str| {
+        deps.iter()
+            .find(|d| d["ref"] == r)
+            .unwrap_or_else(|| panic!("no {r} in {deps:?}"))["dependsOn"]
+            .clone()
+    };
+    assert_eq!(on("component:zdemo"), serde_json::json!(["component:zlib"]));
+    assert_eq!(on("project:zt"), serde_json::json!(["component:zdemo"]));
+
+    // Every file under LICENSES/ belongs to a component of the SBOM, and every
+    // component with license files has them there.
+    let by_comp = sbom_license_files(&bom);
+    for file in &lic {
+        let comp = file.split('/').next().unwrap();
+        let listed = by_comp
+            .iter()
+            .find(|(n, _)| n == comp || format!("python-{n}") == comp)
+            .unwrap_or_else(|| panic!("LICENSES/{file}: no component {comp} in the SBOM"));
+        assert!(listed.1.contains(&format!("LICENSES/{file}")), "{listed:?}");
+    }
+    for (name, files) in &by_comp {
+        for file in files {
+            assert!(inst.join(file).is_file(), "{name}: {file} missing");
+        }
+        assert!(!files.is_empty(), "{name} has no license file in the SBOM");
+    }
+
+    // Beside the packages in dist/, byte for byte.
+    let dist = f.dist();
+    assert_eq!(
+        fs::read(dist.join("zt-1.0-1.version-manifest.json")).unwrap(),
+        fs::read(inst.join("version-manifest.json")).unwrap()
+    );
+    assert_eq!(
+        fs::read(dist.join("zt-1.0-1.cdx.json")).unwrap(),
+        fs::read(&bom_path).unwrap()
+    );
+
+    // Inside the package.
+    let tar = fs::File::open(dist.join("zt-1.0-1.linux-x86_64.tar.xz")).unwrap();
+    let mut a = tar::Archive::new(liblzma::read::XzDecoder::new(tar));
+    let entries: BTreeSet<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    for p in [
+        "zt/version-manifest.json",
+        "zt/bom.json",
+        "zt/LICENSE",
+        "zt/LICENSES/zlib/LICENSE",
+        "zt/LICENSES/zdemo/LICENSE",
+    ] {
+        assert!(entries.contains(p), "{p} not in the tar.xz: {entries:?}");
+    }
+
+    // A rebuild from scratch (another build dir) writes the same bytes.
+    let other = f.dir.path().join("build2");
+    let (ok, _, err) = ferrobus(
+        &f.dir.path().join("cache"),
+        &other,
+        &[
+            "build",
+            &f.dir.path().join("projects/zt.toml").display().to_string(),
+        ],
+    );
+    assert!(ok, "{err}");
+    for n in ["version-manifest.json", "bom.json", "LICENSE"] {
+        assert_eq!(
+            fs::read(other.join("zt/stage/opt/zt").join(n)).unwrap(),
+            fs::read(inst.join(n)).unwrap(),
+            "{n} differs between two builds"
+        );
+    }
+}
+
+#[test]
+fn a_component_without_a_license_fails_the_build_unless_allowed() {
+    let f = Fixture::new();
+    f.zdemo("", "[]");
+    let err = f.build().unwrap_err();
+    assert!(err.contains("zdemo: no license"), "{err}");
+    assert!(err.contains("allow_missing_licenses"), "{err}");
+    // Found before anything was built.
+    assert!(
+        !f.dir.path().join("cache/artifacts").exists()
+            || files_under(&f.dir.path().join("cache/artifacts")).is_empty()
+    );
+
+    f.project("[provenance]\nallow_missing_licenses = [\"zdemo\"]\n");
+    f.build().unwrap();
+    let bom = json(&f.install_dir().join("bom.json"));
+    let zdemo = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "zdemo")
+        .unwrap();
+    assert!(zdemo.get("licenses").is_none(), "{zdemo}");
+    assert!(!f.install_dir().join("LICENSES/zdemo").exists());
+    assert!(read(&f.install_dir().join("LICENSE")).contains("NOASSERTION"));
+}
+
+#[test]
+fn a_license_file_missing_from_the_source_fails_the_build_naming_the_component() {
+    let f = Fixture::new();
+    f.zdemo("MIT", "[\"LICENSE\", \"COPYING\"]");
+    let err = f.build().unwrap_err();
+    assert!(
+        err.contains("zdemo: license file \"COPYING\"") && err.contains("zdemo-1.0.tar.gz"),
+        "{err}"
+    );
+    // Nothing was packaged.
+    assert!(!f.dist().join("zt-1.0-1.version-manifest.json").exists());
+
+    // Allowed: the files that exist are shipped, the missing one is not listed.
+    f.project("[provenance]\nallow_missing_licenses = [\"zdemo\"]\n");
+    f.build().unwrap();
+    assert_eq!(
+        files_under(&f.install_dir().join("LICENSES/zdemo")),
+        BTreeSet::from(["LICENSE".to_string()])
+    );
+    let m = json(&f.install_dir().join("version-manifest.json"));
+    let zdemo = m["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "zdemo")
+        .unwrap();
+    assert_eq!(
+        zdemo["license_files"],
+        serde_json::json!(["LICENSES/zdemo/LICENSE"])
+    );
+}
+
+#[test]
+fn manifest_command_reads_the_plan_without_building() {
+    let f = Fixture::new();
+    let (ok, out, err) = f.run(&["manifest"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("zt 1.0-1 -> /opt/zt (linux-x86_64), build date 2023-11-14T22:13:20Z"),
+        "{out}"
+    );
+    let line = out.lines().find(|l| l.starts_with("zlib ")).unwrap();
+    assert!(
+        line.contains("Zlib") && line.contains("LICENSES/zlib/LICENSE"),
+        "{out}"
+    );
+    let (ok, out, err) = f.run(&["--json", "manifest"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["components"].as_array().unwrap().len(), 2);
+    assert_eq!(v["python_distributions"], serde_json::json!([]));
+    // Nothing fetched, nothing built.
+    assert!(f.srv.seen().is_empty(), "{:?}", f.srv.seen());
+    assert!(!f.dir.path().join("build/zt/stage").exists());
+}
