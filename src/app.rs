@@ -81,7 +81,7 @@ pub struct WheelSource {
 pub fn wheel_source(wheel: &Path) -> Result<WheelSource> {
     let rec = wheel.with_file_name(SOURCE_RECORD);
     let text = fs::read_to_string(&rec).with_context(|| format!("reading {}", rec.display()))?;
-    Ok(serde_json::from_str(&text).with_context(|| format!("parsing {}", rec.display()))?)
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", rec.display()))
 }
 
 /// Name, version and license of the application from its `pyproject.toml`.

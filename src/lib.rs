@@ -1,8 +1,8 @@
 //! ferrobus: a full-stack installer builder.
 //!
 //! The pipeline, one module per stage: [`load`] → [`plan`] → [`fetch`] → [`build`]
-//! (with [`extract`] and [`cache`]) → [`stage`]. Later stages (relocate, check,
-//! package) consume the staged tree.
+//! (with [`extract`] and [`cache`]) → [`app`] → [`stage`] → [`provenance`]. Later
+//! stages (relocate, check, package) consume the staged tree.
 
 pub mod app;
 pub mod build;

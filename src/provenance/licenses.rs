@@ -202,12 +202,7 @@ pub fn collect(
     for comp in &mut c.components {
         let allowed = allow.contains(&comp.name);
         if comp.license.is_empty() && !allowed {
-            bail!(
-                "{}: no license in its definition; set `license` (SPDX) and `license_files`, \
-                 or allow it with [provenance] allow_missing_licenses = [\"{}\"]",
-                comp.name,
-                comp.name
-            );
+            return Err(super::no_license(&comp.name));
         }
         comp.license_dests.clear();
         if comp.license_files.is_empty() {

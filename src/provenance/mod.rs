@@ -246,13 +246,7 @@ impl Contents {
     pub fn check_declared(&self) -> Result<()> {
         for c in &self.components {
             if c.license.is_empty() && !self.allowed_missing(&c.name) {
-                bail!(
-                    "{}: no license in its definition; set `license` (SPDX) and \
-                     `license_files`, or allow it with [provenance] \
-                     allow_missing_licenses = [\"{}\"]",
-                    c.name,
-                    c.name
-                );
+                return Err(no_license(&c.name));
             }
         }
         Ok(())
@@ -312,6 +306,14 @@ impl Contents {
         }
         Ok(())
     }
+}
+
+/// The error for a component without a license.
+fn no_license(name: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{name}: no license in its definition; set `license` (SPDX) and `license_files`, \
+         or allow it with [provenance] allow_missing_licenses = [\"{name}\"]"
+    )
 }
 
 /// Identity of the provenance files as far as the plan decides them (the rest
