@@ -22,6 +22,7 @@ pub fn render(c: &Contents) -> Value {
                     "urls": x.urls,
                     "sha256": x.sha256,
                     "file_name": x.file_name,
+                    "debian_orig": x.debian,
                 },
                 "cache_key": x.key,
                 "patches": x.patches.iter().map(|(f, s)| json!({"file": f, "sha256": s})).collect::<Vec<_>>(),

@@ -74,6 +74,9 @@ pub struct ComponentInfo {
     pub sha256: String,
     /// The source archive's file name.
     pub file_name: String,
+    /// The Debian orig tarball with the same bytes, if the definition names one
+    /// (for some, e.g. a Debian repack, the upstream URLs serve other bytes).
+    pub debian: Option<String>,
     /// The cache key.
     pub key: String,
     /// Patches: (file name, sha256).
@@ -149,6 +152,7 @@ impl Contents {
                 urls: c.source.urls.clone(),
                 sha256: c.source.sha256.clone(),
                 file_name: c.source.file_name.clone(),
+                debian: c.source.debian.clone(),
                 key: c.key.clone(),
                 patches: c
                     .patches

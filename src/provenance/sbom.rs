@@ -109,6 +109,7 @@ pub fn render(c: &Contents) -> Value {
             "properties": props(&[
                 ("ferrobus:cache-key", vec![x.key.clone()]),
                 ("ferrobus:source-file", vec![x.file_name.clone()]),
+                ("ferrobus:debian-orig", x.debian.iter().cloned().collect()),
                 ("ferrobus:patch", x.patches.iter().map(|(f, s)| format!("{f} sha256:{s}")).collect()),
                 ("ferrobus:license-file", x.license_dests.clone()),
             ]),
