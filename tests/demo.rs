@@ -162,7 +162,8 @@ fn demo_project_builds_a_working_embedded_python() {
         ]
     );
     let sums = std::fs::read_to_string(build.path().join("dist/SHA256SUMS")).unwrap();
-    assert_eq!(sums.lines().count(), 5, "{sums}");
+    // The five installers, the version manifest and the SBOM.
+    assert_eq!(sums.lines().count(), 7, "{sums}");
 
     // A second build changes nothing.
     let second = run();
@@ -187,7 +188,12 @@ fn demo_project_builds_a_working_embedded_python() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in packages.iter().map(String::as_str).chain(["SHA256SUMS"]) {
+    let provenance = [
+        "demo-agent-0.1.0-1.version-manifest.json",
+        "demo-agent-0.1.0-1.cdx.json",
+        "SHA256SUMS",
+    ];
+    for name in packages.iter().map(String::as_str).chain(provenance) {
         let a = std::fs::read(build.path().join("dist").join(name)).unwrap();
         let b = std::fs::read(other.path().join("dist").join(name)).unwrap();
         assert!(a == b, "{name} differs between two builds");

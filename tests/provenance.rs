@@ -310,6 +310,19 @@ fn manifest_licenses_and_sbom_are_staged_packaged_and_valid() {
         fs::read(&bom_path).unwrap()
     );
 
+    let sums = read(&dist.join("SHA256SUMS"));
+    for n in [
+        "zt-1.0-1.cdx.json",
+        "zt-1.0-1.version-manifest.json",
+        "zt-1.0-1.linux-x86_64.tar.xz",
+    ] {
+        let h = sha256(&fs::read(dist.join(n)).unwrap());
+        assert!(
+            sums.contains(&format!("{h}  {n}\n")),
+            "{n} not in SHA256SUMS:\n{sums}"
+        );
+    }
+
     // Inside the package.
     let tar = fs::File::open(dist.join("zt-1.0-1.linux-x86_64.tar.xz")).unwrap();
     let mut a = tar::Archive::new(liblzma::read::XzDecoder::new(tar));

@@ -353,6 +353,58 @@ mod tests {
     }
 
     #[test]
+    fn license_files_are_read_out_of_source_archives() {
+        let t = tempfile::tempdir().unwrap();
+        // A tarball with one top-level directory (as most sources are).
+        let tgz = t.path().join("a.tar.gz");
+        let enc = flate2::write::GzEncoder::new(
+            fs::File::create(&tgz).unwrap(),
+            flate2::Compression::default(),
+        );
+        let mut b = tar::Builder::new(enc);
+        for (p, c) in [
+            ("a-1/LICENSE", "lic"),
+            ("a-1/sub/COPYING", "cp"),
+            ("a-1/x.c", ""),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(c.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, p, c.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+        let got = read_from_source(
+            &tgz,
+            &["LICENSE".into(), "sub/COPYING".into(), "NOTICE".into()],
+        )
+        .unwrap();
+        assert_eq!(got.keys().collect::<Vec<_>>(), ["LICENSE", "sub/COPYING"]);
+        assert_eq!(got["LICENSE"], b"lic");
+        // A zip without a top-level directory.
+        let z = t.path().join("b.zip");
+        let mut w = zip::ZipWriter::new(fs::File::create(&z).unwrap());
+        for (p, c) in [("LICENSE", "zl"), ("src/LICENSE", "other")] {
+            w.start_file(p, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut w, c.as_bytes()).unwrap();
+        }
+        w.finish().unwrap();
+        let got = read_from_source(&z, &["LICENSE".into()]).unwrap();
+        assert_eq!(got["LICENSE"], b"zl");
+        // Entries are checked as when unpacking.
+        let bad = t.path().join("c.zip");
+        let mut w = zip::ZipWriter::new(fs::File::create(&bad).unwrap());
+        w.start_file("../LICENSE", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.finish().unwrap();
+        let e = read_from_source(&bad, &["LICENSE".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refusing entry ../LICENSE"), "{e}");
+    }
+
+    #[test]
     fn dist_info_licenses_and_metadata_are_read() {
         let t = tempfile::tempdir().unwrap();
         let a = t.path().join("Foo_Bar-1.2.dist-info");

@@ -387,7 +387,8 @@ pub fn write(
 }
 
 /// Copy the staged manifest and SBOM beside the packages:
-/// `<dist>/<name>-<v>-<i>.version-manifest.json` and `<name>-<v>-<i>.cdx.json`.
+/// `<dist>/<name>-<v>-<i>.version-manifest.json` and `<name>-<v>-<i>.cdx.json`,
+/// and list them in `SHA256SUMS`.
 pub fn copy_to_dist(
     stage_root: &Path,
     install_dir: &str,
@@ -412,6 +413,26 @@ pub fn copy_to_dist(
         write_atomic(&to, &data)?;
         out.push(to);
     }
+    // Listed in SHA256SUMS with the packages (sorted by name, as there).
+    let sums_path = dist.join("SHA256SUMS");
+    let mut lines: Vec<(String, String)> = fs::read_to_string(&sums_path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, n)| (n.to_string(), h.to_string()))
+        .collect();
+    for f in &out {
+        let n = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        lines.retain(|(x, _)| *x != n);
+        lines.push((n, sha256_file(f)?));
+    }
+    lines.sort();
+    let text: String = lines.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
+    write_atomic(&sums_path, text.as_bytes())?;
     Ok(out)
 }
 
