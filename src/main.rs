@@ -343,7 +343,9 @@ fn run(cli: Cli) -> Result<()> {
                     },
                 )?;
                 let mut policy = plan.check_policy()?;
-                policy.build_paths = vec![layout.build.clone(), layout.cache.clone()];
+                // The cache dir (wheels, prefixes). The build dir is not listed:
+                // CPython's sysconfig keeps its source dir (`srcdir`) under it.
+                policy.build_paths = vec![layout.cache.clone()];
                 let h = check::check(&staged.embedded, &policy)?;
                 if !h.ok() {
                     if cli.json {
