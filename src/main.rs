@@ -161,6 +161,15 @@ enum CacheCmd {
 }
 
 fn main() {
+    // The compiler wrappers' entry point (not a user command, so not in clap: the
+    // compiler's arguments must reach it untouched).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "zig-tool") {
+        if let Err(e) = toolchain::zig::run_tool(&args[2..]) {
+            eprintln!("ferrobus zig-tool: {e:#}");
+        }
+        std::process::exit(127);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -185,7 +194,7 @@ fn load_all(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<(load::Projec
         .unwrap_or_else(|| load::default_defs_dir(&p.project));
     let defs = load::load_software_dir(&defs_dir)?;
     let overrides = plan::parse_overrides(&p.overrides)?;
-    let tc = toolchain::detect()?;
+    let tc = toolchain::detect(&project.toolchain, &layout.toolchains())?;
     let prefix = layout.prefix(&project.name)?;
     let plan = plan::resolve(&project, &defs, &defs_dir, &overrides, &tc, &prefix)?;
     Ok((project, plan))

@@ -112,6 +112,7 @@ impl Plan {
 
 /// The standard environment of every build step. `{work}` is the component's
 /// work directory, `{prefix}` the build prefix; both are expanded at run time.
+/// The compilers and tools are the toolchain's ([`Toolchain::env`]).
 pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
     let pc = "{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig";
     [
@@ -121,8 +122,6 @@ pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
         ),
         ("HOME", "{work}/home"),
         ("TMPDIR", "{work}/tmp"),
-        ("CC", tc.cc.as_str()),
-        ("CXX", tc.cxx.as_str()),
         ("CFLAGS", "-O2 -fPIC"),
         ("CXXFLAGS", "-O2 -fPIC"),
         ("CPPFLAGS", "-I{prefix}/include"),
@@ -135,6 +134,7 @@ pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .chain([("SOURCE_DATE_EPOCH".to_string(), epoch.to_string())])
+    .chain(tc.env().into_iter().map(|(k, v)| (k.to_string(), v)))
     .collect()
 }
 
