@@ -105,8 +105,8 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
         }
         std::fs::rename(&tmp, &empty)?;
     }
-    let clang = super::first_line(&zig.display().to_string(), &["cc", "--version"])
-        .unwrap_or_default();
+    let clang =
+        super::first_line(&zig.display().to_string(), &["cc", "--version"]).unwrap_or_default();
     let tool = |n: &str| bin.join(n).display().to_string();
     Ok(Toolchain {
         target: "linux-x86_64".into(),
@@ -193,9 +193,10 @@ fn is_shared_lib(a: &str) -> bool {
 ///   build info uses it; `SOURCE_DATE_EPOCH` keeps it reproducible).
 /// - C only: `-Wno-error=implicit-function-declaration`, `implicit-int`,
 ///   `int-conversion`, `incompatible-function-pointer-types`: warnings in the
-///   gcc 12 these definitions were written for, errors in clang (libffi 3.4.4).
-/// - `-Wl,-h<name>` and `-Wl,-h,<name>` become `-Wl,-soname,<name>` (zig rejects
-///   `-h`; CPython uses it).
+///   gcc 12 these definitions were written for, errors in clang (libffi 3.4.4);
+///   not when the call asks for that error itself (`-Werror=...`, CPython).
+/// - `-Wl,...` lists are made acceptable to zig ([`rewrite_wl`]: CPython's
+///   `-Wl,-h<name>`, ncurses' `-Wl,...,-stats,-lc`).
 /// - `-` (stdin) without `-x` gets `-x c` (or `c++`): zig only compiles stdin
 ///   itself when it knows the language.
 /// - a shared link gets `-Wl,--undefined-version` (lld rejects version-script
@@ -234,7 +235,7 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
             "-" => inputs += 1,
             s if s.starts_with("-fsanitize") => sanitize = true,
             s if s.starts_with("-Wl,") => {
-                out.push(rewrite_wl(s));
+                out.extend(rewrite_wl(s));
                 continue;
             }
             s if WITH_VALUE.contains(&s) => {
@@ -267,7 +268,10 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
             "int-conversion",
             "incompatible-function-pointer-types",
         ] {
-            out.push(format!("-Wno-error={w}"));
+            // A build that asks for the error itself (CPython does) keeps it.
+            if !args.iter().any(|a| *a == format!("-Werror={w}")) {
+                out.push(format!("-Wno-error={w}"));
+            }
         }
     }
     if link && shared {
@@ -279,17 +283,25 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
     out
 }
 
-/// `-Wl,...` with `-h NAME` / `-hNAME` spelled `-soname NAME`.
-fn rewrite_wl(arg: &str) -> String {
+/// A `-Wl,...` argument as zig takes it: `-h NAME` / `-hNAME` spelled
+/// `-soname NAME`, `-lNAME` passed as a compiler `-lNAME`, GNU ld's `-stats`
+/// dropped (ncurses; zig rejects all three).
+fn rewrite_wl(arg: &str) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
+    let mut extra = Vec::new();
     for p in arg["-Wl,".len()..].split(',') {
         match p.strip_prefix("-h") {
             Some("") => parts.push("-soname".into()),
             Some(name) => parts.extend(["-soname".into(), name.into()]),
+            None if p == "-stats" => {}
+            None if p.starts_with("-l") && p.len() > 2 => extra.push(p.to_string()),
             None => parts.push(p.into()),
         }
     }
-    format!("-Wl,{}", parts.join(","))
+    if !parts.is_empty() {
+        extra.insert(0, format!("-Wl,{}", parts.join(",")));
+    }
+    extra
 }
 
 #[cfg(test)]
@@ -303,12 +315,17 @@ mod tests {
 
     #[test]
     fn soname_spellings() {
-        assert_eq!(rewrite_wl("-Wl,-hlibx.so.1"), "-Wl,-soname,libx.so.1");
-        assert_eq!(rewrite_wl("-Wl,-h,libx.so.1"), "-Wl,-soname,libx.so.1");
+        assert_eq!(rewrite_wl("-Wl,-hlibx.so.1"), ["-Wl,-soname,libx.so.1"]);
+        assert_eq!(rewrite_wl("-Wl,-h,libx.so.1"), ["-Wl,-soname,libx.so.1"]);
         assert_eq!(
             rewrite_wl("-Wl,--as-needed,-rpath,/p"),
-            "-Wl,--as-needed,-rpath,/p"
+            ["-Wl,--as-needed,-rpath,/p"]
         );
+        assert_eq!(
+            rewrite_wl("-Wl,-soname,libn.so.6,-stats,-lc"),
+            ["-Wl,-soname,libn.so.6", "-lc"]
+        );
+        assert!(rewrite_wl("-Wl,-stats").is_empty());
     }
 
     #[test]
@@ -318,11 +335,19 @@ mod tests {
         assert!(c.contains(&"-Wno-error=implicit-function-declaration".into()));
         assert!(c.contains(&"-fno-sanitize=undefined".into()));
         assert!(!c.contains(&"/t/empty.o".into()));
-        let l = rw(false, &["-shared", "-o", "libpython3.so", "libpython3.13.so"]);
+        let l = rw(
+            false,
+            &["-shared", "-o", "libpython3.so", "libpython3.13.so"],
+        );
         assert!(l.contains(&"/t/empty.o".into()));
         assert!(l.contains(&"-Wl,--undefined-version".into()));
         let l = rw(false, &["-shared", "-o", "libz.so.1", "a.o", "-lc"]);
         assert!(!l.contains(&"/t/empty.o".into()));
+        let p = rw(
+            false,
+            &["-Werror=implicit-function-declaration", "-c", "a.c"],
+        );
+        assert!(!p.contains(&"-Wno-error=implicit-function-declaration".into()));
         let x = rw(true, &["-O2", "-c", "a.cc"]);
         assert!(!x.iter().any(|a| a.contains("implicit-function")));
     }
