@@ -335,14 +335,14 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 if let Some(h) = &health {
+                    let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
                     println!(
-                        "health check passed: {} files, {} ELF, highest GLIBC {} ({:.2}s)",
+                        "health check passed: {} files, {} ELF, highest GLIBC {} ({}), floor {} ({:.2}s)",
                         h.files,
                         h.elf_files,
-                        h.max_glibc
-                            .as_ref()
-                            .map(|m| m.0.to_string())
-                            .unwrap_or("-".into()),
+                        show(h.max_glibc.as_ref().map(|m| m.0.to_string())),
+                        show(h.max_glibc.as_ref().map(|m| m.1.clone())),
+                        show(h.glibc_floor.map(|v| v.to_string())),
                         h.seconds
                     );
                 }

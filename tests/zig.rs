@@ -1,9 +1,12 @@
 //! Integration: a small real project (zlib and a tiny C program linking it) built
 //! with `[toolchain] compiler = "zig"` for glibc 2.17: the program runs, the health
 //! check reports the glibc it needs, a floor below what the tree needs fails the
-//! build, and a bad compiler name is an error naming the project file.
+//! build, the program runs in a Debian bullseye root (glibc 2.31), and a bad
+//! compiler name is an error naming the project file.
 
 mod common;
+#[path = "common/roots.rs"]
+mod roots;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -160,6 +163,22 @@ fn zig_project_builds_for_glibc_2_17_and_runs() {
     assert!(!comment.contains("GCC: ("), "{comment}");
     // zig's caches live in the ferrobus cache, not in ~/.cache/zig.
     assert!(has_zig_cache(&f.cache().join("toolchains")));
+    // It runs where the host's glibc (2.36) is not: Debian 11 has 2.31.
+    if roots::can_chroot() {
+        let root = roots::Root::new("bullseye");
+        let dest = root.path.join("opt/zz");
+        fs::create_dir_all(&dest).unwrap();
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(f.stage())
+            .arg(&dest)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        assert_eq!(root.ok("/opt/zz/embedded/bin/zdemo"), "zlib 1.3.1 ok\n");
+    } else {
+        eprintln!("SKIPPED (part): running in a bullseye root needs root (chroot)");
+    }
 
     // A newer target with a floor below what it produces: the check fails the
     // build and names the symbol version.
