@@ -6,6 +6,7 @@
 
 mod common;
 #[path = "common/roots.rs"]
+#[allow(dead_code)]
 mod roots;
 use common::*;
 use std::fs;
