@@ -176,6 +176,27 @@ const WITH_VALUE: &[&str] = &[
     "--param",
 ];
 
+/// Flags naming a header or library directory.
+const DIR_FLAGS: &[&str] = &["-I", "-L", "-isystem", "-idirafter"];
+
+/// True for the host's own header and library directories. zig's headers and
+/// glibc stubs are the target's; the host's (CPython 3.11's setup.py adds
+/// `-I/usr/include/x86_64-linux-gnu`) would mix in a newer glibc.
+fn is_host_dir(d: &str) -> bool {
+    let d = d.trim_end_matches('/');
+    [
+        "/usr/include",
+        "/usr/local/include",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/local/lib",
+        "/lib",
+        "/lib64",
+    ]
+    .iter()
+    .any(|h| d == *h || d.strip_prefix(h).is_some_and(|r| r.starts_with('/')))
+}
+
 /// True for `libfoo.so`, `libfoo.so.1.2`.
 fn is_shared_lib(a: &str) -> bool {
     a.ends_with(".so") || a.contains(".so.")
@@ -189,6 +210,8 @@ fn is_shared_lib(a: &str) -> bool {
 ///   rejects a versioned triple, so they get the plain triple.
 /// - `-fno-sanitize=undefined`: zig turns UBSan on when nothing is optimised
 ///   (configure tests, `-O0` objects); gcc does not.
+/// - `-g0` unless a `-g...` flag is given: zig emits debug info by default, gcc
+///   does not (it doubles the objects and slows every compile).
 /// - `-Wno-error=date-time -Wno-date-time`: zig makes `__DATE__` an error (CPython's
 ///   build info uses it; `SOURCE_DATE_EPOCH` keeps it reproducible).
 /// - C only: `-Wno-error=implicit-function-declaration`, `implicit-int`,
@@ -197,6 +220,8 @@ fn is_shared_lib(a: &str) -> bool {
 ///   not when the call asks for that error itself (`-Werror=...`, CPython).
 /// - `-Wl,...` lists are made acceptable to zig ([`rewrite_wl`]: CPython's
 ///   `-Wl,-h<name>`, ncurses' `-Wl,...,-stats,-lc`).
+/// - the host's include and library directories (`-I/usr/include/...`,
+///   `-L/usr/lib/...`) are dropped ([`is_host_dir`]).
 /// - `-` (stdin) without `-x` gets `-x c` (or `c++`): zig only compiles stdin
 ///   itself when it knows the language.
 /// - a shared link gets `-Wl,--undefined-version` (lld rejects version-script
@@ -238,6 +263,16 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
                 out.extend(rewrite_wl(s));
                 continue;
             }
+            s if DIR_FLAGS.contains(&s) && it.peek().is_some_and(|d| is_host_dir(d)) => {
+                it.next();
+                continue;
+            }
+            s if DIR_FLAGS
+                .iter()
+                .any(|f| s.strip_prefix(f).is_some_and(is_host_dir)) =>
+            {
+                continue;
+            }
             s if WITH_VALUE.contains(&s) => {
                 lang |= s == "-x";
                 out.push(a.clone());
@@ -259,6 +294,9 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
     }
     if !sanitize {
         out.push("-fno-sanitize=undefined".into());
+    }
+    if !args.iter().any(|a| a.starts_with("-g")) {
+        out.push("-g0".into());
     }
     out.extend(["-Wno-error=date-time".into(), "-Wno-date-time".into()]);
     if !cxx {
@@ -334,6 +372,8 @@ mod tests {
         assert_eq!(&c[..2], ["-target", "x86_64-linux-gnu.2.17"]);
         assert!(c.contains(&"-Wno-error=implicit-function-declaration".into()));
         assert!(c.contains(&"-fno-sanitize=undefined".into()));
+        assert!(c.contains(&"-g0".into()));
+        assert!(!rw(false, &["-g", "-c", "a.c"]).contains(&"-g0".into()));
         assert!(!c.contains(&"/t/empty.o".into()));
         let l = rw(
             false,
@@ -350,6 +390,29 @@ mod tests {
         assert!(!p.contains(&"-Wno-error=implicit-function-declaration".into()));
         let x = rw(true, &["-O2", "-c", "a.cc"]);
         assert!(!x.iter().any(|a| a.contains("implicit-function")));
+    }
+
+    #[test]
+    fn host_dirs_dropped() {
+        let a = rw(
+            false,
+            &[
+                "-I/usr/include/x86_64-linux-gnu",
+                "-I",
+                "/usr/local/include",
+                "-I/p/include",
+                "-L/usr/lib/x86_64-linux-gnu",
+                "-L/usr/libx",
+                "-c",
+                "a.c",
+            ],
+        );
+        assert!(
+            !a.iter()
+                .any(|x| x.contains("/usr/include") || x.contains("/usr/local"))
+        );
+        assert!(!a.contains(&"-L/usr/lib/x86_64-linux-gnu".into()));
+        assert!(a.contains(&"-I/p/include".into()) && a.contains(&"-L/usr/libx".into()));
     }
 
     #[test]
