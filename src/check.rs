@@ -160,6 +160,8 @@ pub struct Report {
     pub elf_files: usize,
     /// Highest GLIBC_ version needed, and by which file.
     pub max_glibc: Option<(Version, String)>,
+    /// The floor it was checked against (none: not checked).
+    pub glibc_floor: Option<Version>,
     /// Every problem found.
     pub problems: Vec<Problem>,
     /// Seconds taken.
@@ -182,7 +184,11 @@ impl Report {
             self.seconds
         );
         if let Some((v, f)) = &self.max_glibc {
-            s.push_str(&format!("highest GLIBC version needed: {v} ({f})\n"));
+            s.push_str(&format!("highest GLIBC version needed: {v} ({f})"));
+            match self.glibc_floor {
+                Some(floor) => s.push_str(&format!(", floor {floor}\n")),
+                None => s.push('\n'),
+            }
         }
         let mut groups: BTreeMap<Kind, Vec<&Problem>> = BTreeMap::new();
         for p in &self.problems {
@@ -235,6 +241,7 @@ pub fn check(root: &Path, policy: &Policy) -> Result<Report> {
         files: 0,
         elf_files: 0,
         max_glibc: None,
+        glibc_floor: policy.glibc_floor,
         problems: vec![],
         seconds: 0.0,
     };

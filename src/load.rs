@@ -141,6 +141,9 @@ pub struct Project {
     /// Provenance settings (`[provenance]`).
     #[serde(default)]
     pub provenance: ProvenanceConfig,
+    /// The C toolchain (`[toolchain]`).
+    #[serde(default)]
+    pub toolchain: ToolchainConfig,
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
@@ -519,6 +522,7 @@ pub fn load_project(path: &Path) -> Result<Project> {
         bail!("{}: components is empty", path.display());
     }
     check_install_items(&p)?;
+    check_toolchain(&p)?;
     Ok(p)
 }
 
@@ -594,4 +598,50 @@ pub fn default_defs_dir(project: &Path) -> PathBuf {
         Some(up) if !dir.as_os_str().is_empty() => up.join("software-defs"),
         _ => dir.join("..").join("software-defs"),
     }
+}
+
+/// The C toolchain of a project (`[toolchain]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolchainConfig {
+    /// Which compiler builds every component.
+    #[serde(default)]
+    pub compiler: Compiler,
+    /// glibc version to build against (zig only: target `x86_64-linux-gnu.<glibc>`);
+    /// default 2.17, the manylinux2014 level. It is also the default
+    /// `[health] glibc_floor`.
+    pub glibc: Option<String>,
+}
+
+/// A compiler choice (`[toolchain] compiler`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compiler {
+    /// The build host's compiler, found like the `cc` crate does (`CC`, else `cc`);
+    /// the tree then needs the build host's glibc.
+    #[default]
+    Host,
+    /// `zig cc` (zig on PATH, else the `ziglang` Python package) for a chosen glibc.
+    Zig,
+}
+
+/// `[toolchain]`: glibc is a `2.N` version and only means something for zig.
+fn check_toolchain(p: &Project) -> Result<()> {
+    let Some(g) = &p.toolchain.glibc else {
+        return Ok(());
+    };
+    let file = p.path.display();
+    if p.toolchain.compiler != Compiler::Zig {
+        bail!(
+            "{file}: [toolchain] glibc = \"{g}\" needs compiler = \"zig\" \
+             (the host compiler builds for the build host's glibc)"
+        );
+    }
+    let ok = g
+        .split_once('.')
+        .is_some_and(|(a, b)| a == "2" && !b.is_empty() && b.chars().all(|c| c.is_ascii_digit()));
+    if !ok {
+        bail!("{file}: [toolchain] glibc = \"{g}\" is not a glibc version such as \"2.17\"");
+    }
+    Ok(())
 }

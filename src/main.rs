@@ -168,6 +168,15 @@ enum CacheCmd {
 }
 
 fn main() {
+    // The compiler wrappers' entry point (not a user command, so not in clap: the
+    // compiler's arguments must reach it untouched).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "zig-tool") {
+        if let Err(e) = toolchain::zig::run_tool(&args[2..]) {
+            eprintln!("ferrobus zig-tool: {e:#}");
+        }
+        std::process::exit(127);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -195,7 +204,7 @@ fn load_all(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<Loaded> {
         .unwrap_or_else(|| load::default_defs_dir(&p.project));
     let defs = load::load_software_dir(&defs_dir)?;
     let overrides = plan::parse_overrides(&p.overrides)?;
-    let tc = toolchain::detect()?;
+    let tc = toolchain::detect(&project.toolchain, &layout.toolchains())?;
     let prefix = layout.prefix(&project.name)?;
     let mut plan = plan::resolve(&project, &defs, &defs_dir, &overrides, &tc, &prefix)?;
     let app = app::plan(&project)?;
@@ -401,14 +410,14 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 if let Some(h) = &health {
+                    let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
                     println!(
-                        "health check passed: {} files, {} ELF, highest GLIBC {} ({:.2}s)",
+                        "health check passed: {} files, {} ELF, highest GLIBC {} ({}), floor {} ({:.2}s)",
                         h.files,
                         h.elf_files,
-                        h.max_glibc
-                            .as_ref()
-                            .map(|m| m.0.to_string())
-                            .unwrap_or("-".into()),
+                        show(h.max_glibc.as_ref().map(|m| m.0.to_string())),
+                        show(h.max_glibc.as_ref().map(|m| m.1.clone())),
+                        show(h.glibc_floor.map(|v| v.to_string())),
                         h.seconds
                     );
                 }

@@ -46,6 +46,10 @@ impl Layout {
     pub fn artifacts(&self) -> PathBuf {
         self.cache.join("artifacts")
     }
+    /// Compiler wrappers and their caches: `toolchains/<id>`.
+    pub fn toolchains(&self) -> PathBuf {
+        self.cache.join("toolchains")
+    }
     /// Root of one project's build prefix (holds the prefix, its state and lock).
     pub fn prefix_root(&self, project: &str) -> PathBuf {
         self.cache.join("prefixes").join(project)

@@ -92,19 +92,21 @@ impl Plan {
         Path::new(&self.install_dir).join("embedded")
     }
 
-    /// The check policy of this plan; the glibc floor defaults to the build root's.
+    /// The check policy of this plan; the glibc floor defaults to the glibc the
+    /// toolchain builds for (the build root's for the host compiler, the
+    /// `[toolchain] glibc` for zig).
     pub fn check_policy(&self) -> Result<crate::check::Policy> {
         use crate::check::Version;
         let parse = |what: &str, v: &Option<String>| {
             Version::parse_setting(&format!("[health] {what}"), v.as_deref())
         };
-        let host = self.toolchain.libc.trim_start_matches("glibc ").to_string();
+        let target = self.toolchain.libc.trim_start_matches("glibc ").to_string();
         Ok(crate::check::Policy {
             install_prefix: self.install_prefix(),
             build_prefix: Some(self.prefix.clone()),
             build_paths: vec![],
             glibc_floor: parse("glibc_floor", &self.health.glibc_floor)?
-                .or_else(|| Version::parse(&host)),
+                .or_else(|| Version::parse(&target)),
             glibcxx_floor: parse("glibcxx_floor", &self.health.glibcxx_floor)?,
             gcc_floor: parse("gcc_floor", &self.health.gcc_floor)?,
             extra_libs: self.health.allow_libs.clone(),
@@ -119,6 +121,7 @@ impl Plan {
 
 /// The standard environment of every build step. `{work}` is the component's
 /// work directory, `{prefix}` the build prefix; both are expanded at run time.
+/// The compilers and tools are the toolchain's ([`Toolchain::env`]).
 pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
     let pc = "{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig";
     [
@@ -128,8 +131,6 @@ pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
         ),
         ("HOME", "{work}/home"),
         ("TMPDIR", "{work}/tmp"),
-        ("CC", tc.cc.as_str()),
-        ("CXX", tc.cxx.as_str()),
         ("CFLAGS", "-O2 -fPIC"),
         ("CXXFLAGS", "-O2 -fPIC"),
         ("CPPFLAGS", "-I{prefix}/include"),
@@ -142,6 +143,7 @@ pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .chain([("SOURCE_DATE_EPOCH".to_string(), epoch.to_string())])
+    .chain(tc.env().into_iter().map(|(k, v)| (k.to_string(), v)))
     .collect()
 }
 

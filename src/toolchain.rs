@@ -1,11 +1,21 @@
-//! toolchain: the C toolchain of the build target, detected with the `cc` crate.
+//! toolchain: the C toolchain of the build target, chosen by the project's
+//! `[toolchain]`: the host compiler (detected with the `cc` crate) or `zig cc` for a
+//! chosen glibc ([`zig`]).
 //!
-//! This is the seam for targets: today `linux-x86_64` on the host; other targets
-//! (aarch64, a zig-based glibc floor, Windows assembly) plug in here.
+//! This is the seam for targets: today `linux-x86_64`; other targets (aarch64,
+//! Windows assembly) plug in here.
 
+pub mod zig;
+
+use crate::load::{Compiler, ToolchainConfig};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
+use std::path::Path;
 use std::process::Command;
+
+/// The glibc a zig toolchain targets unless the project says otherwise
+/// (manylinux2014).
+pub const DEFAULT_ZIG_GLIBC: &str = "2.17";
 
 /// Identity of the toolchain; every field goes into the cache key.
 #[derive(Debug, Clone, Serialize)]
@@ -20,11 +30,40 @@ pub struct Toolchain {
     pub cc_version: String,
     /// `cc -dumpmachine`.
     pub triple: String,
-    /// glibc version of the build root (the floor of what we build).
+    /// glibc the build targets (`glibc 2.36`): the build root's for the host
+    /// compiler, the chosen one for zig. The default health-check floor.
     pub libc: String,
+    /// `zig`; absent for the host compiler (keeping its cache keys as they were).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub compiler: String,
+    /// `AR` of every build (absent: make's default `ar`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ar: Option<String>,
+    /// `RANLIB` of every build (absent: the build's default `ranlib`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranlib: Option<String>,
+    /// Revision of the compiler wrappers' argument rewriting (zig).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrapper: Option<u32>,
 }
 
-fn first_line(cmd: &str, args: &[&str]) -> Result<String> {
+impl Toolchain {
+    /// The tool variables every build step gets (`CC`, `CXX`, and `AR`/`RANLIB`
+    /// when the toolchain has its own): also what a pip build of C extensions
+    /// needs (setuptools derives `LDSHARED` from `CC`).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![("CC", self.cc.clone()), ("CXX", self.cxx.clone())];
+        if let Some(ar) = &self.ar {
+            v.push(("AR", ar.clone()));
+        }
+        if let Some(r) = &self.ranlib {
+            v.push(("RANLIB", r.clone()));
+        }
+        v
+    }
+}
+
+pub(crate) fn first_line(cmd: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(cmd)
         .args(args)
         .output()
@@ -48,8 +87,20 @@ fn glibc_version() -> String {
     }
 }
 
+/// The toolchain of a project's `[toolchain]`; zig's wrappers are written under
+/// `toolchains` (a directory of the cache).
+pub fn detect(cfg: &ToolchainConfig, toolchains: &Path) -> Result<Toolchain> {
+    match cfg.compiler {
+        Compiler::Host => detect_host(),
+        Compiler::Zig => zig::prepare(
+            cfg.glibc.as_deref().unwrap_or(DEFAULT_ZIG_GLIBC),
+            toolchains,
+        ),
+    }
+}
+
 /// Detect the host toolchain (honours `CC`/`CXX` like the `cc` crate does).
-pub fn detect() -> Result<Toolchain> {
+pub fn detect_host() -> Result<Toolchain> {
     let triple = "x86_64-unknown-linux-gnu";
     let mut b = cc::Build::new();
     b.target(triple)
@@ -73,11 +124,15 @@ pub fn detect() -> Result<Toolchain> {
         cxx: resolve(cxx.path()),
         cc,
         libc: format!("glibc {}", glibc_version()),
+        compiler: String::new(),
+        ar: None,
+        ranlib: None,
+        wrapper: None,
     })
 }
 
 /// Absolute path of a program name found on PATH.
-fn which(p: &std::path::Path) -> Option<String> {
+pub(crate) fn which(p: &std::path::Path) -> Option<String> {
     if p.is_absolute() {
         return Some(p.display().to_string());
     }
