@@ -352,9 +352,10 @@ fn run(cli: Cli) -> Result<()> {
                     },
                 )?;
                 let mut policy = plan.check_policy()?;
-                // The cache dir (wheels, prefixes). The build dir is not listed:
-                // CPython's sysconfig keeps its source dir (`srcdir`) under it.
-                policy.build_paths = vec![layout.cache.clone()];
+                // The wheel cache. Neither the build dir nor the whole cache dir is
+                // listed: CPython's sysconfig keeps its source dir (`srcdir`) and
+                // its compiler (zig's wrapper under the cache) as recorded facts.
+                policy.build_paths = vec![layout.cache.join("wheels")];
                 let h = check::check(&staged.embedded, &policy)?;
                 if !h.ok() {
                     if cli.json {
