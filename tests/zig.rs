@@ -6,7 +6,6 @@
 
 mod common;
 #[path = "common/roots.rs"]
-#[allow(dead_code)]
 mod roots;
 use common::*;
 use std::fs;
