@@ -44,8 +44,8 @@ fn demo_deb_installs_upgrades_and_purges_in_a_debian_root() {
     }
     let t = tempfile::tempdir().unwrap();
     let build = t.path().join("build");
-    // v1 is built (from the cache when warm); v2 re-packages the same checked
-    // tree with a newer version and a changed config default.
+    // v1 and v2 are built (from the cache when warm); v2 differs in version
+    // (recorded in the tree's version manifest) and in its config default.
     let v1 = project(&t.path().join("v1"), "0.1.0", "");
     let v2 = project(&t.path().join("v2"), "0.1.1", "extra: true\n");
     ferrobus(&build, &["build"], &v1);
@@ -53,7 +53,7 @@ fn demo_deb_installs_upgrades_and_purges_in_a_debian_root() {
     assert!(deb1.is_file());
     let kept = t.path().join("demo-agent_0.1.0-1_amd64.deb");
     fs::copy(&deb1, &kept).unwrap();
-    ferrobus(&build, &["package"], &v2);
+    ferrobus(&build, &["build"], &v2);
     let deb2 = build.join("dist/demo-agent_0.1.1-1_amd64.deb");
 
     let root = roots::Root::new("bookworm");
