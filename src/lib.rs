@@ -2,7 +2,8 @@
 //!
 //! The pipeline, one module per stage: [`load`] → [`plan`] → [`fetch`] → [`build`]
 //! (with [`extract`] and [`cache`]) → [`app`] → [`stage`] → [`provenance`]. Later
-//! stages (relocate, check, package) consume the staged tree.
+//! stages (relocate, check, package) consume the staged tree; [`verify`] reads
+//! the written artifacts back.
 
 pub mod app;
 pub mod build;
@@ -20,3 +21,4 @@ pub mod relocate;
 pub mod stage;
 pub mod toolchain;
 pub mod util;
+pub mod verify;

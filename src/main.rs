@@ -56,6 +56,14 @@ struct FetchArgs {
     mirror: Vec<String>,
 }
 
+#[derive(clap::Args, Clone)]
+struct SignArgs {
+    /// Sign the deb, the rpm and SHA256SUMS with this ASCII-armoured OpenPGP
+    /// secret key (its passphrase, if any, from FERROBUS_SIGNING_PASSPHRASE).
+    #[arg(long, env = "FERROBUS_SIGNING_KEY", value_name = "KEY.asc")]
+    signing_key: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Show the resolved component graph, versions, sources and cache keys.
@@ -91,11 +99,26 @@ enum Cmd {
         /// Keep the work directories of successful builds.
         #[arg(long)]
         keep_work: bool,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Write the installers of an already built and checked project (no rebuild).
     Package {
         #[command(flatten)]
         p: ProjectArgs,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Check artifacts: their checksum in SHA256SUMS (and its signature), their
+    /// own signature (deb, rpm), and that the SBOM matches the payload.
+    Verify {
+        /// Artifacts in a dist directory (deb, rpm, tar.xz, tar.zst, sh).
+        #[arg(required = true)]
+        artifacts: Vec<PathBuf>,
+        /// ASCII-armoured OpenPGP public key the signatures must verify with
+        /// (without it, signatures are reported but not checked).
+        #[arg(long, value_name = "KEY.asc")]
+        key: Option<PathBuf>,
     },
     /// Health-check any tree (exit status 1 when a problem is found).
     Check {
@@ -224,17 +247,23 @@ fn do_package(
     plan: &Plan,
     stage_root: &Path,
     dist: &Path,
-) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let meta = package::Meta::from_project(project)?;
+    sign: &SignArgs,
+) -> Result<(Vec<package::Packaged>, Vec<PathBuf>)> {
+    let mut meta = package::Meta::from_project(project)?;
+    if let Some(key) = &sign.signing_key {
+        let pass = std::env::var("FERROBUS_SIGNING_PASSPHRASE").ok();
+        meta.signing = Some(package::sign::SigningKey::load(key, pass)?);
+    }
     let id = stage::stage_id(plan);
     let packages = package::package_all(stage_root, &meta, &project.package.formats, dist, &id)?;
-    let prov = provenance::copy_to_dist(
+    let mut prov = provenance::copy_to_dist(
         stage_root,
         &project.install_dir,
         &meta.name,
         &meta.full_version(),
         dist,
     )?;
+    prov.extend(package::sign::sign_sums(dist, meta.signing.as_ref(), meta.epoch)?);
     Ok((packages, prov))
 }
 
@@ -290,6 +319,7 @@ fn run(cli: Cli) -> Result<()> {
             jobs,
             serial,
             keep_work,
+            sign,
         } => {
             let t = Instant::now();
             let (project, plan, app) = load_all(&cli, p, &layout)?;
@@ -367,12 +397,14 @@ fn run(cli: Cli) -> Result<()> {
                         h.render()
                     );
                 }
+                // The SBOM records the digest of the final tree.
+                provenance::seal::seal(install_dir)?;
                 stage::commit(&plan, &layout)?;
                 (Some(r), Some(h))
             } else {
                 (None, None)
             };
-            let (packages, prov_files) = do_package(&project, &plan, &staged.root, &cli.dist_dir)?;
+            let (packages, prov_files) = do_package(&project, &plan, &staged.root, &cli.dist_dir, sign)?;
             let total = t.elapsed().as_secs_f64();
             if cli.json {
                 let v = serde_json::json!({
@@ -423,7 +455,11 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 for p in &packages {
-                    println!("installer {}", p.display());
+                    if p.seconds > 0.0 {
+                        println!("installer {} ({:.1}s)", p.path.display(), p.seconds);
+                    } else {
+                        println!("installer {} (unchanged)", p.path.display());
+                    }
                 }
                 for p in &prov_files {
                     println!("provenance {}", p.display());
@@ -440,7 +476,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Package { p } => {
+        Cmd::Package { p, sign } => {
             let (project, plan, _) = load_all(&cli, p, &layout)?;
             if !stage::is_current(&plan, &layout) {
                 anyhow::bail!(
@@ -449,9 +485,38 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             let root = layout.project_build(&plan.project).join("stage");
-            let (packages, prov_files) = do_package(&project, &plan, &root, &cli.dist_dir)?;
-            for w in packages.iter().chain(&prov_files) {
+            let (packages, prov_files) = do_package(&project, &plan, &root, &cli.dist_dir, sign)?;
+            for w in packages.iter().map(|p| &p.path).chain(&prov_files) {
                 println!("wrote {}", w.display());
+            }
+            Ok(())
+        }
+        Cmd::Verify { artifacts, key } => {
+            let key = match key {
+                Some(k) => Some(
+                    std::fs::read(k)
+                        .with_context(|| format!("reading the public key {}", k.display()))?,
+                ),
+                None => None,
+            };
+            let mut reports = Vec::new();
+            for a in artifacts {
+                reports.push(ferrobus::verify::verify(a, key.as_deref())?);
+            }
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else {
+                for r in &reports {
+                    print!("{}", r.render());
+                }
+            }
+            let bad: Vec<String> = reports
+                .iter()
+                .filter(|r| !r.ok())
+                .map(|r| format!("{} ({} failed)", r.artifact.display(), r.failed().join(", ")))
+                .collect();
+            if !bad.is_empty() {
+                anyhow::bail!("verification failed: {}", bad.join("; "));
             }
             Ok(())
         }

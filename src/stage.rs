@@ -9,9 +9,11 @@ use crate::cache::PrefixState;
 use crate::paths::Layout;
 use crate::plan::Plan;
 use crate::util::{remove_any, sha256_bytes, write_atomic};
-use anyhow::Result;
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use std::collections::BTreeSet;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Result of staging.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -41,32 +43,56 @@ pub fn stage(plan: &Plan, layout: &Layout) -> Result<Staged> {
         });
     }
     let _ = fs::remove_file(&marker);
-    remove_any(&root)?;
-    fs::create_dir_all(&embedded)?;
-    let state = PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
-    for c in &shipped {
-        if let Some(inst) = state.components.get(&c.name) {
-            for f in &inst.files {
-                let from = plan.prefix.join(f);
-                let to = embedded.join(f);
-                if let Some(parent) = to.parent() {
-                    fs::create_dir_all(parent)?;
-                }
-                let meta = fs::symlink_metadata(&from)?;
-                if meta.file_type().is_symlink() {
-                    let _ = fs::remove_file(&to);
-                    std::os::unix::fs::symlink(fs::read_link(&from)?, &to)?;
-                } else {
-                    fs::copy(&from, &to)?;
-                }
-            }
-        }
+    // The old tree is renamed aside and removed while the new one is copied.
+    let old = root.with_file_name("stage.old");
+    remove_any(&old)?;
+    if root.exists() {
+        fs::rename(&root, &old)?;
     }
+    let state = PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
+    // A file two components both installed is one file of the prefix.
+    let files: Vec<&String> = shipped
+        .iter()
+        .filter_map(|c| state.components.get(&c.name))
+        .flat_map(|inst| &inst.files)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let dirs: BTreeSet<PathBuf> = files
+        .iter()
+        .filter_map(|f| embedded.join(f).parent().map(Path::to_path_buf))
+        .chain([embedded.clone()])
+        .collect();
+    let (removed, copied) = rayon::join(
+        || remove_any(&old),
+        || -> Result<()> {
+            for d in &dirs {
+                fs::create_dir_all(d)?;
+            }
+            files
+                .par_iter()
+                .try_for_each(|f| copy_entry(&plan.prefix.join(f), &embedded.join(f)))
+        },
+    );
+    removed?;
+    copied?;
     Ok(Staged {
         root,
         embedded,
         copied: true,
     })
+}
+
+/// Copy one file of the prefix into the stage (a symlink as a symlink).
+fn copy_entry(from: &Path, to: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(from).with_context(|| format!("reading {}", from.display()))?;
+    if meta.file_type().is_symlink() {
+        let _ = fs::remove_file(to);
+        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
+    } else {
+        fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
+    }
+    Ok(())
 }
 
 /// True when the stage holds this plan's components, relocated and checked.
@@ -108,4 +134,4 @@ pub fn stage_id(plan: &Plan) -> String {
 
 /// Bumped whenever relocation or staging changes what a staged tree holds, so
 /// that trees staged by an older ferrobus are staged again.
-const TREE_SCHEMA: u32 = 7;
+const TREE_SCHEMA: u32 = 8;

@@ -149,7 +149,11 @@ fn demo_project_builds_a_working_embedded_python() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p.as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .map(|p| {
+            let path = p["path"].as_str().unwrap();
+            assert!(p["seconds"].as_f64().unwrap() > 0.0, "{p}");
+            path.rsplit('/').next().unwrap().to_string()
+        })
         .collect();
     assert_eq!(
         packages,

@@ -1,8 +1,10 @@
 //! Installers from a staged tree: reproducible bytes, and real tools accept them
 //! (dpkg-deb reads the .deb, dpkg installs it into a root, tar lists the tarballs).
 
+mod common;
+use common::package_all;
 use ferrobus::load::{ServiceConfig, UserConfig};
-use ferrobus::package::{ConfigData, Meta, package_all};
+use ferrobus::package::{ConfigData, Meta};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -2,8 +2,10 @@
 //! Debian): install, upgrade, rollback, uninstall, a kill during the upgrade, a
 //! damaged file, a non-root user, no usable TMPDIR, and reproducible bytes.
 
+mod common;
+use common::package_all;
 use ferrobus::package::shell::Shell;
-use ferrobus::package::{ConfigData, Meta, Packager, package_all};
+use ferrobus::package::{ConfigData, Meta, Packager};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};

@@ -107,12 +107,16 @@ impl Packager for Deb {
         let control_tar = write_tar(Vec::new(), &ctl_entries, "./", meta.epoch)?;
         let control = xz(&control_tar, meta.xz_level)?;
 
-        let mut ar = ar::Builder::new(fs::File::create(out)?);
-        for (name, body) in [
+        let mut members = vec![
             ("debian-binary", b"2.0\n".to_vec()),
             ("control.tar.xz", control),
             ("data.tar.xz", data),
-        ] {
+        ];
+        if let Some(key) = &meta.signing {
+            members.push((GPG_ORIGIN, key.detached(&signed_data(&members)[..], meta.epoch)?));
+        }
+        let mut ar = ar::Builder::new(fs::File::create(out)?);
+        for (name, body) in members {
             let mut h = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
             h.set_mtime(meta.epoch);
             h.set_uid(0);
@@ -123,6 +127,20 @@ impl Packager for Deb {
         ar.into_inner()?.flush()?;
         Ok(())
     }
+}
+
+/// The ar member holding the origin signature (debsigs' name; dpkg ignores
+/// members starting with `_`).
+pub const GPG_ORIGIN: &str = "_gpgorigin";
+
+/// What the origin signature covers: the other members' contents, in order
+/// (`cat debian-binary control.tar.xz data.tar.xz`).
+pub fn signed_data(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    members
+        .iter()
+        .filter(|(n, _)| !n.starts_with('_'))
+        .flat_map(|(_, b)| b.iter().copied())
+        .collect()
 }
 
 /// `/usr/share/doc/<name>/copyright` and `changelog.Debian.gz`, which Debian policy

@@ -122,7 +122,12 @@ impl Packager for Rpm {
             };
             res.with_context(|| format!("adding {dest} to the rpm"))?;
         }
-        let pkg = b.build().context("building the rpm")?;
+        let pkg = match &meta.signing {
+            // The header signature is made at the source date (BuildConfig).
+            Some(key) => b.build_and_sign(key.signer()),
+            None => b.build(),
+        }
+        .context("building the rpm")?;
         pkg.write_file(out).context("writing the rpm")?;
         Ok(())
     }

@@ -12,6 +12,7 @@
 use super::Contents;
 use crate::app::normalize;
 use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -199,6 +200,22 @@ pub fn collect(
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let allow = c.allow_missing_licenses.clone();
+    // Every component's archive is read at once (one decompression each, the
+    // slowest being CPython's tar.xz), unless an earlier build cached its files.
+    let found: BTreeMap<String, BTreeMap<String, Vec<u8>>> = c
+        .components
+        .par_iter()
+        .filter(|comp| !comp.license_files.is_empty())
+        .map(|comp| {
+            let archive = sources
+                .get(&comp.name)
+                .with_context(|| format!("{}: no cached source archive", comp.name))?;
+            Ok((
+                comp.name.clone(),
+                read_cached(archive, &comp.license_files)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
     for comp in &mut c.components {
         let allowed = allow.contains(&comp.name);
         if comp.license.is_empty() && !allowed {
@@ -211,7 +228,7 @@ pub fn collect(
         let archive = sources
             .get(&comp.name)
             .with_context(|| format!("{}: no cached source archive", comp.name))?;
-        let found = read_from_source(archive, &comp.license_files)?;
+        let found = &found[&comp.name];
         for (src, dest) in component_dests(&comp.name, &comp.license_files) {
             match found.get(&src) {
                 Some(data) => {
@@ -245,6 +262,30 @@ pub fn collect(
     }
     out.sort();
     Ok(out)
+}
+
+/// [`read_from_source`], remembered beside the archive in the source cache
+/// (`<sha256>.licenses-<key>.json`; the archive is content-addressed, so the
+/// record never goes stale). An unreadable record is read again from the archive.
+fn read_cached(archive: &Path, wanted: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let key = crate::util::sha256_bytes(wanted.join("\n").as_bytes());
+    let mut record = archive.as_os_str().to_owned();
+    record.push(format!(".licenses-{}.json", &key[..16]));
+    let record = PathBuf::from(record);
+    let cached: Option<BTreeMap<String, String>> = fs::read(&record)
+        .ok()
+        .and_then(|t| serde_json::from_slice(&t).ok());
+    if let Some(files) = cached.and_then(|m| {
+        m.into_iter()
+            .map(|(k, v)| hex::decode(v).ok().map(|v| (k, v)))
+            .collect::<Option<BTreeMap<_, _>>>()
+    }) {
+        return Ok(files);
+    }
+    let files = read_from_source(archive, wanted)?;
+    let text: BTreeMap<&String, String> = files.iter().map(|(k, v)| (k, hex::encode(v))).collect();
+    crate::util::write_atomic(&record, &serde_json::to_vec(&text)?)?;
+    Ok(files)
 }
 
 /// The files `wanted` (paths inside the unpacked source, i.e. below the archive's

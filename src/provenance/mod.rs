@@ -20,6 +20,7 @@
 pub mod licenses;
 pub mod manifest;
 pub mod sbom;
+pub mod seal;
 
 use crate::app::{self, AppPlan};
 use crate::load::Project;

@@ -174,8 +174,17 @@ pub fn render(c: &Contents) -> Value {
         "components": components,
         "dependencies": dependencies,
     });
-    // A content-derived (name-based, version 5 layout) serial number.
-    let h = sha256_bytes(super::render(&bom).as_bytes());
+    set_serial(&mut bom);
+    bom
+}
+
+/// Give `bom` its content-derived (name-based, version 5 layout) serial number,
+/// computed without the old one.
+pub fn set_serial(bom: &mut Value) {
+    if let Some(o) = bom.as_object_mut() {
+        o.remove("serialNumber");
+    }
+    let h = sha256_bytes(super::render(bom).as_bytes());
     let variant = ["8", "9", "a", "b"][usize::from(h.as_bytes()[16] % 4)];
     bom["serialNumber"] = json!(format!(
         "urn:uuid:{}-{}-5{}-{variant}{}-{}",
@@ -185,5 +194,4 @@ pub fn render(c: &Contents) -> Value {
         &h[17..20],
         &h[20..32]
     ));
-    bom
 }

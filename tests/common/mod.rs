@@ -295,3 +295,15 @@ pub fn ferrobus_on(build: &Path, args: &[&str], project: &Path) -> std::process:
         .output()
         .unwrap()
 }
+
+/// `ferrobus::package::package_all`, returning only the written paths.
+pub fn package_all(
+    root: &Path,
+    meta: &ferrobus::package::Meta,
+    formats: &[String],
+    dist: &Path,
+    tree_id: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let written = ferrobus::package::package_all(root, meta, formats, dist, tree_id)?;
+    Ok(written.into_iter().map(|p| p.path).collect())
+}

@@ -12,6 +12,8 @@
 //! by its source), and everything is installed into the staged tree with no index.
 //! The registry pip downloads from is pip's own configuration: nothing here names it.
 
+mod backend;
+
 use crate::load::Project;
 use crate::paths::Layout;
 use crate::plan::Plan;
@@ -530,7 +532,8 @@ fn build_wheel(
 }
 
 /// Build (or reuse) the application's own wheel, keyed by its source. The source
-/// is copied first, so the build leaves nothing in it.
+/// is copied first, so the build leaves nothing in it; the build runs its PEP 517
+/// backend from a cached environment ([`backend`]).
 pub fn app_wheel(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<PathBuf> {
     let base = layout.project_build(&plan.project).join("app");
     let dir = base.join(format!("wheel-{}", &app.source_key[..24]));
@@ -550,22 +553,7 @@ pub fn app_wheel(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<PathBuf>
     fs::create_dir_all(base.join("home"))?;
     fs::create_dir_all(base.join("tmp"))?;
     let env = build_env(plan, &base);
-    let (tmp_s, src_s) = (tmp.display().to_string(), src.display().to_string());
-    python(
-        plan,
-        &env,
-        &[
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--wheel-dir",
-            &tmp_s,
-            &src_s,
-        ],
-        &base.join("wheel-app.log"),
-        &format!("building the application from {}", app.source.display()),
-    )?;
+    backend::build(plan, layout, app, &env, &base, &src, &tmp)?;
     remove_any(&dir)?;
     fs::rename(&tmp, &dir)?;
     find_wheel(&dir)?.context("the application's build produced no wheel")
