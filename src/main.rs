@@ -263,7 +263,11 @@ fn do_package(
         &meta.full_version(),
         dist,
     )?;
-    prov.extend(package::sign::sign_sums(dist, meta.signing.as_ref(), meta.epoch)?);
+    prov.extend(package::sign::sign_sums(
+        dist,
+        meta.signing.as_ref(),
+        meta.epoch,
+    )?);
     Ok((packages, prov))
 }
 
@@ -404,7 +408,8 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 (None, None)
             };
-            let (packages, prov_files) = do_package(&project, &plan, &staged.root, &cli.dist_dir, sign)?;
+            let (packages, prov_files) =
+                do_package(&project, &plan, &staged.root, &cli.dist_dir, sign)?;
             let total = t.elapsed().as_secs_f64();
             if cli.json {
                 let v = serde_json::json!({
@@ -513,7 +518,13 @@ fn run(cli: Cli) -> Result<()> {
             let bad: Vec<String> = reports
                 .iter()
                 .filter(|r| !r.ok())
-                .map(|r| format!("{} ({} failed)", r.artifact.display(), r.failed().join(", ")))
+                .map(|r| {
+                    format!(
+                        "{} (failed: {})",
+                        r.artifact.display(),
+                        r.failed().join(", ")
+                    )
+                })
                 .collect();
             if !bad.is_empty() {
                 anyhow::bail!("verification failed: {}", bad.join("; "));

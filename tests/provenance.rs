@@ -66,14 +66,18 @@ url = ["{}"]
         f.zdemo("MIT", "[\"LICENSE\"]");
         f
     }
-    /// (Re)write the project file; `extra` is appended.
+    /// (Re)write the project file (tar.xz only); `extra` is appended.
     fn project(&self, extra: &str) {
+        self.project_with(r#"["tar.xz"]"#, extra);
+    }
+    /// (Re)write the project file with these package formats.
+    fn project_with(&self, formats: &str, extra: &str) {
         fs::write(
             self.dir.path().join("projects/zt.toml"),
             format!(
                 "name = \"zt\"\nversion = \"1.0\"\nlicense = \"MIT\"\ninstall_dir = \"/opt/zt\"\n\
                  components = [\"zdemo\"]\nsource_date_epoch = 1700000000\n\
-                 [package]\nformats = [\"tar.xz\"]\n{extra}"
+                 [package]\nformats = {formats}\n{extra}"
             ),
         )
         .unwrap();
@@ -442,4 +446,296 @@ fn manifest_command_reads_the_plan_without_building() {
     // Nothing fetched, nothing built.
     assert!(f.srv.seen().is_empty(), "{:?}", f.srv.seen());
     assert!(!f.dir.path().join("build/zt/stage").exists());
+}
+
+/// A throwaway OpenPGP key made by gpg in its own home: (home, secret key file,
+/// public key file).
+fn gpg_key(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let home = dir.join(format!("gnupg-{name}"));
+    fs::create_dir_all(&home).unwrap();
+    fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .expect("gpg (scripts/deps installs gnupg)");
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let uid = format!("{name} <{name}@ferrobus.invalid>");
+    gpg(&["--quick-gen-key", &uid, "rsa2048", "sign", "never"]);
+    let (sec, public) = (
+        dir.join(format!("{name}.sec.asc")),
+        dir.join(format!("{name}.pub.asc")),
+    );
+    fs::write(&sec, gpg(&["--armor", "--export-secret-keys"])).unwrap();
+    fs::write(&public, gpg(&["--armor", "--export"])).unwrap();
+    (home, sec, public)
+}
+
+/// `ferrobus verify` on `artifacts` (with `key`): (success, stdout + stderr).
+fn verify(f: &Fixture, artifacts: &[PathBuf], key: Option<&Path>) -> (bool, String) {
+    let mut args: Vec<String> = vec!["verify".into()];
+    args.extend(artifacts.iter().map(|a| a.display().to_string()));
+    if let Some(k) = key {
+        args.extend(["--key".into(), k.display().to_string()]);
+    }
+    let out = Command::new(bin())
+        .args(&args)
+        .current_dir(f.dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// True when `check` is reported FAILED in verify's output.
+fn failed(text: &str, check: &str) -> bool {
+    text.lines()
+        .any(|l| l.trim_start().starts_with(check) && l.contains(" FAILED "))
+}
+
+fn flip_byte(p: &Path, at: usize) {
+    let mut data = fs::read(p).unwrap();
+    data[at] ^= 0x55;
+    fs::write(p, data).unwrap();
+}
+
+/// Acceptance 3 of issue 7: signatures made with a key generated here, checked
+/// by rpm and gpg themselves, and `ferrobus verify` naming the check that fails
+/// on a tampered artifact.
+#[test]
+fn signed_artifacts_verify_and_tampering_names_the_failed_check() {
+    let f = Fixture::new();
+    f.project_with(r#"["deb", "rpm", "tar.xz", "sh"]"#, "");
+    let t = f.dir.path();
+    let (home, sec, public) = gpg_key(t, "signer");
+    let sec_s = sec.display().to_string();
+    let (ok, _, err) = f.run(&["build", "--jobs", "2", "--signing-key", &sec_s]);
+    assert!(ok, "{err}");
+    let dist = f.dist();
+    let find = |suffix: &str| -> PathBuf {
+        fs::read_dir(&dist)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no *{suffix} in {}", dist.display()))
+    };
+    let (deb, rpm, txz, sh) = (find(".deb"), find(".rpm"), find(".tar.xz"), find(".sh"));
+
+    // rpm itself: the header signature is good with the key imported.
+    let db = t.join("rpmdb");
+    fs::create_dir_all(&db).unwrap();
+    let rpm_cmd = |args: &[&str]| {
+        Command::new("rpm")
+            .arg("--dbpath")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        rpm_cmd(&["--import", &public.display().to_string()])
+            .status
+            .success()
+    );
+    let k = rpm_cmd(&["-K", &rpm.display().to_string()]);
+    let k_out = String::from_utf8_lossy(&k.stdout);
+    assert!(
+        k.status.success() && k_out.contains("digests signatures OK"),
+        "{k_out}"
+    );
+
+    // gpg itself: the deb's _gpgorigin over debian-binary + control + data, and
+    // SHA256SUMS.sig over SHA256SUMS.
+    let x = t.join("deb-x");
+    fs::create_dir_all(&x).unwrap();
+    assert!(
+        Command::new("ar")
+            .arg("x")
+            .arg(&deb)
+            .current_dir(&x)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut signed = Vec::new();
+    for m in ["debian-binary", "control.tar.xz", "data.tar.xz"] {
+        signed.extend(fs::read(x.join(m)).unwrap());
+    }
+    fs::write(x.join("signed"), signed).unwrap();
+    for (sig, data) in [
+        (x.join("_gpgorigin"), x.join("signed")),
+        (dist.join("SHA256SUMS.sig"), dist.join("SHA256SUMS")),
+    ] {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .arg("--verify")
+            .args([&sig, &data])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && err.contains("Good signature"),
+            "{}: {err}",
+            sig.display()
+        );
+    }
+    // dpkg still reads a deb with the extra member.
+    assert!(
+        Command::new("dpkg-deb")
+            .arg("-c")
+            .arg(&deb)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    // ferrobus verify: every check passes on what was built.
+    let all = [deb.clone(), rpm.clone(), txz.clone(), sh.clone()];
+    let (ok, text) = verify(&f, &all, Some(&public));
+    assert!(ok, "{text}");
+    assert_eq!(text.matches("SHA256SUMS.sig good").count(), 4, "{text}");
+    assert!(
+        text.contains("_gpgorigin good") && text.contains("rpm header signature good"),
+        "{text}"
+    );
+    assert_eq!(text.matches("as the SBOM records").count(), 4, "{text}");
+
+    // Signed packages are reproducible: packaging again gives the same bytes.
+    let dist2 = t.join("dist2");
+    let p = t.join("projects/zt.toml").display().to_string();
+    let out = Command::new(bin())
+        .args(["--cache-dir", &t.join("cache").display().to_string()])
+        .args(["--build-dir", &t.join("build").display().to_string()])
+        .args(["--dist-dir", &dist2.display().to_string()])
+        .args(["package", "--signing-key", &sec_s, &p])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for a in &all {
+        let again = dist2.join(a.file_name().unwrap());
+        assert!(
+            fs::read(a).unwrap() == fs::read(&again).unwrap(),
+            "{} differs",
+            a.display()
+        );
+    }
+
+    // Another key: the signatures are not its.
+    let (_, _, other) = gpg_key(t, "stranger");
+    let (ok, text) = verify(&f, &[deb.clone(), rpm.clone()], Some(&other));
+    assert!(!ok, "{text}");
+    assert!(
+        failed(&text, "signature") && failed(&text, "checksum"),
+        "{text}"
+    );
+
+    // Tampering, in a copy of dist/: one flipped byte fails the checksum.
+    let bad = t.join("bad");
+    fs::create_dir_all(&bad).unwrap();
+    for e in fs::read_dir(&dist).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), bad.join(e.file_name())).unwrap();
+    }
+    let bad_deb = bad.join(deb.file_name().unwrap());
+    let len = fs::metadata(&bad_deb).unwrap().len() as usize;
+    flip_byte(&bad_deb, len / 2);
+    let (ok, text) = verify(&f, std::slice::from_ref(&bad_deb), Some(&public));
+    assert!(!ok, "{text}");
+    assert!(
+        failed(&text, "checksum") && text.contains("differs from SHA256SUMS"),
+        "{text}"
+    );
+    // ... and, with SHA256SUMS rewritten to match, its signature fails, and so
+    // does the deb's own.
+    let sums = fs::read_to_string(bad.join("SHA256SUMS")).unwrap();
+    let name = deb.file_name().unwrap().to_string_lossy().into_owned();
+    let fixed: String = sums
+        .lines()
+        .map(|l| {
+            if l.ends_with(&format!("  {name}")) {
+                format!("{}  {name}\n", sha256(&fs::read(&bad_deb).unwrap()))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(bad.join("SHA256SUMS"), fixed).unwrap();
+    let (ok, text) = verify(&f, std::slice::from_ref(&bad_deb), Some(&public));
+    assert!(!ok, "{text}");
+    assert!(text.contains("SHA256SUMS.sig does not verify"), "{text}");
+    assert!(failed(&text, "signature"), "{text}");
+
+    // A payload changed and repacked consistently (checksums updated, no key to
+    // re-sign): the SBOM check finds the file that no longer matches.
+    let tree = t.join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    let tar = |args: &[&str], dir: &Path| {
+        assert!(
+            Command::new("tar")
+                .args(args)
+                .current_dir(dir)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    tar(&["-xJf", &txz.display().to_string()], &tree);
+    fs::write(
+        tree.join("zt/embedded/bin/zdemo"),
+        "#!/bin/sh\necho replaced\n",
+    )
+    .unwrap();
+    let bad_txz = bad.join(txz.file_name().unwrap());
+    tar(&["-cJf", &bad_txz.display().to_string(), "zt"], &tree);
+    fs::write(
+        bad.join("SHA256SUMS"),
+        format!(
+            "{}  {}\n",
+            sha256(&fs::read(&bad_txz).unwrap()),
+            txz.file_name().unwrap().to_string_lossy()
+        ),
+    )
+    .unwrap();
+    let (ok, text) = verify(&f, std::slice::from_ref(&bad_txz), None);
+    assert!(!ok, "{text}");
+    assert!(
+        failed(&text, "sbom") && text.contains("does not match its SBOM"),
+        "{text}"
+    );
+    assert!(!failed(&text, "checksum"), "{text}");
+
+    // An unsigned build verified with a key: the deb is reported unsigned.
+    let (ok, _, err) = f.run(&["build", "--jobs", "2"]);
+    assert!(ok, "{err}");
+    assert!(
+        !dist.join("SHA256SUMS.sig").exists(),
+        "a stale SHA256SUMS.sig was left"
+    );
+    let (ok, text) = verify(&f, std::slice::from_ref(&deb), Some(&public));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("unsigned: the deb has no _gpgorigin"),
+        "{text}"
+    );
+    assert!(text.contains("SHA256SUMS is not signed"), "{text}");
+    // Without a key, the unsigned build passes what can be checked.
+    let (ok, text) = verify(&f, &all, None);
+    assert!(ok, "{text}");
 }

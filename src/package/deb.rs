@@ -113,7 +113,10 @@ impl Packager for Deb {
             ("data.tar.xz", data),
         ];
         if let Some(key) = &meta.signing {
-            members.push((GPG_ORIGIN, key.detached(&signed_data(&members)[..], meta.epoch)?));
+            members.push((
+                GPG_ORIGIN,
+                key.detached(&signed_data(&members)[..], meta.epoch)?,
+            ));
         }
         let mut ar = ar::Builder::new(fs::File::create(out)?);
         for (name, body) in members {

@@ -122,12 +122,12 @@ impl Packager for Rpm {
             };
             res.with_context(|| format!("adding {dest} to the rpm"))?;
         }
-        let pkg = match &meta.signing {
-            // The header signature is made at the source date (BuildConfig).
-            Some(key) => b.build_and_sign(key.signer()),
-            None => b.build(),
+        let mut pkg = b.build().context("building the rpm")?;
+        if let Some(key) = &meta.signing {
+            let t = rpm::Timestamp(key.signing_time(meta.epoch) as u32);
+            pkg.sign_with_timestamp(key.signer(), t)
+                .context("signing the rpm")?;
         }
-        .context("building the rpm")?;
         pkg.write_file(out).context("writing the rpm")?;
         Ok(())
     }

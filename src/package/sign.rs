@@ -5,8 +5,9 @@
 //! --armor`), named on the command line or by `FERROBUS_SIGNING_KEY`, never in
 //! the project file; its passphrase, if any, comes from
 //! `FERROBUS_SIGNING_PASSPHRASE`. Every signature is made at SOURCE_DATE_EPOCH,
-//! so a signed package is as reproducible as an unsigned one (RSA and EdDSA
-//! signatures are deterministic). What is signed: the rpm's header
+//! or at the key's creation if the key is younger (gpg refuses a signature older
+//! than its key), so a signed package is as reproducible as an unsigned one (RSA
+//! and EdDSA signatures are deterministic). What is signed: the rpm's header
 //! (`rpm -K`), the deb's `debian-binary`, `control.tar` and `data.tar` (a
 //! detached signature in the `_gpgorigin` member, as debsigs writes it), and
 //! `SHA256SUMS` (`SHA256SUMS.sig`), which covers every other file in dist/.
@@ -26,6 +27,8 @@ pub struct SigningKey {
     path: PathBuf,
     /// sha256 of the key file: what identifies the key in package ids.
     id: String,
+    /// Creation time of the newest key in the file.
+    created: u64,
 }
 
 impl fmt::Debug for SigningKey {
@@ -53,7 +56,13 @@ impl SigningKey {
             signer,
             path: path.to_path_buf(),
             id: crate::util::sha256_bytes(&data),
+            created: newest_key(&data).unwrap_or(0),
         })
+    }
+
+    /// When signatures are made: SOURCE_DATE_EPOCH, or the key's creation if later.
+    pub fn signing_time(&self, epoch: u64) -> u64 {
+        epoch.max(self.created)
     }
 
     /// The rpm crate's signer, for the rpm header signature.
@@ -64,9 +73,30 @@ impl SigningKey {
     /// A detached binary OpenPGP signature of `data`, made at `epoch`.
     pub fn detached(&self, data: impl Read, epoch: u64) -> Result<Vec<u8>> {
         self.signer
-            .sign(data, rpm::Timestamp(epoch as u32))
+            .sign(data, rpm::Timestamp(self.signing_time(epoch) as u32))
             .map_err(|e| anyhow::anyhow!("signing with {}: {e}", self.path.display()))
     }
+}
+
+/// The creation time of the newest primary key or subkey in an armoured secret
+/// key file.
+fn newest_key(armoured: &[u8]) -> Option<u64> {
+    use pgp::composed::{Deserializable, SignedSecretKey};
+    use pgp::types::KeyDetails;
+    let text = std::str::from_utf8(armoured).ok()?;
+    let (keys, _) = SignedSecretKey::from_string_many(text).ok()?;
+    keys.filter_map(|k| k.ok())
+        .flat_map(|k| {
+            let subs: Vec<u32> = k
+                .secret_subkeys
+                .iter()
+                .map(|s| s.key.created_at().as_secs())
+                .collect();
+            subs.into_iter()
+                .chain([k.primary_key.created_at().as_secs()])
+        })
+        .max()
+        .map(u64::from)
 }
 
 /// Check a detached signature of `data` against the armoured public key(s) in

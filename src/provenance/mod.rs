@@ -33,7 +33,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Bumped when what the provenance files hold, or how, changes.
-const SCHEMA: u32 = 1;
+const SCHEMA: u32 = 2;
 
 /// The version manifest's name in the install dir.
 pub const MANIFEST_FILE: &str = "version-manifest.json";
@@ -93,7 +93,8 @@ pub struct Distribution {
     pub name: String,
     /// Version.
     pub version: String,
-    /// What it was installed from: `sdist`, `wheel`, or `source` for the app.
+    /// What it was installed from: `sdist`, `wheel`, `source` for the app, or
+    /// `bundled` for what the interpreter installed itself (pip).
     pub kind: String,
     /// The file it was made from, once built.
     pub file: Option<String>,
@@ -288,6 +289,24 @@ impl Contents {
             a.sha256 = Some(sha256_file(app_wheel)?);
         }
         let infos = licenses::dist_infos(site_packages)?;
+        // Distributions the interpreter brought (pip, from ensurepip) are shipped
+        // too: listed as `bundled`, so the SBOM names everything installed.
+        for (name, info) in &infos {
+            let mut known = self.distributions.iter().chain(self.app.iter());
+            if known.all(|d| &d.name != name) {
+                self.distributions.push(Distribution {
+                    name: name.clone(),
+                    version: info.version.clone(),
+                    kind: "bundled".into(),
+                    file: None,
+                    sha256: None,
+                    lock_hashes: vec![],
+                    license: "NOASSERTION".into(),
+                    license_dests: vec![],
+                });
+            }
+        }
+        self.distributions.sort_by(|a, b| a.name.cmp(&b.name));
         for d in self.distributions.iter_mut().chain(self.app.iter_mut()) {
             let Some(info) = infos.get(&d.name) else {
                 bail!(

@@ -126,9 +126,21 @@ pub fn render(c: &Contents) -> Value {
         deps.push((pypi_ref(&d.name), vec![]));
     }
     let mut root_deps: Vec<String> = c.roots.iter().map(|r| component_ref(r)).collect();
+    // What the interpreter bundled (pip) is shipped, though the app needs none of it.
+    root_deps.extend(
+        c.distributions
+            .iter()
+            .filter(|d| d.kind == "bundled")
+            .map(|d| pypi_ref(&d.name)),
+    );
     if let Some(a) = &c.app {
         components.push(dist_component(a, "application"));
-        let mut on: Vec<String> = c.distributions.iter().map(|d| pypi_ref(&d.name)).collect();
+        let mut on: Vec<String> = c
+            .distributions
+            .iter()
+            .filter(|d| d.kind != "bundled")
+            .map(|d| pypi_ref(&d.name))
+            .collect();
         if c.components.iter().any(|x| x.name == "python") {
             on.push(component_ref("python"));
         }

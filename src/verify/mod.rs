@@ -173,7 +173,9 @@ fn signature(artifact: &Path, format: Format, p: &Payload, key: Option<&[u8]>) -
                     "signature",
                     Err("unsigned: the deb has no _gpgorigin member".into()),
                 ),
-                (Some(_), None) => skipped("signature", "_gpgorigin present, not checked: no --key"),
+                (Some(_), None) => {
+                    skipped("signature", "_gpgorigin present, not checked: no --key")
+                }
                 (Some((_, sig)), Some(key)) => {
                     let members: Vec<(&str, Vec<u8>)> = p
                         .members
@@ -242,12 +244,11 @@ fn sbom(artifact: &Path, format: Format, p: &Payload) -> Result<String, String> 
                 .as_str()?
                 .to_string();
             let root = payload_root(format, &install_dir);
-            (*path == join(&root, crate::provenance::SBOM_FILE)).then(|| (root, data, bom))
+            (*path == join(&root, crate::provenance::SBOM_FILE)).then_some((root, data, bom))
         })
         .ok_or("no SBOM (bom.json) at the top of the payload's install dir")?;
-    let recorded = seal::recorded(&bom).ok_or(
-        "the SBOM records no payload digest (made by an older ferrobus?): build again",
-    )?;
+    let recorded = seal::recorded(&bom)
+        .ok_or("the SBOM records no payload digest (made by an older ferrobus?): build again")?;
     let prefix = join(&root, "");
     let nodes: BTreeMap<String, Node> = p
         .nodes

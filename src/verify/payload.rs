@@ -60,7 +60,9 @@ pub struct Payload {
 }
 
 fn normalise(p: &str) -> String {
-    p.trim_start_matches("./").trim_start_matches('/').to_string()
+    p.trim_start_matches("./")
+        .trim_start_matches('/')
+        .to_string()
 }
 
 impl Payload {
@@ -87,7 +89,11 @@ impl Payload {
                 let target = e
                     .link_name()?
                     .with_context(|| format!("{what}: symlink {path} without a target"))?;
-                self.add(&path, Node::Link(target.to_string_lossy().into_owned()), None);
+                self.add(
+                    &path,
+                    Node::Link(target.to_string_lossy().into_owned()),
+                    None,
+                );
             } else if kind.is_file() {
                 let mut data = Vec::new();
                 e.read_to_end(&mut data)
@@ -186,4 +192,3 @@ fn sh_offset(data: &[u8]) -> Option<usize> {
         .collect();
     digits.parse().ok()
 }
-
