@@ -169,6 +169,18 @@ fn demo_project_builds_a_working_embedded_python() {
     // The five installers, the version manifest and the SBOM.
     assert_eq!(sums.lines().count(), 7, "{sums}");
 
+    // Each installer's payload matches its SBOM and its checksum (no key here:
+    // tests/provenance.rs checks signatures).
+    let dist = build.path().join("dist");
+    let out = Command::new(common::bin())
+        .arg("verify")
+        .args(packages.iter().map(|p| dist.join(p)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.matches("as the SBOM records").count(), 5, "{text}");
+
     // A second build changes nothing.
     let second = run();
     for c in second["components"].as_array().unwrap() {
