@@ -4,7 +4,7 @@
 # application's own code changes (no C component, no wheel rebuilt). Each run gets
 # an empty artifact cache
 # and prefix; sources come from the user's source cache (fetched first) so the
-# network is not measured. During the parallel run, compiler processes (cc1) are
+# network is not measured. During the parallel run, compiler processes (gcc's cc1, zig's `zig clang`) are
 # sampled every 0.2 s to show that their number never exceeds --jobs.
 #
 #   bench/build.sh [--jobs N] [--skip-serial]
@@ -46,8 +46,8 @@ run() {
   echo "$(echo "$end - $start" | bc) $cpu"
 }
 
-# Sample cc1 processes while the parallel build runs.
-( max=0; while [ ! -e "$WORK/done" ]; do n=$(pgrep -c -x cc1 || true); [ "$n" -gt "$max" ] && max=$n; echo "$max" > "$WORK/maxcc1"; sleep 0.2; done ) &
+# Sample compiler processes (gcc: cc1; zig cc: `zig clang ...`) while the parallel build runs.
+( max=0; while [ ! -e "$WORK/done" ]; do n=$(pgrep -c -f 'cc1( |$)|clang -cc1 ' || true); [ "$n" -gt "$max" ] && max=$n; echo "$max" > "$WORK/maxcc1"; sleep 0.2; done ) &
 SAMPLER=$!
 set -- $(run parallel --jobs "$JOBS")
 touch "$WORK/done"; wait $SAMPLER 2>/dev/null || true
@@ -83,7 +83,7 @@ printf '%-34s %s\n' "--jobs" "$JOBS"
 printf '%-34s %.1f s (graph built at %s s; then stage, relocate, check, package)\n' "parallel wall" "$PWALL" "$GRAPH"
 printf '%-34s %.1f s\n' "parallel CPU (user+sys)" "$PCPU"
 printf '%-34s %s (target <= 1.15)\n' "wall / (CPU / cores)" "$RATIO"
-printf '%-34s %s (limit %s)\n' "max cc1 processes seen" "$MAXCC" "$JOBS"
+printf '%-34s %s (limit %s)\n' "max compiler processes seen" "$MAXCC" "$JOBS"
 printf '%-34s %s\n' "components built" "$OVERLAP"
 printf '%-34s %.1f s = %.1f%% of cold (target < 5%%), %s wheels rebuilt\n' "app-only change, rebuild" "$IWALL" "$(echo "scale=3; 100 * $IWALL / $PWALL" | bc)" "$IWHEELS"
 [ "$SWALL" = "-" ] || printf '%-34s %.1f s (CPU %.1f s)\n' "serial wall (--serial)" "$SWALL" "$SCPU"
