@@ -47,7 +47,7 @@ run() {
 }
 
 # Sample compiler processes (gcc: cc1; zig cc: `zig clang ...`) while the parallel build runs.
-( max=0; while [ ! -e "$WORK/done" ]; do n=$(pgrep -c -f 'cc1( |$)|clang -cc1 ' || true); [ "$n" -gt "$max" ] && max=$n; echo "$max" > "$WORK/maxcc1"; sleep 0.2; done ) &
+( max=0; while [ ! -e "$WORK/done" ]; do n=$(pgrep -c -f 'cc1( |$)|zig clang ' || true); [ "$n" -gt "$max" ] && max=$n; echo "$max" > "$WORK/maxcc1"; sleep 0.2; done ) &
 SAMPLER=$!
 set -- $(run parallel --jobs "$JOBS")
 touch "$WORK/done"; wait $SAMPLER 2>/dev/null || true
