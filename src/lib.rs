@@ -20,3 +20,4 @@ pub mod relocate;
 pub mod stage;
 pub mod toolchain;
 pub mod util;
+pub mod windows;
