@@ -302,10 +302,7 @@ fn fetch_wheel(
             r.hashes.join(", ")
         );
     }
-    let dst = sources.join(&got);
-    fs::copy(&file, dst.with_extension("part"))?;
-    fs::rename(dst.with_extension("part"), &dst)?;
-    fs::write(sources.join(format!("{got}.name")), name.as_bytes())?;
+    let dst = python::store(&file, &sources, &got, &name)?;
     Ok(Wheel {
         req: r.clone(),
         path: dst,

