@@ -551,7 +551,10 @@ fn run(cli: Cli) -> Result<()> {
 /// `build --target windows-x86_64`: the project's Windows bundle and installers.
 fn build_windows(cli: &Cli, p: &ProjectArgs, f: &FetchArgs, layout: &Layout) -> Result<()> {
     if !p.overrides.is_empty() {
-        anyhow::bail!("--override applies to components built from source, not to {}", ferrobus::windows::TARGET);
+        anyhow::bail!(
+            "--override applies to components built from source, not to {}",
+            ferrobus::windows::TARGET
+        );
     }
     let opts = ferrobus::windows::Options {
         project: p.project.clone(),

@@ -24,7 +24,9 @@ fn root() -> &'static Path {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("windows").join(name);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("windows")
+        .join(name);
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
     d
@@ -173,7 +175,12 @@ fn msi_table(msi: &Path, table: &str) -> Vec<Vec<String>> {
         .lines()
         .skip(3)
         .filter(|l| !l.is_empty())
-        .map(|l| l.trim_end_matches('\r').split('\t').map(String::from).collect())
+        .map(|l| {
+            l.trim_end_matches('\r')
+                .split('\t')
+                .map(String::from)
+                .collect()
+        })
         .collect()
 }
 
@@ -215,7 +222,12 @@ fn zip_and_msi_are_reproducible_and_the_cabinet_is_the_staged_tree() {
         if f.is_dir() {
             continue;
         }
-        let name = f.name().unwrap().strip_prefix("demo-agent/").unwrap().to_string();
+        let name = f
+            .name()
+            .unwrap()
+            .strip_prefix("demo-agent/")
+            .unwrap()
+            .to_string();
         let mut data = Vec::new();
         f.read_to_end(&mut data).unwrap();
         zipped.insert(name, common::sha256(&data));
@@ -225,7 +237,15 @@ fn zip_and_msi_are_reproducible_and_the_cabinet_is_the_staged_tree() {
     // msiinfo reads the database; the summary is that of an x64 package.
     let tables = run(Command::new("msiinfo").arg("tables").arg(&a.msi));
     let tables = String::from_utf8_lossy(&tables.stdout).to_string();
-    for t in ["Property", "Directory", "Component", "File", "Media", "Upgrade", "InstallExecuteSequence"] {
+    for t in [
+        "Property",
+        "Directory",
+        "Component",
+        "File",
+        "Media",
+        "Upgrade",
+        "InstallExecuteSequence",
+    ] {
         assert!(tables.lines().any(|l| l == t), "no {t} table:\n{tables}");
     }
     let si = run(Command::new("msiinfo").arg("suminfo").arg(&a.msi));
@@ -233,14 +253,21 @@ fn zip_and_msi_are_reproducible_and_the_cabinet_is_the_staged_tree() {
     assert!(si.contains("Template: x64;1033"), "{si}");
     assert!(si.contains("Version: 500"), "{si}");
     let streams = run(Command::new("msiinfo").arg("streams").arg(&a.msi));
-    assert!(String::from_utf8_lossy(&streams.stdout).lines().any(|l| l == "bundle.cab"));
+    assert!(
+        String::from_utf8_lossy(&streams.stdout)
+            .lines()
+            .any(|l| l == "bundle.cab")
+    );
     let props: BTreeMap<String, String> = msi_table(&a.msi, "Property")
         .into_iter()
         .map(|r| (r[0].clone(), r[1].clone()))
         .collect();
     assert_eq!(props["ProductName"], "Demo Agent");
     assert_eq!(props["Manufacturer"], "ferrobus developers");
-    assert_eq!(props["UpgradeCode"], "{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}");
+    assert_eq!(
+        props["UpgradeCode"],
+        "{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}"
+    );
     assert_eq!(props["ProductVersion"], "0.1.0");
     assert_eq!(props["ALLUSERS"], "1");
 
@@ -248,13 +275,20 @@ fn zip_and_msi_are_reproducible_and_the_cabinet_is_the_staged_tree() {
     // Component and Directory tables, its files are the staged tree.
     let work = tmp("cab");
     let cab = work.join("bundle.cab");
-    let out = run(Command::new("msiinfo").arg("extract").arg(&a.msi).arg("bundle.cab"));
+    let out = run(Command::new("msiinfo")
+        .arg("extract")
+        .arg(&a.msi)
+        .arg("bundle.cab"));
     fs::write(&cab, &out.stdout).unwrap();
     let t = run(Command::new("cabextract").arg("-t").arg(&cab));
     let t = String::from_utf8_lossy(&t.stdout).to_string();
     assert!(t.contains("All done, no errors."), "{t}");
     let x = work.join("x");
-    run(Command::new("cabextract").arg("-q").arg("-d").arg(&x).arg(&cab));
+    run(Command::new("cabextract")
+        .arg("-q")
+        .arg("-d")
+        .arg(&x)
+        .arg(&cab));
     let dirs: BTreeMap<String, (String, String)> = msi_table(&a.msi, "Directory")
         .into_iter()
         .map(|r| (r[0].clone(), (r[1].clone(), long(&r[2]).to_string())))
@@ -287,7 +321,10 @@ fn zip_and_msi_are_reproducible_and_the_cabinet_is_the_staged_tree() {
         file_rows.len(),
         "the cabinet holds files the File table does not list"
     );
-    assert_eq!(from_cab, staged, "the MSI's files differ from the staged tree");
+    assert_eq!(
+        from_cab, staged,
+        "the MSI's files differ from the staged tree"
+    );
 }
 
 #[test]
@@ -358,7 +395,11 @@ impl Wine {
     fn msiexec(&self, op: &str, msi: &Path) {
         let t = Instant::now();
         run(&mut self.wine(&["msiexec", op, &Wine::path(msi), "/qn"]));
-        eprintln!("msiexec {op} {}: {:.1}s", msi.display(), t.elapsed().as_secs_f64());
+        eprintln!(
+            "msiexec {op} {}: {:.1}s",
+            msi.display(),
+            t.elapsed().as_secs_f64()
+        );
     }
     /// The products in Add/Remove Programs: key -> DisplayName, DisplayVersion.
     fn arp(&self) -> BTreeMap<String, (String, String)> {
@@ -439,7 +480,12 @@ fn agent_status(w: &Wine, dir: &Path) -> String {
         }
         if let Ok(Some(st)) = child.try_wait() {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("the agent exited ({st}) before answering:\n{err}");
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -487,17 +533,34 @@ fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
     // Install: the files are exactly the staged tree; the product is in
     // Add/Remove Programs.
     w.msiexec("/i", &a.msi);
-    assert_eq!(files(&w.install_dir()), files(&a.bundle), "installed tree != staged tree");
+    assert_eq!(
+        files(&w.install_dir()),
+        files(&a.bundle),
+        "installed tree != staged tree"
+    );
     let arp = w.arp();
     let v1: Vec<_> = arp.values().filter(|(n, _)| n == "Demo Agent").collect();
-    assert_eq!(v1, [&("Demo Agent".to_string(), "0.1.0".to_string())], "{arp:?}");
+    assert_eq!(
+        v1,
+        [&("Demo Agent".to_string(), "0.1.0".to_string())],
+        "{arp:?}"
+    );
 
     // The installed Python imports every locked requirement, compiled
     // extensions included (stdout is a pipe: Python aborts on a file).
-    let lock = ferrobus::app::parse_lock(&root().join("examples/demo-agent/requirements.lock")).unwrap();
-    let modules: BTreeMap<&str, &str> = [("psutil", "psutil._psutil_windows"), ("pyyaml", "yaml._yaml")].into();
+    let lock =
+        ferrobus::app::parse_lock(&root().join("examples/demo-agent/requirements.lock")).unwrap();
+    let modules: BTreeMap<&str, &str> = [
+        ("psutil", "psutil._psutil_windows"),
+        ("pyyaml", "yaml._yaml"),
+    ]
+    .into();
     for r in &lock {
-        assert!(modules.contains_key(r.name.as_str()), "no import check for {}", r.name);
+        assert!(
+            modules.contains_key(r.name.as_str()),
+            "no import check for {}",
+            r.name
+        );
     }
     let code = format!(
         "import importlib, sys\n\
@@ -511,7 +574,10 @@ fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(text.contains("yaml._yaml C:\\Program Files\\Demo Agent\\python\\Lib\\site-packages\\yaml\\_yaml.cp313-win_amd64.pyd"), "{text}");
     assert!(text.contains("psutil._psutil_windows C:\\Program Files\\Demo Agent\\python\\Lib\\site-packages\\psutil\\_psutil_windows.pyd"), "{text}");
-    assert!(text.contains("libyaml True psutil 7.2.2 python 3.13.2"), "{text}");
+    assert!(
+        text.contains("libyaml True psutil 7.2.2 python 3.13.2"),
+        "{text}"
+    );
 
     // The agent answers on 127.0.0.1.
     let status = agent_status(&w, &dir);
@@ -520,18 +586,33 @@ fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
     assert!(status.contains("\"version\": \"0.1.0\""), "{status}");
     assert!(status.contains("\"libyaml\": true"), "{status}");
     // Running wrote nothing into the install dir (no __pycache__).
-    assert_eq!(files(&w.install_dir()), files(&a.bundle), "running changed the install dir");
+    assert_eq!(
+        files(&w.install_dir()),
+        files(&a.bundle),
+        "running changed the install dir"
+    );
 
     // Major upgrade: the old version's files are replaced, not duplicated.
     w.msiexec("/i", &v2.msi);
     let installed = files(&w.install_dir());
-    assert_eq!(installed, files(&v2.bundle), "upgraded tree != the new staged tree");
+    assert_eq!(
+        installed,
+        files(&v2.bundle),
+        "upgraded tree != the new staged tree"
+    );
     let site = "python/Lib/site-packages/";
     assert!(installed.contains_key(&format!("{site}demo_agent-0.2.0.dist-info/METADATA")));
-    assert!(!installed.keys().any(|k| k.contains("demo_agent-0.1.0")), "0.1.0 left behind");
+    assert!(
+        !installed.keys().any(|k| k.contains("demo_agent-0.1.0")),
+        "0.1.0 left behind"
+    );
     let arp = w.arp();
     let ours: Vec<_> = arp.values().filter(|(n, _)| n == "Demo Agent").collect();
-    assert_eq!(ours, [&("Demo Agent".to_string(), "0.2.0".to_string())], "{arp:?}");
+    assert_eq!(
+        ours,
+        [&("Demo Agent".to_string(), "0.2.0".to_string())],
+        "{arp:?}"
+    );
     let status = agent_status(&w, &dir);
     assert!(status.contains("\"version\": \"0.2.0\""), "{status}");
 

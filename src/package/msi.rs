@@ -57,7 +57,10 @@ pub struct MsiMeta {
 /// optional), or `None`.
 pub fn parse_guid(s: &str) -> Option<[u8; 16]> {
     let s = s.trim();
-    let s = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')).unwrap_or(s);
+    let s = s
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap_or(s);
     let parts: Vec<&str> = s.split('-').collect();
     if parts.iter().map(|p| p.len()).collect::<Vec<_>>() != [8, 4, 4, 4, 12] {
         return None;
@@ -169,6 +172,9 @@ fn col_id(name: &str) -> msi::ColumnBuilder {
     Column::build(name)
 }
 
+/// One table: its name, columns and rows.
+type TableData = (&'static str, Vec<Column>, Vec<Vec<Value>>);
+
 /// One file of the bundle.
 struct FileRow {
     rel: String,
@@ -209,7 +215,10 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
     for (rel, is_dir) in &tree {
         let rel = rel.trim_end_matches('/');
         if !rel.is_ascii() {
-            bail!("{}: the MSI's file names must be ASCII", bundle.join(rel).display());
+            bail!(
+                "{}: the MSI's file names must be ASCII",
+                bundle.join(rel).display()
+            );
         }
         let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let t = taken.entry(parent.to_string()).or_default();
@@ -279,7 +288,7 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
     let cab_bytes = cw.finish()?.into_inner();
 
     // Tables.
-    let mut tables: Vec<(&str, Vec<Column>, Vec<Vec<Value>>)> = Vec::new();
+    let mut tables: Vec<TableData> = Vec::new();
     let mut props: Vec<(&str, String)> = vec![
         ("ProductCode", product_code.clone()),
         ("ProductName", meta.product_name.clone()),
@@ -335,10 +344,16 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
         "Component",
         vec![
             col_id("Component").primary_key().id_string(72),
-            col_id("ComponentId").nullable().category(Category::Guid).string(38),
+            col_id("ComponentId")
+                .nullable()
+                .category(Category::Guid)
+                .string(38),
             col_id("Directory_").id_string(72),
             col_id("Attributes").int16(),
-            col_id("Condition").nullable().category(Category::Condition).string(255),
+            col_id("Condition")
+                .nullable()
+                .category(Category::Condition)
+                .string(255),
             col_id("KeyPath").nullable().id_string(72),
         ],
         files
@@ -361,7 +376,10 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
             col_id("Feature").primary_key().id_string(38),
             col_id("Feature_Parent").nullable().id_string(38),
             col_id("Title").nullable().localizable().text_string(64),
-            col_id("Description").nullable().localizable().text_string(255),
+            col_id("Description")
+                .nullable()
+                .localizable()
+                .text_string(255),
             col_id("Display").nullable().int16(),
             col_id("Level").int16(),
             col_id("Directory_").nullable().id_string(72),
@@ -388,7 +406,10 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
             col_id("Feature_").primary_key().id_string(38),
             col_id("Component_").primary_key().id_string(72),
         ],
-        files.iter().map(|f| vec![s("Complete"), s(&comp(f))]).collect(),
+        files
+            .iter()
+            .map(|f| vec![s("Complete"), s(&comp(f))])
+            .collect(),
     ));
     tables.push((
         "File",
@@ -400,8 +421,14 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
                 .category(Category::Filename)
                 .string(255),
             col_id("FileSize").int32(),
-            col_id("Version").nullable().category(Category::Version).string(72),
-            col_id("Language").nullable().category(Category::Language).string(20),
+            col_id("Version")
+                .nullable()
+                .category(Category::Version)
+                .string(72),
+            col_id("Language")
+                .nullable()
+                .category(Category::Language)
+                .string(20),
             col_id("Attributes").nullable().int16(),
             col_id("Sequence").int32(),
         ],
@@ -471,10 +498,19 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
         vec![
             col_id("DiskId").primary_key().range(1, 32767).int16(),
             col_id("LastSequence").int32(),
-            col_id("DiskPrompt").nullable().localizable().text_string(64),
-            col_id("Cabinet").nullable().category(Category::Cabinet).string(255),
+            col_id("DiskPrompt")
+                .nullable()
+                .localizable()
+                .text_string(64),
+            col_id("Cabinet")
+                .nullable()
+                .category(Category::Cabinet)
+                .string(255),
             col_id("VolumeLabel").nullable().text_string(32),
-            col_id("Source").nullable().category(Category::Property).string(72),
+            col_id("Source")
+                .nullable()
+                .category(Category::Property)
+                .string(72),
         ],
         vec![vec![
             Value::Int(1),
@@ -488,13 +524,31 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
     tables.push((
         "Upgrade",
         vec![
-            col_id("UpgradeCode").primary_key().category(Category::Guid).string(38),
-            col_id("VersionMin").primary_key().nullable().text_string(20),
-            col_id("VersionMax").primary_key().nullable().text_string(20),
-            col_id("Language").primary_key().nullable().category(Category::Language).string(255),
+            col_id("UpgradeCode")
+                .primary_key()
+                .category(Category::Guid)
+                .string(38),
+            col_id("VersionMin")
+                .primary_key()
+                .nullable()
+                .text_string(20),
+            col_id("VersionMax")
+                .primary_key()
+                .nullable()
+                .text_string(20),
+            col_id("Language")
+                .primary_key()
+                .nullable()
+                .category(Category::Language)
+                .string(255),
             col_id("Attributes").primary_key().int32(),
-            col_id("Remove").nullable().category(Category::Formatted).string(255),
-            col_id("ActionProperty").category(Category::UpperCase).string(72),
+            col_id("Remove")
+                .nullable()
+                .category(Category::Formatted)
+                .string(255),
+            col_id("ActionProperty")
+                .category(Category::UpperCase)
+                .string(72),
         ],
         // Every older version: detected, then removed by RemoveExistingProducts.
         vec![vec![
@@ -510,7 +564,10 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
     let seq_cols = || {
         vec![
             col_id("Action").primary_key().id_string(72),
-            col_id("Condition").nullable().category(Category::Condition).string(255),
+            col_id("Condition")
+                .nullable()
+                .category(Category::Condition)
+                .string(255),
             col_id("Sequence").nullable().range(-4, 32767).int16(),
         ]
     };
@@ -589,8 +646,7 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
         si.set_arch("x64");
         si.set_languages(&[msi::LanguageId::from_id(1033)]);
         si.set_uuid(
-            uuid::Uuid::parse_str(package_code.trim_matches(['{', '}']))
-                .context("package code")?,
+            uuid::Uuid::parse_str(package_code.trim_matches(['{', '}'])).context("package code")?,
         );
         si.set_creating_application(format!("ferrobus {}", env!("CARGO_PKG_VERSION")));
         si.set_creation_time(when);
@@ -657,7 +713,10 @@ mod tests {
         assert_eq!(short_name("python.exe", &mut t), "python.exe");
         assert_eq!(short_name("site-packages", &mut t), "SITE-P~1");
         assert_eq!(short_name("site-packagez", &mut t), "SITE-P~2");
-        assert_eq!(short_name("_yaml.cp313-win_amd64.pyd", &mut t), "_YAMLC~1.PYD");
+        assert_eq!(
+            short_name("_yaml.cp313-win_amd64.pyd", &mut t),
+            "_YAMLC~1.PYD"
+        );
         assert_eq!(short_name("PYTHON.EXE", &mut t), "PYTHON~1.EXE");
     }
 }

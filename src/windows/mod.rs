@@ -136,7 +136,8 @@ pub fn validate(p: &Project) -> Result<&WindowsConfig> {
             );
         }
         if m.product_name.trim().is_empty()
-            || m.product_name.contains(['\\', '/', ':', '*', '?', '"', '<', '>', '|'])
+            || m.product_name
+                .contains(['\\', '/', ':', '*', '?', '"', '<', '>', '|'])
         {
             bail!(
                 "{file}: [windows.msi] product_name \"{}\" is not a valid folder name",
@@ -165,9 +166,16 @@ pub fn build(opts: &Options) -> Result<Built> {
     let py_tag = python_tag(&def.version)?;
     let mut wheels = Vec::new();
     for r in &app.requirements {
-        wheels.push(fetch_wheel(r, &app, &py_tag, &opts.layout, &work, &opts.fetch)?);
+        wheels.push(fetch_wheel(
+            r,
+            &app,
+            &py_tag,
+            &opts.layout,
+            &work,
+            &opts.fetch,
+        )?);
     }
-    let app_whl = app_wheel(&app, &work)?;
+    let app_whl = app_wheel(&app, &work, project.source_date_epoch)?;
     let bundle = work.join("stage");
     remove_any(&bundle)?;
     fs::create_dir_all(&bundle)?;
@@ -192,7 +200,9 @@ pub fn build(opts: &Options) -> Result<Built> {
     }
     let app_dist = unpack_wheel(&app_whl, &file_name(&app_whl), &site)?;
     write_launchers(&bundle, &app, &app_dist)?;
-    write_provenance(&bundle, &project, &def, &py_prov, &py_files, &wheels, &dists)?;
+    write_provenance(
+        &bundle, &project, &def, &py_prov, &py_files, &wheels, &dists,
+    )?;
     let report = pe::check(&bundle)?;
     if !report.ok() {
         bail!(
@@ -276,7 +286,9 @@ fn fetch_wheel(
         bail!("{where_}: no win_amd64 wheel of {pin} in the cache (offline)");
     }
     fs::create_dir_all(&sources)?;
-    let tmp = tempfile::Builder::new().prefix(".wheel-").tempdir_in(work)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".wheel-")
+        .tempdir_in(work)?;
     python::pip_download(
         &[
             "--no-deps",
@@ -313,8 +325,8 @@ fn fetch_wheel(
 
 /// The application's own wheel, built by the host's pip from a copy of its
 /// source (it is pure Python), kept per source key.
-fn app_wheel(app: &AppPlan, work: &Path) -> Result<PathBuf> {
-    let dir = work.join(format!("app-wheel-{}", &app.source_key[..24]));
+fn app_wheel(app: &AppPlan, work: &Path, epoch: u64) -> Result<PathBuf> {
+    let dir = work.join(format!("app-wheel-{}-{epoch}", &app.source_key[..24]));
     let find = |d: &Path| -> Option<PathBuf> {
         fs::read_dir(d)
             .ok()?
@@ -348,7 +360,7 @@ fn app_wheel(app: &AppPlan, work: &Path) -> Result<PathBuf> {
         .args(["--no-deps", "--wheel-dir"])
         .arg(&tmp)
         .arg(&src)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .output()
         .context("running python3 -m pip wheel (the build host's Python)")?;
     if !out.status.success() {
@@ -502,9 +514,12 @@ fn write_provenance(
     );
     let pdir = lic.join(&def.name);
     for f in &def.license_files {
-        let data = py_files
-            .get(f)
-            .with_context(|| format!("{}: license file {f} is not in the distribution", def.path.display()))?;
+        let data = py_files.get(f).with_context(|| {
+            format!(
+                "{}: license file {f} is not in the distribution",
+                def.path.display()
+            )
+        })?;
         fs::create_dir_all(&pdir)?;
         fs::write(pdir.join(f), data)?;
     }
@@ -525,7 +540,10 @@ fn write_provenance(
         for e in walkdir::WalkDir::new(&di).sort_by_file_name() {
             let e = e?;
             let n = e.file_name().to_string_lossy().to_ascii_uppercase();
-            let under_licenses = e.path().strip_prefix(&di).is_ok_and(|p| p.starts_with("licenses"));
+            let under_licenses = e
+                .path()
+                .strip_prefix(&di)
+                .is_ok_and(|p| p.starts_with("licenses"));
             if e.file_type().is_file()
                 && (under_licenses
                     || n.starts_with("LICENSE")
@@ -536,7 +554,10 @@ fn write_provenance(
                 fs::copy(e.path(), out.join(e.file_name()))?;
             }
         }
-        summary.push_str(&format!("python-{} {}: {license}\n", w.req.name, w.req.version));
+        summary.push_str(&format!(
+            "python-{} {}: {license}\n",
+            w.req.name, w.req.version
+        ));
         dist_json.push(serde_json::json!({
             "name": w.req.name, "version": w.req.version, "kind": "wheel",
             "file": w.file, "sha256": w.sha256, "lock_hashes": w.req.hashes, "license": license,
@@ -572,7 +593,12 @@ pub fn stem(p: &Project) -> String {
 
 /// Write the project's Windows formats into `dist` (each through a temporary
 /// file, renamed), with `<stem>.SHA256SUMS` beside them.
-pub fn package(bundle: &Path, p: &Project, win: &WindowsConfig, dist: &Path) -> Result<Vec<PathBuf>> {
+pub fn package(
+    bundle: &Path,
+    p: &Project,
+    win: &WindowsConfig,
+    dist: &Path,
+) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(dist)?;
     let mut written = Vec::new();
     for f in &win.formats {
@@ -608,6 +634,9 @@ pub fn package(bundle: &Path, p: &Project, win: &WindowsConfig, dist: &Path) -> 
     for w in &written {
         sums.push_str(&format!("{}  {}\n", sha256_file(w)?, file_name(w)));
     }
-    write_atomic(&dist.join(format!("{}.SHA256SUMS", stem(p))), sums.as_bytes())?;
+    write_atomic(
+        &dist.join(format!("{}.SHA256SUMS", stem(p))),
+        sums.as_bytes(),
+    )?;
     Ok(written)
 }

@@ -94,10 +94,7 @@ pub struct Provenance {
 pub fn load(path: &Path) -> Result<EmbedDef> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut d: EmbedDef = toml::from_str(&text).map_err(|e| {
-        let (line, col) = e
-            .span()
-            .map(|s| line_col(&text, s.start))
-            .unwrap_or((0, 0));
+        let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((0, 0));
         anyhow::anyhow!("{}:{line}:{col}: {}", path.display(), e.message())
     })?;
     d.path = path.to_path_buf();
@@ -210,7 +207,10 @@ pub fn fetch(
         }
         Err(e) => {
             let Some(sd) = &def.sdist else {
-                return Err(e.context(format!("{}: no [sdist] to fall back on", def.path.display())));
+                return Err(e.context(format!(
+                    "{}: no [sdist] to fall back on",
+                    def.path.display()
+                )));
             };
             if opts.offline && !cache.path(&sd.sha256).is_file() {
                 return Err(e.context("offline, and the sdist is not in the cache"));
