@@ -401,8 +401,9 @@ impl Wine {
             t.elapsed().as_secs_f64()
         );
     }
-    /// The products in Add/Remove Programs: key -> DisplayName, DisplayVersion.
-    fn arp(&self) -> BTreeMap<String, (String, String)> {
+    /// The products in Add/Remove Programs: key -> DisplayName, DisplayVersion,
+    /// InstallLocation.
+    fn arp(&self) -> BTreeMap<String, (String, String, String)> {
         let base = r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall";
         let out = run(&mut self.wine(&["reg", "query", base]));
         let mut products = BTreeMap::new();
@@ -422,7 +423,14 @@ impl Wine {
                     .unwrap_or_default()
             };
             let code = key.rsplit('\\').next().unwrap().to_string();
-            products.insert(code, (value("DisplayName"), value("DisplayVersion")));
+            products.insert(
+                code,
+                (
+                    value("DisplayName"),
+                    value("DisplayVersion"),
+                    value("InstallLocation"),
+                ),
+            );
         }
         products
     }
@@ -539,10 +547,14 @@ fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
         "installed tree != staged tree"
     );
     let arp = w.arp();
-    let v1: Vec<_> = arp.values().filter(|(n, _)| n == "Demo Agent").collect();
+    let v1: Vec<_> = arp.values().filter(|(n, _, _)| n == "Demo Agent").collect();
     assert_eq!(
         v1,
-        [&("Demo Agent".to_string(), "0.1.0".to_string())],
+        [&(
+            "Demo Agent".to_string(),
+            "0.1.0".to_string(),
+            r"C:\Program Files\Demo Agent\".to_string()
+        )],
         "{arp:?}"
     );
 
@@ -607,10 +619,14 @@ fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
         "0.1.0 left behind"
     );
     let arp = w.arp();
-    let ours: Vec<_> = arp.values().filter(|(n, _)| n == "Demo Agent").collect();
+    let ours: Vec<_> = arp.values().filter(|(n, _, _)| n == "Demo Agent").collect();
     assert_eq!(
         ours,
-        [&("Demo Agent".to_string(), "0.2.0".to_string())],
+        [&(
+            "Demo Agent".to_string(),
+            "0.2.0".to_string(),
+            r"C:\Program Files\Demo Agent\".to_string()
+        )],
         "{arp:?}"
     );
     let status = agent_status(&w, &dir);
@@ -628,7 +644,7 @@ fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
             .collect::<Vec<_>>()
     );
     assert!(
-        !w.arp().values().any(|(n, _)| n == "Demo Agent"),
+        !w.arp().values().any(|(n, _, _)| n == "Demo Agent"),
         "still in Add/Remove Programs"
     );
     eprintln!("wine test done in {:.1}s", t.elapsed().as_secs_f64());

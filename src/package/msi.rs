@@ -561,6 +561,29 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
             s("OLDERVERSIONFOUND"),
         ]],
     ));
+    // Add/Remove Programs shows where the product is (a type 51 custom
+    // action: set a property from a formatted string).
+    tables.push((
+        "CustomAction",
+        vec![
+            col_id("Action").primary_key().id_string(72),
+            col_id("Type").int16(),
+            col_id("Source")
+                .nullable()
+                .category(Category::CustomSource)
+                .string(72),
+            col_id("Target")
+                .nullable()
+                .category(Category::Formatted)
+                .string(255),
+        ],
+        vec![vec![
+            s("SetARPINSTALLLOCATION"),
+            Value::Int(51),
+            s("ARPINSTALLLOCATION"),
+            s("[INSTALLDIR]"),
+        ]],
+    ));
     let seq_cols = || {
         vec![
             col_id("Action").primary_key().id_string(72),
@@ -584,6 +607,7 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
             ("CostInitialize", None, 800),
             ("FileCost", None, 900),
             ("CostFinalize", None, 1000),
+            ("SetARPINSTALLLOCATION", None, 1001),
             ("MigrateFeatureStates", None, 1200),
             ("InstallValidate", None, 1400),
             // Before anything of this version is installed: the old version goes

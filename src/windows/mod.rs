@@ -592,7 +592,8 @@ pub fn stem(p: &Project) -> String {
 }
 
 /// Write the project's Windows formats into `dist` (each through a temporary
-/// file, renamed), with `<stem>.SHA256SUMS` beside them.
+/// file, renamed), with `<stem>.SHA256SUMS` and `<stem>.version-manifest.json`
+/// beside them.
 pub fn package(
     bundle: &Path,
     p: &Project,
@@ -630,6 +631,9 @@ pub fn package(
         tmp.persist(&out)?;
         written.push(out);
     }
+    // The version manifest beside the installers, as for Linux packages.
+    let manifest = dist.join(format!("{}.version-manifest.json", stem(p)));
+    fs::copy(bundle.join("version-manifest.json"), &manifest)?;
     let mut sums = String::new();
     for w in &written {
         sums.push_str(&format!("{}  {}\n", sha256_file(w)?, file_name(w)));
@@ -639,4 +643,48 @@ pub fn package(
         sums.as_bytes(),
     )?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(extra: &str) -> Result<Project> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("p.toml");
+        fs::write(
+            &p,
+            format!(
+                "name = \"a\"\nversion = \"1.0.0\"\ninstall_dir = \"/opt/a\"\n\
+                 components = [\"python\"]\n[app]\nsource = \".\"\nrequirements = \"r.lock\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        load::load_project(&p)
+    }
+
+    #[test]
+    fn windows_sections_are_checked() {
+        let ok = "[windows]\n[windows.msi]\nproduct_name = \"A\"\nmanufacturer = \"M\"\n\
+                  upgrade_code = \"{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}\"\n";
+        let p = project(ok).unwrap();
+        assert_eq!(validate(&p).unwrap().formats, ["zip", "msi"]);
+        let e = project("[windows]\nformat = []\n").unwrap_err().to_string();
+        assert!(
+            e.contains("p.toml:9:1") && e.contains("unknown field `format`"),
+            "{e}"
+        );
+        let p = project("[windows]\nformats = [\"exe\"]\n").unwrap();
+        let e = validate(&p).unwrap_err().to_string();
+        assert!(e.contains("unknown format \"exe\""), "{e}");
+        let p = project("[windows]\n").unwrap();
+        let e = validate(&p).unwrap_err().to_string();
+        assert!(e.contains("no [windows.msi]"), "{e}");
+        let p = project(&ok.replace("{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}", "nope")).unwrap();
+        let e = validate(&p).unwrap_err().to_string();
+        assert!(e.contains("upgrade_code \"nope\" is not a GUID"), "{e}");
+        let p = project(&ok.replace("\"A\"", "\"A/B\"")).unwrap();
+        let e = validate(&p).unwrap_err().to_string();
+        assert!(e.contains("not a valid folder name"), "{e}");
+    }
 }
