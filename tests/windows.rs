@@ -214,6 +214,36 @@ fn zip_and_msi_are_reproducible_and_the_cabinet_is_the_staged_tree() {
     assert!(staged.contains_key("python/Lib/site-packages/psutil/_psutil_windows.pyd"));
     assert!(staged.contains_key("version-manifest.json"));
 
+    // Provenance as for Linux: the manifest names the embeddable CPython and the
+    // wheels with their sha256; the SBOM is valid CycloneDX 1.5.
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(a.bundle.join("version-manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["target"], "windows-x86_64");
+    assert_eq!(m["components"][0]["name"], "python-windows");
+    assert_eq!(m["components"][0]["version"], "3.13.2");
+    let wheels: Vec<&str> = m["python_distributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        wheels.iter().all(|w| w.ends_with("win_amd64.whl")),
+        "{wheels:?}"
+    );
+    assert!(staged.contains_key("LICENSES/python-windows/LICENSE.txt"));
+    let bom = a
+        .msi
+        .with_file_name("demo-agent-0.1.0-1.windows-x86_64.cdx.json");
+    let script = "import sys\n\
+        from cyclonedx.schema import SchemaVersion\n\
+        from cyclonedx.validation.json import JsonStrictValidator\n\
+        e = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\n\
+        print(e or 'valid')\n";
+    let out = run(Command::new("python3").arg("-c").arg(script).arg(&bom));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(text.trim(), "valid", "{}: {text}", bom.display());
+
     // The zip holds exactly the staged tree under demo-agent/.
     let mut z = zip::ZipArchive::new(fs::File::open(&a.zip).unwrap()).unwrap();
     let mut zipped = BTreeMap::new();

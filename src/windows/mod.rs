@@ -13,7 +13,7 @@
 //!                                  bytecode writing off (the install dir stays as
 //!                                  installed, so uninstall leaves nothing behind)
 //! bin\<entry point>.cmd            finds ..\python\python.exe relative to itself
-//! LICENSE, LICENSES\, version-manifest.json
+//! LICENSE, LICENSES\, version-manifest.json, bom.json
 //! ```
 //!
 //! The bundle's PE files pass [`pe::check`]; then the formats of `[windows]` are
@@ -201,7 +201,7 @@ pub fn build(opts: &Options) -> Result<Built> {
     let app_dist = unpack_wheel(&app_whl, &file_name(&app_whl), &site)?;
     write_launchers(&bundle, &app, &app_dist)?;
     write_provenance(
-        &bundle, &project, &def, &py_prov, &py_files, &wheels, &dists,
+        &bundle, &project, &win, &app, &def, &py_prov, &py_files, &wheels, &dists,
     )?;
     let report = pe::check(&bundle)?;
     if !report.ok() {
@@ -496,23 +496,25 @@ fn write_launchers(bundle: &Path, app: &AppPlan, app_dist: &Dist) -> Result<()> 
     Ok(())
 }
 
-/// `version-manifest.json`, `LICENSE` and `LICENSES/` of the bundle.
+/// The provenance files of the bundle, in the formats of the Linux packages
+/// ([`crate::provenance`]): `version-manifest.json`, a CycloneDX `bom.json`,
+/// `LICENSE` and `LICENSES/` (the embeddable distribution's license files, the
+/// wheels' from their `.dist-info`).
+#[allow(clippy::too_many_arguments)]
 fn write_provenance(
     bundle: &Path,
     project: &Project,
+    win: &WindowsConfig,
+    app: &AppPlan,
     def: &python::EmbedDef,
     prov: &python::Provenance,
     py_files: &BTreeMap<String, Vec<u8>>,
     wheels: &[Wheel],
     dists: &[Dist],
 ) -> Result<()> {
+    use crate::provenance::{self as pv, ComponentInfo, Contents, Distribution, ProjectInfo};
     let site = bundle.join("python/Lib/site-packages");
-    let lic = bundle.join("LICENSES");
-    let mut summary = format!(
-        "{} {} for {TARGET} bundles the following software:\n\n",
-        project.name, project.version
-    );
-    let pdir = lic.join(&def.name);
+    let mut lic_dests = Vec::new();
     for f in &def.license_files {
         let data = py_files.get(f).with_context(|| {
             format!(
@@ -520,11 +522,32 @@ fn write_provenance(
                 def.path.display()
             )
         })?;
-        fs::create_dir_all(&pdir)?;
-        fs::write(pdir.join(f), data)?;
+        let rel = format!("LICENSES/{}/{f}", def.name);
+        let to = bundle.join(&rel);
+        fs::create_dir_all(to.parent().unwrap_or(bundle))?;
+        fs::write(&to, data)?;
+        lic_dests.push(rel);
     }
-    summary.push_str(&format!("{} {}: {}\n", def.name, def.version, def.license));
-    let mut dist_json = Vec::new();
+    let (urls, file_name) = match prov.route.as_str() {
+        "upstream" => (def.upstream.url.clone(), prov.file.clone()),
+        _ => (vec![], prov.file.clone()),
+    };
+    let component = ComponentInfo {
+        name: def.name.clone(),
+        version: def.version.clone(),
+        license: def.license.clone(),
+        license_files: def.license_files.clone(),
+        license_dests: lic_dests,
+        urls,
+        sha256: prov.sha256.clone(),
+        file_name,
+        debian: None,
+        // The identity of the files shipped, whichever route they came by.
+        key: def.files_sha256.clone(),
+        patches: vec![],
+        depends: vec![],
+    };
+    let mut distributions = Vec::new();
     for (w, d) in wheels.iter().zip(dists) {
         let di = site.join(&d.dist_info);
         let meta = fs::read_to_string(di.join("METADATA")).unwrap_or_default();
@@ -532,11 +555,18 @@ fn write_provenance(
             meta.lines()
                 .find_map(|l| l.strip_prefix(k))
                 .map(|v| v.trim().to_string())
+                // An SPDX expression, not a license text.
+                .filter(|v| {
+                    !v.is_empty()
+                        && v.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || " -.+()".contains(c))
+                })
         };
         let license = field("License-Expression:")
             .or_else(|| field("License:"))
-            .unwrap_or_default();
-        let out = lic.join(format!("python-{}", w.req.name));
+            .unwrap_or_else(|| "NOASSERTION".into());
+        let out = format!("LICENSES/python-{}", w.req.name);
+        let mut dests = Vec::new();
         for e in walkdir::WalkDir::new(&di).sort_by_file_name() {
             let e = e?;
             let n = e.file_name().to_string_lossy().to_ascii_uppercase();
@@ -550,38 +580,82 @@ fn write_provenance(
                     || n.starts_with("COPYING")
                     || n.starts_with("NOTICE"))
             {
-                fs::create_dir_all(&out)?;
-                fs::copy(e.path(), out.join(e.file_name()))?;
+                let rel = format!("{out}/{}", e.file_name().to_string_lossy());
+                let to = bundle.join(&rel);
+                fs::create_dir_all(to.parent().unwrap_or(bundle))?;
+                fs::copy(e.path(), &to)?;
+                dests.push(rel);
             }
         }
-        summary.push_str(&format!(
-            "python-{} {}: {license}\n",
-            w.req.name, w.req.version
-        ));
-        dist_json.push(serde_json::json!({
-            "name": w.req.name, "version": w.req.version, "kind": "wheel",
-            "file": w.file, "sha256": w.sha256, "lock_hashes": w.req.hashes, "license": license,
-        }));
+        let mut lock_hashes = w.req.hashes.clone();
+        lock_hashes.sort();
+        distributions.push(Distribution {
+            name: w.req.name.clone(),
+            version: w.req.version.clone(),
+            kind: "wheel".into(),
+            file: Some(w.file.clone()),
+            sha256: Some(w.sha256.clone()),
+            lock_hashes,
+            license,
+            license_dests: dests,
+        });
     }
-    fs::write(bundle.join("LICENSE"), summary)?;
-    let manifest = serde_json::json!({
-        "project": project.name,
-        "version": project.version,
-        "iteration": project.iteration,
-        "target": TARGET,
-        "source_date_epoch": project.source_date_epoch,
-        "ferrobus": env!("CARGO_PKG_VERSION"),
-        "components": [{
-            "name": def.name, "version": def.version, "license": def.license,
-            "route": prov.route, "file": prov.file, "sha256": prov.sha256,
-            "upstream_url": prov.upstream_url, "upstream_sha256": prov.upstream_sha256,
-            "files_sha256": prov.files_sha256,
-        }],
-        "python_distributions": dist_json,
-    });
+    distributions.sort_by(|a, b| a.name.cmp(&b.name));
+    let install_dir = match &win.msi {
+        Some(m) => format!("C:\\Program Files\\{}", m.product_name),
+        None => project.name.clone(),
+    };
+    let c = Contents {
+        project: ProjectInfo {
+            name: project.name.clone(),
+            version: project.version.clone(),
+            iteration: project.iteration,
+            license: project.license.clone(),
+            install_dir,
+        },
+        source_date_epoch: project.source_date_epoch,
+        toolchain: crate::toolchain::Toolchain {
+            target: TARGET.into(),
+            cc: String::new(),
+            cxx: String::new(),
+            cc_version: "none: nothing is compiled for this target".into(),
+            triple: "x86_64-pc-windows-msvc".into(),
+            libc: "ucrt".into(),
+            compiler: String::new(),
+            ar: None,
+            ranlib: None,
+            wrapper: None,
+        },
+        components: vec![component],
+        roots: vec![def.name.clone()],
+        distributions,
+        app: Some(Distribution {
+            name: app.name.clone(),
+            version: app.version.clone(),
+            kind: "source".into(),
+            file: None,
+            sha256: None,
+            lock_hashes: vec![],
+            license: if app.license.is_empty() {
+                "NOASSERTION".into()
+            } else {
+                app.license.clone()
+            },
+            license_dests: vec![],
+        }),
+        allow_missing_licenses: project.provenance.allow_missing_licenses.clone(),
+    };
     write_atomic(
-        &bundle.join("version-manifest.json"),
-        format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes(),
+        &bundle.join("LICENSE"),
+        pv::licenses::summary(&c).as_bytes(),
+    )?;
+    write_atomic(
+        &bundle.join(pv::MANIFEST_FILE),
+        pv::render(&pv::manifest::render(&c)).as_bytes(),
+    )?;
+    write_atomic(
+        &bundle.join(pv::SBOM_FILE),
+        pv::render(&pv::sbom::render(&c)).as_bytes(),
     )?;
     Ok(())
 }
@@ -592,8 +666,8 @@ pub fn stem(p: &Project) -> String {
 }
 
 /// Write the project's Windows formats into `dist` (each through a temporary
-/// file, renamed), with `<stem>.SHA256SUMS` and `<stem>.version-manifest.json`
-/// beside them.
+/// file, renamed), with `<stem>.SHA256SUMS`, `<stem>.version-manifest.json` and
+/// `<stem>.cdx.json` beside them.
 pub fn package(
     bundle: &Path,
     p: &Project,
@@ -631,11 +705,18 @@ pub fn package(
         tmp.persist(&out)?;
         written.push(out);
     }
-    // The version manifest beside the installers, as for Linux packages.
-    let manifest = dist.join(format!("{}.version-manifest.json", stem(p)));
-    fs::copy(bundle.join("version-manifest.json"), &manifest)?;
+    // The version manifest and the SBOM beside the installers, as for Linux.
+    let mut beside = Vec::new();
+    for (file, suffix) in [
+        (crate::provenance::MANIFEST_FILE, "version-manifest.json"),
+        (crate::provenance::SBOM_FILE, "cdx.json"),
+    ] {
+        let to = dist.join(format!("{}.{suffix}", stem(p)));
+        fs::copy(bundle.join(file), &to)?;
+        beside.push(to);
+    }
     let mut sums = String::new();
-    for w in &written {
+    for w in written.iter().chain(&beside) {
         sums.push_str(&format!("{}  {}\n", sha256_file(w)?, file_name(w)));
     }
     write_atomic(

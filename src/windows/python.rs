@@ -227,7 +227,8 @@ pub fn fetch(
             let data = sdist_member(&sdist, &sd.member)
                 .with_context(|| format!("{} ({})", sd.requirement, def.path.display()))?;
             prov.route = "sdist".into();
-            prov.file = sd.requirement.clone();
+            prov.file = fs::read_to_string(cache_dir.join(format!("{}.name", sd.sha256)))
+                .unwrap_or_else(|_| sd.requirement.clone());
             prov.sha256 = sd.sha256.clone();
             let what = format!("{} member {}", sd.requirement, sd.member);
             (zip_files(&data, &sd.strip, &what)?, what)
