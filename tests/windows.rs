@@ -568,6 +568,18 @@ fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
     run(&mut w.wine(&["wineboot", "-i"]));
     eprintln!("wine prefix ready in {:.1}s", t.elapsed().as_secs_f64());
 
+    // The zip works where it is unpacked: its launcher finds its own Python.
+    let unzipped = dir.join("unzipped");
+    zip::ZipArchive::new(fs::File::open(&a.zip).unwrap())
+        .unwrap()
+        .extract(&unzipped)
+        .unwrap();
+    let launcher = Wine::path(&unzipped.join("demo-agent/bin/demo-agent.cmd"));
+    let out = run(&mut w.wine(&["cmd", "/c", &launcher, "--version"]));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(text.trim(), "demo-agent 0.1.0", "{text}");
+    assert_eq!(files(&unzipped.join("demo-agent")), files(&a.bundle));
+
     // Install: the files are exactly the staged tree; the product is in
     // Add/Remove Programs.
     w.msiexec("/i", &a.msi);
