@@ -163,13 +163,13 @@ pub fn build(opts: &Options) -> Result<Built> {
     let work = opts.layout.project_build(&project.name).join("windows");
     fs::create_dir_all(&work)?;
     let (py_files, py_prov) = python::fetch(&def, &opts.layout.sources(), &opts.fetch, &work)?;
-    let py_tag = python_tag(&def.version)?;
+    let pyver = python_minor(&def.version)?;
     let mut wheels = Vec::new();
     for r in &app.requirements {
         wheels.push(fetch_wheel(
             r,
             &app,
-            &py_tag,
+            &pyver,
             &opts.layout,
             &work,
             &opts.fetch,
@@ -229,12 +229,12 @@ pub fn build(opts: &Options) -> Result<Built> {
     })
 }
 
-/// `cp313` from `3.13.2`, and `3.13` for pip.
-fn python_tag(version: &str) -> Result<(String, String)> {
+/// `3.13` from `3.13.2`: the interpreter the wheels are chosen for.
+fn python_minor(version: &str) -> Result<String> {
     let mut it = version.split('.');
     match (it.next(), it.next()) {
-        (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => {
-            Ok((format!("cp{a}{b}"), format!("{a}.{b}")))
+        (Some(a), Some(b)) if a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok() => {
+            Ok(format!("{a}.{b}"))
         }
         _ => bail!("python version \"{version}\" is not major.minor.patch"),
     }
@@ -262,7 +262,7 @@ struct Wheel {
 fn fetch_wheel(
     r: &Requirement,
     app: &AppPlan,
-    (_, pyver): &(String, String),
+    pyver: &str,
     layout: &Layout,
     work: &Path,
     fetch: &FetchOptions,

@@ -78,16 +78,10 @@ pub struct SdistSource {
 pub struct Provenance {
     /// `upstream` or `sdist`.
     pub route: String,
-    /// The file fetched (zip or sdist) and its sha256.
+    /// The file fetched (the zip, or the sdist's file name).
     pub file: String,
     /// Its sha256.
     pub sha256: String,
-    /// The upstream URL and sha256 of the official zip.
-    pub upstream_url: String,
-    /// The official zip's sha256.
-    pub upstream_sha256: String,
-    /// The files' identity.
-    pub files_sha256: String,
 }
 
 /// Read the definition.
@@ -175,9 +169,6 @@ pub fn fetch(
         route: String::new(),
         file: String::new(),
         sha256: String::new(),
-        upstream_url: url,
-        upstream_sha256: def.upstream.sha256.clone(),
-        files_sha256: def.files_sha256.clone(),
     };
     // Whatever the cache holds first; then upstream, then the sdist.
     let sdist_cached = def
