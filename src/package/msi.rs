@@ -550,13 +550,17 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
                 .category(Category::UpperCase)
                 .string(72),
         ],
-        // Every older version: detected, then removed by RemoveExistingProducts.
+        // Every older version, and the same version of another iteration (a
+        // ProductCode of its own): detected, then removed by
+        // RemoveExistingProducts. FindRelatedProducts never matches the product
+        // being installed itself.
         vec![vec![
             s(&upgrade),
             Value::Null,
             s(&version),
             Value::Null,
-            Value::Int(1), // msidbUpgradeAttributesMigrateFeatures; VersionMax exclusive
+            // msidbUpgradeAttributesMigrateFeatures | VersionMaxInclusive
+            Value::Int(0x1 | 0x200),
             Value::Null,
             s("OLDERVERSIONFOUND"),
         ]],
