@@ -82,6 +82,10 @@ enum Cmd {
         p: ProjectArgs,
         #[command(flatten)]
         f: FetchArgs,
+        /// Target: `linux-x86_64` (built from source) or `windows-x86_64` (the
+        /// project's `[windows]` bundle: zip and MSI, nothing compiled).
+        #[arg(long, default_value = "linux-x86_64")]
+        target: String,
         /// Total parallel jobs (default: number of CPUs).
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -91,10 +95,6 @@ enum Cmd {
         /// Keep the work directories of successful builds.
         #[arg(long)]
         keep_work: bool,
-        /// Target: `linux-x86_64` (built from source) or `windows-x86_64` (the
-        /// project's `[windows]` bundle: zip and MSI, nothing compiled).
-        #[arg(long, default_value = "linux-x86_64")]
-        target: String,
     },
     /// Write the installers of an already built and checked project (no rebuild).
     Package {
@@ -294,11 +294,12 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Build {
             p,
             f,
+            target,
             jobs,
             serial,
             keep_work,
-            target,
         } => {
+            let t = Instant::now();
             if target == ferrobus::windows::TARGET {
                 return build_windows(&cli, p, f, &layout);
             }
@@ -308,7 +309,6 @@ fn run(cli: Cli) -> Result<()> {
                     ferrobus::windows::TARGET
                 );
             }
-            let t = Instant::now();
             let (project, plan, app) = load_all(&cli, p, &layout)?;
             let mut prov = provenance::Contents::from_plan(&project, &plan, app.as_ref());
             prov.check_declared()?;
