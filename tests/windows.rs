@@ -392,6 +392,25 @@ fn pe_check_names_a_missing_dll() {
         "the report names neither the file nor the DLL:\n{text}"
     );
     assert!(text.contains(" 1 missing"), "{text}");
+
+    // A PE file for another machine (the COFF header's machine set to i386).
+    let f = copy.join("python/select.pyd");
+    let mut data = fs::read(&f).unwrap();
+    let pe = u32::from_le_bytes(data[0x3c..0x40].try_into().unwrap()) as usize;
+    assert_eq!(&data[pe..pe + 4], b"PE\0\0");
+    data[pe + 4..pe + 6].copy_from_slice(&0x14cu16.to_le_bytes());
+    fs::write(&f, data).unwrap();
+    let out = Command::new(common::bin())
+        .args(["check", "--windows"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("python/select.pyd: built for x86 (32-bit), not x86-64"),
+        "{text}"
+    );
 }
 
 /// wine with a prefix of its own.

@@ -4,8 +4,8 @@
 //! will look for it: beside the importing file (Python loads extension modules
 //! with `LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR`), in the directory of the bundle's
 //! `python.exe` (the application directory), or among the DLLs every Windows
-//! x64 system has (the API sets and the system DLL list below). A problem names
-//! the importing file and the DLL.
+//! x64 system has (the API sets and the system DLL list below); and every PE
+//! file must be built for x86-64. A problem names the file (and the DLL).
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -79,6 +79,9 @@ pub struct Report {
     pub imports: usize,
     /// Imports that resolve nowhere.
     pub missing: Vec<Missing>,
+    /// PE files for another machine than x86-64 (file, machine), which an
+    /// x64 python.exe cannot load.
+    pub wrong_machine: Vec<(String, String)>,
     /// Files with a PE extension that goblin could not parse (file, error).
     pub unreadable: Vec<(String, String)>,
 }
@@ -86,7 +89,7 @@ pub struct Report {
 impl Report {
     /// No problem found.
     pub fn ok(&self) -> bool {
-        self.missing.is_empty() && self.unreadable.is_empty()
+        self.missing.is_empty() && self.unreadable.is_empty() && self.wrong_machine.is_empty()
     }
 
     /// A human-readable report, one line per problem.
@@ -97,6 +100,9 @@ impl Report {
                 "{}: imports {}, which is neither in the bundle (beside it or beside python.exe) nor a Windows system DLL\n",
                 m.file, m.dll
             ));
+        }
+        for (f, m) in &self.wrong_machine {
+            s.push_str(&format!("{f}: built for {m}, not x86-64\n"));
         }
         for (f, e) in &self.unreadable {
             s.push_str(&format!("{f}: not a readable PE file: {e}\n"));
@@ -161,6 +167,10 @@ pub fn check(root: &Path) -> Result<Report> {
             }
         };
         r.pe_files += 1;
+        let machine = pe.header.coff_header.machine;
+        if machine != goblin::pe::header::COFF_MACHINE_X86_64 {
+            r.wrong_machine.push((rel.clone(), machine_name(machine)));
+        }
         let beside = names_in(f.parent().unwrap_or(root));
         let mut libs: Vec<String> = pe.libraries.iter().map(|l| l.to_string()).collect();
         libs.sort_by_key(|l| l.to_ascii_lowercase());
@@ -179,6 +189,15 @@ pub fn check(root: &Path) -> Result<Report> {
     }
     r.missing.sort();
     Ok(r)
+}
+
+fn machine_name(m: u16) -> String {
+    match m {
+        goblin::pe::header::COFF_MACHINE_X86 => "x86 (32-bit)".into(),
+        goblin::pe::header::COFF_MACHINE_ARM64 => "ARM64".into(),
+        goblin::pe::header::COFF_MACHINE_ARMNT => "ARM (32-bit)".into(),
+        other => format!("machine 0x{other:04x}"),
+    }
 }
 
 #[cfg(test)]
