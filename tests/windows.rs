@@ -486,8 +486,12 @@ impl Wine {
 }
 
 impl Drop for Wine {
+    /// Stop this prefix's wineserver (and whatever still runs in it), then drop
+    /// the prefix (~700 MB).
     fn drop(&mut self) {
         let _ = self.cmd("wineserver").arg("-k").status();
+        let _ = self.cmd("wineserver").arg("-w").status();
+        let _ = fs::remove_dir_all(&self.prefix);
     }
 }
 
