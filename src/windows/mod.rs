@@ -455,6 +455,11 @@ fn unpack_wheel(wheel: &Path, file: &str, site: &Path) -> Result<Dist> {
             name.clone()
         };
         let to = site.join(&rel);
+        if to.exists() {
+            bail!(
+                "{file}: {rel} is already in site-packages (another wheel, or ferrobus' sitecustomize.py)"
+            );
+        }
         fs::create_dir_all(to.parent().unwrap_or(site))?;
         let mut buf = Vec::new();
         e.read_to_end(&mut buf)?;
