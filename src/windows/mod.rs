@@ -440,8 +440,7 @@ fn unpack_wheel(wheel: &Path, file: &str, site: &Path) -> Result<Dist> {
         if first.ends_with(".dist-info") {
             dist_info = Some(first.to_string());
         }
-        let rel = if let Some(data) = first.strip_suffix(".data") {
-            let _ = data;
+        let rel = if first.ends_with(".data") {
             let rest: Vec<&str> = name.splitn(3, '/').collect();
             match rest.get(1).copied() {
                 Some("purelib") | Some("platlib") => rest.get(2).copied().unwrap_or("").to_string(),
