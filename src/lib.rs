@@ -22,3 +22,4 @@ pub mod stage;
 pub mod toolchain;
 pub mod util;
 pub mod verify;
+pub mod windows;

@@ -144,6 +144,8 @@ pub struct Project {
     /// The C toolchain (`[toolchain]`).
     #[serde(default)]
     pub toolchain: ToolchainConfig,
+    /// The Windows bundle (`[windows]`, built with `--target windows-x86_64`).
+    pub windows: Option<crate::windows::WindowsConfig>,
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,

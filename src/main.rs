@@ -90,6 +90,10 @@ enum Cmd {
         p: ProjectArgs,
         #[command(flatten)]
         f: FetchArgs,
+        /// Target: `linux-x86_64` (built from source) or `windows-x86_64` (the
+        /// project's `[windows]` bundle: zip and MSI, nothing compiled).
+        #[arg(long, default_value = "linux-x86_64")]
+        target: String,
         /// Total parallel jobs (default: number of CPUs).
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -142,6 +146,9 @@ enum Cmd {
         /// Allow one more system library (repeatable).
         #[arg(long)]
         allow_lib: Vec<String>,
+        /// Check a Windows bundle's PE files (DLL imports) instead of ELF files.
+        #[arg(long)]
+        windows: bool,
     },
     /// Relocate a tree built in one prefix to live in another.
     Relocate {
@@ -320,12 +327,22 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Build {
             p,
             f,
+            target,
             jobs,
             serial,
             keep_work,
             sign,
         } => {
             let t = Instant::now();
+            if target == ferrobus::windows::TARGET {
+                return build_windows(&cli, p, f, &layout);
+            }
+            if target != "linux-x86_64" {
+                anyhow::bail!(
+                    "unknown target \"{target}\" (known: linux-x86_64, {})",
+                    ferrobus::windows::TARGET
+                );
+            }
             let (project, plan, app) = load_all(&cli, p, &layout)?;
             let mut prov = provenance::Contents::from_plan(&project, &plan, app.as_ref());
             prov.check_declared()?;
@@ -539,7 +556,20 @@ fn run(cli: Cli) -> Result<()> {
             glibcxx_floor,
             gcc_floor,
             allow_lib,
+            windows,
         } => {
+            if *windows {
+                let r = ferrobus::windows::pe::check(dir)?;
+                if cli.json {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                } else {
+                    print!("{}", r.render());
+                }
+                if !r.ok() {
+                    std::process::exit(1);
+                }
+                return Ok(());
+            }
             let v = |what: &str, s: &Option<String>| {
                 check::Version::parse_setting(&format!("--{what}"), s.as_deref())
             };
@@ -592,6 +622,46 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Cache { cmd } => cache_cmd(cmd, &layout, cli.json),
     }
+}
+
+/// `build --target windows-x86_64`: the project's Windows bundle and installers.
+fn build_windows(cli: &Cli, p: &ProjectArgs, f: &FetchArgs, layout: &Layout) -> Result<()> {
+    if !p.overrides.is_empty() {
+        anyhow::bail!(
+            "--override applies to components built from source, not to {}",
+            ferrobus::windows::TARGET
+        );
+    }
+    let opts = ferrobus::windows::Options {
+        project: p.project.clone(),
+        defs: cli
+            .defs
+            .clone()
+            .unwrap_or_else(|| load::default_defs_dir(&p.project)),
+        layout: layout.clone(),
+        dist: cli.dist_dir.clone(),
+        fetch: fetch_opts(f, cli),
+    };
+    let b = ferrobus::windows::build(&opts)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&b)?);
+    } else {
+        println!(
+            "PE health check passed: {} PE files, {} imports resolved",
+            b.pe.pe_files, b.pe.imports
+        );
+        for p in &b.packages {
+            println!("installer {}", p.display());
+        }
+        println!(
+            "staged {} ({} files, {:.1} MB) in {:.1}s",
+            b.bundle.display(),
+            b.files,
+            b.bytes as f64 / 1e6,
+            b.seconds
+        );
+    }
+    Ok(())
 }
 
 fn print_plan(plan: &Plan, layout: &Layout, json: bool) -> Result<()> {

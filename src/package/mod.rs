@@ -9,11 +9,13 @@
 
 pub mod archive;
 pub mod deb;
+pub mod msi;
 pub mod rpm;
 pub mod scripts;
 pub mod shell;
 pub mod sign;
 pub mod tarball;
+pub mod zip;
 
 use crate::load::{Project, ServiceConfig, UserConfig};
 use crate::util::{sha256_file, write_atomic};

@@ -50,7 +50,8 @@ class Metrics:
 
     def collect(self):
         vm = psutil.virtual_memory()
-        disk = psutil.disk_usage("/")
+        # The root of the drive the agent runs from ("/" on POSIX).
+        disk = psutil.disk_usage(os.path.abspath(os.sep))
         sample = {
             "cpu_percent": psutil.cpu_percent(interval=None),
             "cpu_count": psutil.cpu_count(),
@@ -58,10 +59,11 @@ class Metrics:
             "memory_available_bytes": vm.available,
             "disk_root_used_bytes": disk.used,
             "disk_root_total_bytes": disk.total,
-            "load1": os.getloadavg()[0],
             "boot_time_seconds": psutil.boot_time(),
             "processes": len(psutil.pids()),
         }
+        if hasattr(os, "getloadavg"):  # not on Windows
+            sample["load1"] = os.getloadavg()[0]
         with self.lock:
             self.sample = sample
 

@@ -1,0 +1,750 @@
+//! msi: the Windows Installer package of a Windows bundle, written in Rust.
+//!
+//! The database is written with the `msi` crate (tables, summary information,
+//! streams); the files go into one MSZIP cabinet written with the `cab` crate and
+//! embedded as the stream `bundle.cab` (`Media.Cabinet = #bundle.cab`).
+//!
+//! What the package does: install every file of the bundle under
+//! `ProgramFiles64Folder\<product name>` (one component per file, 64-bit, the
+//! file its key path), for all users (`ALLUSERS=1`); register the product, so it
+//! appears in Add/Remove Programs; remove an installed older version of the same
+//! UpgradeCode before installing (major upgrade: `FindRelatedProducts` +
+//! `RemoveExistingProducts` right after `InstallValidate`); on uninstall, remove
+//! every file and every directory (`RemoveFile` rows for each directory, and for
+//! the `__pycache__` beside every `.py`, in case bytecode was written after all).
+//!
+//! Reproducible: every GUID is derived from content (ProductCode from the
+//! UpgradeCode and version, component GUIDs from the UpgradeCode and the file's
+//! path, the package code from everything in the package), the summary
+//! information's time is SOURCE_DATE_EPOCH, the cabinet's file times too, and the
+//! compound file's root entry times (which the `cfb` crate sets to "now") are
+//! set to SOURCE_DATE_EPOCH after writing.
+
+use crate::util::sha256_bytes;
+use anyhow::{Context, Result, bail};
+use msi::{Category, Column, Insert, Package, PackageType, Value};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs;
+use std::io::{Cursor, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// The cabinet stream's name.
+const CAB: &str = "bundle.cab";
+
+/// What the MSI needs besides the bundle.
+#[derive(Debug, Clone)]
+pub struct MsiMeta {
+    /// ProductName, and the folder under ProgramFiles64Folder.
+    pub product_name: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// UpgradeCode (`{GUID}`).
+    pub upgrade_code: String,
+    /// The project's version (`major.minor.build`, each a number).
+    pub version: String,
+    /// The project's iteration (part of the ProductCode).
+    pub iteration: u32,
+    /// One-line description (ARPCOMMENTS, summary comments).
+    pub description: String,
+    /// Home page (ARPURLINFOABOUT).
+    pub homepage: String,
+    /// SOURCE_DATE_EPOCH.
+    pub epoch: u64,
+}
+
+/// The 16 bytes of a `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}` GUID (braces
+/// optional), or `None`.
+pub fn parse_guid(s: &str) -> Option<[u8; 16]> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap_or(s);
+    let parts: Vec<&str> = s.split('-').collect();
+    if parts.iter().map(|p| p.len()).collect::<Vec<_>>() != [8, 4, 4, 4, 12] {
+        return None;
+    }
+    let hex: String = parts.concat();
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The canonical form MSI wants: upper case, in braces.
+pub fn canonical_guid(s: &str) -> Option<String> {
+    parse_guid(s).map(|b| format_guid(&b))
+}
+
+fn format_guid(b: &[u8]) -> String {
+    let h = hex::encode_upper(&b[..16]);
+    format!(
+        "{{{}-{}-{}-{}-{}}}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A GUID derived from `seed` (a name-based, version-5-style GUID over sha256):
+/// the same seed always gives the same GUID.
+pub fn derived_guid(seed: &str) -> String {
+    let h = hex::decode(sha256_bytes(seed.as_bytes())).expect("hex");
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    format_guid(&b)
+}
+
+/// MSI's ProductVersion from a project version: `major.minor.build`, with
+/// major, minor <= 255 and build <= 65535.
+pub fn product_version(v: &str) -> Result<String> {
+    let parts: Vec<&str> = v.split('.').collect();
+    let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some([a, b, c]) if *a <= 255 && *b <= 255 && *c <= 65535 => Ok(format!("{a}.{b}.{c}")),
+        Some([a, b]) if *a <= 255 && *b <= 255 => Ok(format!("{a}.{b}.0")),
+        _ => bail!(
+            "\"{v}\" is not an MSI ProductVersion (major.minor.build: numbers, at most 255.255.65535)"
+        ),
+    }
+}
+
+/// A short 8.3 name for `long`, unique (case-insensitively) among `taken`.
+fn short_name(long: &str, taken: &mut HashSet<String>) -> String {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let (stem, ext) = match long.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s, Some(e)),
+        _ => (long, None),
+    };
+    let is_83 = stem.len() <= 8
+        && stem.chars().all(ok)
+        && ext.is_none_or(|e| !e.is_empty() && e.len() <= 3 && e.chars().all(ok));
+    if is_83 && taken.insert(long.to_ascii_uppercase()) {
+        return long.to_string();
+    }
+    let clean = |s: &str, n: usize| -> String {
+        s.chars()
+            .filter(|c| ok(*c))
+            .take(n)
+            .collect::<String>()
+            .to_ascii_uppercase()
+    };
+    let ext = ext.map(|e| clean(e, 3)).filter(|e| !e.is_empty());
+    for n in 1u32.. {
+        let suffix = format!("~{n}");
+        let mut base = clean(stem, 8 - suffix.len());
+        if base.is_empty() {
+            base = "F".into();
+        }
+        let s = match &ext {
+            Some(e) => format!("{base}{suffix}.{e}"),
+            None => format!("{base}{suffix}"),
+        };
+        if taken.insert(s.clone()) {
+            return s;
+        }
+    }
+    unreachable!()
+}
+
+/// `short|long`, or just the name when it is a valid short name itself.
+fn msi_name(long: &str, taken: &mut HashSet<String>) -> String {
+    let s = short_name(long, taken);
+    if s == long { s } else { format!("{s}|{long}") }
+}
+
+/// An identifier for a path: `<kind>` + 24 hex digits of its hash.
+fn ident(kind: &str, rel: &str) -> String {
+    format!("{kind}{}", &sha256_bytes(rel.as_bytes())[..24])
+}
+
+fn s(v: &str) -> Value {
+    Value::Str(v.to_string())
+}
+
+fn col_id(name: &str) -> msi::ColumnBuilder {
+    Column::build(name)
+}
+
+/// One table: its name, columns and rows.
+type TableData = (&'static str, Vec<Column>, Vec<Vec<Value>>);
+
+/// One file of the bundle.
+struct FileRow {
+    rel: String,
+    id: String,
+    dir_id: String,
+    name: String,
+    size: u64,
+}
+
+/// Write the MSI of `bundle` to `out`.
+pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
+    let upgrade = canonical_guid(&meta.upgrade_code)
+        .with_context(|| format!("upgrade_code \"{}\" is not a GUID", meta.upgrade_code))?;
+    let version = product_version(&meta.version)?;
+    let product_code = derived_guid(&format!(
+        "product\n{upgrade}\n{}\n{}",
+        meta.version, meta.iteration
+    ));
+    for v in [&meta.product_name, &meta.manufacturer] {
+        if !v.is_ascii() {
+            bail!("\"{v}\": the MSI's names must be ASCII (code page 1252 database)");
+        }
+    }
+
+    // Directories and files, sorted by path.
+    let tree = super::zip::tree(bundle)?;
+    let mut dirs: BTreeMap<String, (String, String, String)> = BTreeMap::new(); // rel -> (id, parent id, DefaultDir)
+    let mut taken: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    let dir_id = |rel: &str| {
+        if rel.is_empty() {
+            "INSTALLDIR".to_string()
+        } else {
+            ident("d", rel)
+        }
+    };
+    let mut files = Vec::new();
+    let mut py_dirs = BTreeSet::new();
+    for (rel, is_dir) in &tree {
+        let rel = rel.trim_end_matches('/');
+        if !rel.is_ascii() {
+            bail!(
+                "{}: the MSI's file names must be ASCII",
+                bundle.join(rel).display()
+            );
+        }
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let t = taken.entry(parent.to_string()).or_default();
+        let msi = msi_name(name, t);
+        if *is_dir {
+            dirs.insert(rel.to_string(), (dir_id(rel), dir_id(parent), msi));
+        } else {
+            if name.ends_with(".py") {
+                py_dirs.insert(parent.to_string());
+            }
+            let size = fs::metadata(bundle.join(rel))?.len();
+            if size > i32::MAX as u64 {
+                bail!("{}: too large for an MSI", bundle.join(rel).display());
+            }
+            files.push(FileRow {
+                rel: rel.to_string(),
+                id: ident("f", rel),
+                dir_id: dir_id(parent),
+                name: msi,
+                size,
+            });
+        }
+    }
+    if files.is_empty() {
+        bail!("{}: nothing to package", bundle.display());
+    }
+    // __pycache__ beside every .py (not created by the install; removed, with
+    // what is in it, by the uninstall).
+    let mut pycache = Vec::new();
+    for d in &py_dirs {
+        let rel = if d.is_empty() {
+            "__pycache__".to_string()
+        } else {
+            format!("{d}/__pycache__")
+        };
+        if dirs.contains_key(&rel) {
+            continue;
+        }
+        let t = taken.entry(d.clone()).or_default();
+        let msi = msi_name("__pycache__", t);
+        dirs.insert(rel.clone(), (dir_id(&rel), dir_id(d), msi));
+        pycache.push(rel);
+    }
+
+    // The cabinet: files in File.Sequence order, named by their File key.
+    let cab_time = {
+        let t = time::OffsetDateTime::from_unix_timestamp(meta.epoch as i64)
+            .context("SOURCE_DATE_EPOCH out of range")?;
+        time::PrimitiveDateTime::new(t.date(), t.time())
+    };
+    let mut cb = cab::CabinetBuilder::new();
+    {
+        let folder = cb.add_folder(cab::CompressionType::MsZip);
+        for f in &files {
+            folder.add_file(f.id.clone()).set_datetime(cab_time);
+        }
+    }
+    let mut cw = cb.build(Cursor::new(Vec::new()))?;
+    let mut i = 0;
+    while let Some(mut w) = cw.next_file()? {
+        let f = &files[i];
+        debug_assert_eq!(w.file_name(), f.id);
+        let data = fs::read(bundle.join(&f.rel))?;
+        w.write_all(&data)?;
+        i += 1;
+    }
+    let cab_bytes = cw.finish()?.into_inner();
+
+    // Tables.
+    let mut tables: Vec<TableData> = Vec::new();
+    let mut props: Vec<(&str, String)> = vec![
+        ("ProductCode", product_code.clone()),
+        ("ProductName", meta.product_name.clone()),
+        ("ProductVersion", version.clone()),
+        ("Manufacturer", meta.manufacturer.clone()),
+        ("UpgradeCode", upgrade.clone()),
+        ("ProductLanguage", "1033".into()),
+        ("ALLUSERS", "1".into()),
+        ("ARPNOMODIFY", "1".into()),
+        ("ARPNOREPAIR", "1".into()),
+        ("SecureCustomProperties", "OLDERVERSIONFOUND".into()),
+    ];
+    if !meta.homepage.is_empty() {
+        props.push(("ARPURLINFOABOUT", meta.homepage.clone()));
+    }
+    if !meta.description.is_empty() {
+        props.push(("ARPCOMMENTS", meta.description.clone()));
+    }
+    tables.push((
+        "Property",
+        vec![
+            col_id("Property").primary_key().id_string(72),
+            col_id("Value").text_string(0),
+        ],
+        props.iter().map(|(k, v)| vec![s(k), s(v)]).collect(),
+    ));
+    let mut dir_rows = vec![
+        vec![s("TARGETDIR"), Value::Null, s("SourceDir")],
+        vec![s("ProgramFiles64Folder"), s("TARGETDIR"), s(".")],
+        vec![
+            s("INSTALLDIR"),
+            s("ProgramFiles64Folder"),
+            s(&msi_name(&meta.product_name, &mut HashSet::new())),
+        ],
+    ];
+    for (id, parent, name) in dirs.values() {
+        dir_rows.push(vec![s(id), s(parent), s(name)]);
+    }
+    tables.push((
+        "Directory",
+        vec![
+            col_id("Directory").primary_key().id_string(72),
+            col_id("Directory_Parent").nullable().id_string(72),
+            col_id("DefaultDir")
+                .localizable()
+                .category(Category::DefaultDir)
+                .string(255),
+        ],
+        dir_rows,
+    ));
+    let comp = |f: &FileRow| ident("c", &f.rel);
+    tables.push((
+        "Component",
+        vec![
+            col_id("Component").primary_key().id_string(72),
+            col_id("ComponentId")
+                .nullable()
+                .category(Category::Guid)
+                .string(38),
+            col_id("Directory_").id_string(72),
+            col_id("Attributes").int16(),
+            col_id("Condition")
+                .nullable()
+                .category(Category::Condition)
+                .string(255),
+            col_id("KeyPath").nullable().id_string(72),
+        ],
+        files
+            .iter()
+            .map(|f| {
+                vec![
+                    s(&comp(f)),
+                    s(&derived_guid(&format!("component\n{upgrade}\n{}", f.rel))),
+                    s(&f.dir_id),
+                    Value::Int(256), // msidbComponentAttributes64bit
+                    Value::Null,
+                    s(&f.id),
+                ]
+            })
+            .collect(),
+    ));
+    tables.push((
+        "Feature",
+        vec![
+            col_id("Feature").primary_key().id_string(38),
+            col_id("Feature_Parent").nullable().id_string(38),
+            col_id("Title").nullable().localizable().text_string(64),
+            col_id("Description")
+                .nullable()
+                .localizable()
+                .text_string(255),
+            col_id("Display").nullable().int16(),
+            col_id("Level").int16(),
+            col_id("Directory_").nullable().id_string(72),
+            col_id("Attributes").int16(),
+        ],
+        vec![vec![
+            s("Complete"),
+            Value::Null,
+            s(&meta.product_name),
+            if meta.description.is_empty() {
+                Value::Null
+            } else {
+                s(&meta.description)
+            },
+            Value::Int(1),
+            Value::Int(1),
+            s("INSTALLDIR"),
+            Value::Int(16), // msidbFeatureAttributesUIDisallowAbsent
+        ]],
+    ));
+    tables.push((
+        "FeatureComponents",
+        vec![
+            col_id("Feature_").primary_key().id_string(38),
+            col_id("Component_").primary_key().id_string(72),
+        ],
+        files
+            .iter()
+            .map(|f| vec![s("Complete"), s(&comp(f))])
+            .collect(),
+    ));
+    tables.push((
+        "File",
+        vec![
+            col_id("File").primary_key().id_string(72),
+            col_id("Component_").id_string(72),
+            col_id("FileName")
+                .localizable()
+                .category(Category::Filename)
+                .string(255),
+            col_id("FileSize").int32(),
+            col_id("Version")
+                .nullable()
+                .category(Category::Version)
+                .string(72),
+            col_id("Language")
+                .nullable()
+                .category(Category::Language)
+                .string(20),
+            col_id("Attributes").nullable().int16(),
+            col_id("Sequence").int32(),
+        ],
+        files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                vec![
+                    s(&f.id),
+                    s(&comp(f)),
+                    s(&f.name),
+                    Value::Int(f.size as i32),
+                    Value::Null,
+                    Value::Null,
+                    Value::Int(0),
+                    Value::Int(i as i32 + 1),
+                ]
+            })
+            .collect(),
+    ));
+    // Every directory (and __pycache__ beside the .py files, with its .pyc)
+    // goes on uninstall; the rows hang off the first file's component.
+    let owner = comp(&files[0]);
+    let mut rm = Vec::new();
+    for (rel, (id, _, _)) in &dirs {
+        rm.push(vec![
+            s(&ident("r", rel)),
+            s(&owner),
+            Value::Null,
+            s(id),
+            Value::Int(2), // msidbRemoveFileInstallModeOnRemove
+        ]);
+    }
+    for rel in &pycache {
+        rm.push(vec![
+            s(&ident("p", rel)),
+            s(&owner),
+            s("*.pyc"),
+            s(&dir_id(rel)),
+            Value::Int(2),
+        ]);
+    }
+    rm.push(vec![
+        s("rINSTALLDIR"),
+        s(&owner),
+        Value::Null,
+        s("INSTALLDIR"),
+        Value::Int(2),
+    ]);
+    tables.push((
+        "RemoveFile",
+        vec![
+            col_id("FileKey").primary_key().id_string(72),
+            col_id("Component_").id_string(72),
+            col_id("FileName")
+                .nullable()
+                .localizable()
+                .category(Category::WildCardFilename)
+                .string(255),
+            col_id("DirProperty").id_string(72),
+            col_id("InstallMode").int16(),
+        ],
+        rm,
+    ));
+    tables.push((
+        "Media",
+        vec![
+            col_id("DiskId").primary_key().range(1, 32767).int16(),
+            col_id("LastSequence").int32(),
+            col_id("DiskPrompt")
+                .nullable()
+                .localizable()
+                .text_string(64),
+            col_id("Cabinet")
+                .nullable()
+                .category(Category::Cabinet)
+                .string(255),
+            col_id("VolumeLabel").nullable().text_string(32),
+            col_id("Source")
+                .nullable()
+                .category(Category::Property)
+                .string(72),
+        ],
+        vec![vec![
+            Value::Int(1),
+            Value::Int(files.len() as i32),
+            Value::Null,
+            s(&format!("#{CAB}")),
+            Value::Null,
+            Value::Null,
+        ]],
+    ));
+    tables.push((
+        "Upgrade",
+        vec![
+            col_id("UpgradeCode")
+                .primary_key()
+                .category(Category::Guid)
+                .string(38),
+            col_id("VersionMin")
+                .primary_key()
+                .nullable()
+                .text_string(20),
+            col_id("VersionMax")
+                .primary_key()
+                .nullable()
+                .text_string(20),
+            col_id("Language")
+                .primary_key()
+                .nullable()
+                .category(Category::Language)
+                .string(255),
+            col_id("Attributes").primary_key().int32(),
+            col_id("Remove")
+                .nullable()
+                .category(Category::Formatted)
+                .string(255),
+            col_id("ActionProperty")
+                .category(Category::UpperCase)
+                .string(72),
+        ],
+        // Every older version, and the same version of another iteration (a
+        // ProductCode of its own): detected, then removed by
+        // RemoveExistingProducts. FindRelatedProducts never matches the product
+        // being installed itself.
+        vec![vec![
+            s(&upgrade),
+            Value::Null,
+            s(&version),
+            Value::Null,
+            // msidbUpgradeAttributesMigrateFeatures | VersionMaxInclusive
+            Value::Int(0x1 | 0x200),
+            Value::Null,
+            s("OLDERVERSIONFOUND"),
+        ]],
+    ));
+    // Add/Remove Programs shows where the product is (a type 51 custom
+    // action: set a property from a formatted string).
+    tables.push((
+        "CustomAction",
+        vec![
+            col_id("Action").primary_key().id_string(72),
+            col_id("Type").int16(),
+            col_id("Source")
+                .nullable()
+                .category(Category::CustomSource)
+                .string(72),
+            col_id("Target")
+                .nullable()
+                .category(Category::Formatted)
+                .string(255),
+        ],
+        vec![vec![
+            s("SetARPINSTALLLOCATION"),
+            Value::Int(51),
+            s("ARPINSTALLLOCATION"),
+            s("[INSTALLDIR]"),
+        ]],
+    ));
+    let seq_cols = || {
+        vec![
+            col_id("Action").primary_key().id_string(72),
+            col_id("Condition")
+                .nullable()
+                .category(Category::Condition)
+                .string(255),
+            col_id("Sequence").nullable().range(-4, 32767).int16(),
+        ]
+    };
+    let seq = |rows: &[(&str, Option<&str>, i32)]| -> Vec<Vec<Value>> {
+        rows.iter()
+            .map(|(a, c, n)| vec![s(a), c.map_or(Value::Null, s), Value::Int(*n)])
+            .collect()
+    };
+    tables.push((
+        "InstallExecuteSequence",
+        seq_cols(),
+        seq(&[
+            ("FindRelatedProducts", None, 25),
+            ("CostInitialize", None, 800),
+            ("FileCost", None, 900),
+            ("CostFinalize", None, 1000),
+            ("SetARPINSTALLLOCATION", None, 1001),
+            ("MigrateFeatureStates", None, 1200),
+            ("InstallValidate", None, 1400),
+            // Before anything of this version is installed: the old version goes
+            // completely, so an upgrade leaves exactly this version's files.
+            ("RemoveExistingProducts", None, 1410),
+            ("InstallInitialize", None, 1500),
+            ("ProcessComponents", None, 1600),
+            ("UnpublishFeatures", None, 1800),
+            ("RemoveFiles", None, 3500),
+            ("RemoveFolders", None, 3600),
+            ("CreateFolders", None, 3700),
+            ("InstallFiles", None, 4000),
+            ("RegisterUser", None, 6000),
+            ("RegisterProduct", None, 6100),
+            ("PublishFeatures", None, 6300),
+            ("PublishProduct", None, 6400),
+            ("InstallFinalize", None, 6600),
+        ]),
+    ));
+    tables.push((
+        "InstallUISequence",
+        seq_cols(),
+        seq(&[
+            ("FindRelatedProducts", None, 25),
+            ("CostInitialize", None, 800),
+            ("FileCost", None, 900),
+            ("CostFinalize", None, 1000),
+            ("MigrateFeatureStates", None, 1200),
+            ("ExecuteAction", None, 1300),
+        ]),
+    ));
+
+    // The package code: everything the package holds.
+    let mut id = format!("{}\n", sha256_bytes(&cab_bytes));
+    for (name, _, rows) in &tables {
+        id.push_str(&format!("{name}\n{rows:?}\n"));
+    }
+    let package_code = derived_guid(&format!("package\n{id}"));
+
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(out)
+        .with_context(|| format!("creating {}", out.display()))?;
+    let mut pkg = Package::create(PackageType::Installer, file)?;
+    pkg.set_database_codepage(msi::CodePage::Windows1252);
+    {
+        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(meta.epoch);
+        let si = pkg.summary_info_mut();
+        si.set_codepage(msi::CodePage::Windows1252);
+        si.set_title("Installation Database");
+        si.set_subject(meta.product_name.clone());
+        si.set_author(meta.manufacturer.clone());
+        si.set_keywords(&["Installer".to_string(), meta.product_name.clone()]);
+        if !meta.description.is_empty() {
+            si.set_comments(meta.description.clone());
+        }
+        si.set_arch("x64");
+        si.set_languages(&[msi::LanguageId::from_id(1033)]);
+        si.set_uuid(
+            uuid::Uuid::parse_str(package_code.trim_matches(['{', '}'])).context("package code")?,
+        );
+        si.set_creating_application(format!("ferrobus {}", env!("CARGO_PKG_VERSION")));
+        si.set_creation_time(when);
+        si.set_last_save_time(when);
+        si.set_page_count(500); // Windows Installer 5.0, x64
+        si.set_word_count(2); // long file names, compressed
+        si.set_doc_security(2); // read-only recommended
+    }
+    for (name, cols, rows) in tables {
+        pkg.create_table(name, cols)
+            .with_context(|| format!("creating table {name}"))?;
+        pkg.insert_rows(Insert::into(name).rows(rows))
+            .with_context(|| format!("filling table {name}"))?;
+    }
+    {
+        let mut w = pkg.write_stream(CAB)?;
+        w.write_all(&cab_bytes)?;
+    }
+    pkg.flush()?;
+    drop(pkg);
+    fix_cfb_times(out, meta.epoch)
+}
+
+/// Set the compound file's root entry times (the only ones `cfb` takes from the
+/// clock) to SOURCE_DATE_EPOCH.
+fn fix_cfb_times(path: &Path, epoch: u64) -> Result<()> {
+    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
+    let mut c = cfb::open_rw(path).with_context(|| format!("reopening {}", path.display()))?;
+    c.set_modified_time("/", when)?;
+    c.set_created_time("/", when)?;
+    c.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids() {
+        let g = "{6f1c8a3e-2b4d-4c5e-9a7b-1c2d3e4f5a6b}";
+        assert_eq!(
+            canonical_guid(g).unwrap(),
+            "{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}"
+        );
+        assert!(parse_guid("{not-a-guid}").is_none());
+        let a = derived_guid("x");
+        assert_eq!(a, derived_guid("x"));
+        assert_ne!(a, derived_guid("y"));
+        assert!(parse_guid(&a).is_some());
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(product_version("0.1.0").unwrap(), "0.1.0");
+        assert_eq!(product_version("1.2").unwrap(), "1.2.0");
+        assert!(product_version("1.0.0rc1").is_err());
+        assert!(product_version("256.0.0").is_err());
+    }
+
+    #[test]
+    fn short_names_are_unique() {
+        let mut t = HashSet::new();
+        assert_eq!(short_name("python.exe", &mut t), "python.exe");
+        assert_eq!(short_name("site-packages", &mut t), "SITE-P~1");
+        assert_eq!(short_name("site-packagez", &mut t), "SITE-P~2");
+        assert_eq!(
+            short_name("_yaml.cp313-win_amd64.pyd", &mut t),
+            "_YAMLC~1.PYD"
+        );
+        assert_eq!(short_name("PYTHON.EXE", &mut t), "PYTHON~1.EXE");
+    }
+}
