@@ -178,7 +178,11 @@ fn demo_project_builds_a_working_embedded_python() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(text.matches("as the SBOM records").count(), 5, "{text}");
 
     // A second build changes nothing.
