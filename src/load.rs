@@ -141,6 +141,9 @@ pub struct Project {
     /// Provenance settings (`[provenance]`).
     #[serde(default)]
     pub provenance: ProvenanceConfig,
+    /// What the staged tree leaves out (`[stage]`).
+    #[serde(default)]
+    pub stage: StageConfig,
     /// The C toolchain (`[toolchain]`).
     #[serde(default)]
     pub toolchain: ToolchainConfig,
@@ -149,6 +152,20 @@ pub struct Project {
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// `[stage]`: dead weight a project leaves out of its tree, after the app is
+/// installed and before anything is relocated, checked, listed or packaged.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Globs relative to the embedded prefix (e.g. `lib/python3.*/idlelib`):
+    /// every match is removed.
+    #[serde(default)]
+    pub prune: Vec<String>,
+    /// Globs of paths `prune` would remove but that stay.
+    #[serde(default)]
+    pub keep: Vec<String>,
 }
 
 /// Provenance settings (`[provenance]`): what the build may ship without.
@@ -525,6 +542,17 @@ pub fn load_project(path: &Path) -> Result<Project> {
     }
     check_install_items(&p)?;
     check_toolchain(&p)?;
+    for g in p.stage.prune.iter().chain(&p.stage.keep) {
+        if let Err(e) = glob::Pattern::new(g) {
+            bail!("{}: [stage] bad glob \"{g}\": {e}", path.display());
+        }
+        if g.starts_with('/') || g.split('/').any(|c| c == "..") {
+            bail!(
+                "{}: [stage] glob \"{g}\" must stay inside the embedded prefix (relative, no ..)",
+                path.display()
+            );
+        }
+    }
     Ok(p)
 }
 

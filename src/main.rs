@@ -382,6 +382,10 @@ fn run(cli: Cli) -> Result<()> {
             let (relocated, health) = if staged.copied {
                 if let (Some(a), Some((house, wheel))) = (&app, &app_wheels) {
                     app::install(&plan, &layout, a, house, wheel, &staged.embedded)?;
+                }
+                // The project's dead weight goes before anything lists the tree.
+                stage::prune(&plan, &staged.embedded)?;
+                if let (Some(a), Some((house, wheel))) = (&app, &app_wheels) {
                     let site = provenance::site_packages(&staged.embedded)
                         .context("no site-packages in the staged tree")?;
                     prov.add_installed(a, house, wheel, &site)?;

@@ -78,6 +78,8 @@ pub struct Plan {
     pub components: Vec<Component>,
     /// The health-check policy.
     pub health: crate::load::Health,
+    /// What the staged tree leaves out (`[stage]`).
+    pub stage: crate::load::StageConfig,
     /// Identity of the application layer (wheelhouse and app source), if any:
     /// part of the staged tree's identity.
     pub app_key: Option<String>,
@@ -364,6 +366,7 @@ pub fn resolve(
         source_date_epoch: project.source_date_epoch,
         components,
         health: project.health.clone(),
+        stage: project.stage.clone(),
         app_key: None,
         provenance_key: None,
     })

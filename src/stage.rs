@@ -95,6 +95,33 @@ fn copy_entry(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Remove what the project's `[stage] prune` globs match under `embedded`,
+/// except what its `keep` globs match. Returns how many paths went.
+pub fn prune(plan: &Plan, embedded: &Path) -> Result<usize> {
+    let keep: Vec<glob::Pattern> = plan
+        .stage
+        .keep
+        .iter()
+        .map(|g| glob::Pattern::new(g))
+        .collect::<Result<_, _>>()?;
+    let mut removed = 0;
+    for pat in &plan.stage.prune {
+        let full = format!("{}/{pat}", embedded.display());
+        for m in glob::glob(&full).with_context(|| format!("[stage] bad prune glob {pat}"))? {
+            let m = m?;
+            let rel = m.strip_prefix(embedded)?;
+            if keep.iter().any(|k| k.matches_path(rel)) {
+                continue;
+            }
+            if fs::symlink_metadata(&m).is_ok() {
+                remove_any(&m)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// True when the stage holds this plan's components, relocated and checked.
 pub fn is_current(plan: &Plan, layout: &Layout) -> bool {
     fs::read_to_string(marker_path(plan, layout))
@@ -128,6 +155,9 @@ pub fn stage_id(plan: &Plan) -> String {
     }
     if let Some(p) = &plan.provenance_key {
         text.push_str(&format!("provenance={p}\n"));
+    }
+    if plan.stage != crate::load::StageConfig::default() {
+        text.push_str(&format!("stage={:?}\n", plan.stage));
     }
     sha256_bytes(text.as_bytes())
 }

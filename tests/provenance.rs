@@ -739,3 +739,40 @@ fn signed_artifacts_verify_and_tampering_names_the_failed_check() {
     let (ok, text) = verify(&f, &all, None);
     assert!(ok, "{text}");
 }
+
+/// `[stage] prune` takes dead weight out of the tree before it is listed and
+/// packaged, `keep` saves what a prune glob would take; a glob leaving the
+/// prefix is refused, naming the project file.
+#[test]
+fn stage_prune_and_keep_shape_the_shipped_tree() {
+    let f = Fixture::new();
+    f.project("[stage]\nprune = [\"include\", \"lib/libz.so*\"]\nkeep = [\"lib/libz.so.1*\"]\n");
+    f.build().unwrap();
+    let emb = f.install_dir().join("embedded");
+    assert!(!emb.join("include").exists(), "include/ was not pruned");
+    assert!(
+        fs::symlink_metadata(emb.join("lib/libz.so")).is_err(),
+        "lib/libz.so was not pruned"
+    );
+    assert!(
+        emb.join("lib/libz.so.1").exists(),
+        "keep did not keep lib/libz.so.1"
+    );
+    let out = Command::new(emb.join("bin/zdemo")).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("zlib 1.3.1"));
+    // The packaged payload is the pruned tree, as the SBOM records it.
+    let txz = fs::read_dir(f.dist())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
+        .unwrap();
+    let (ok, text) = verify(&f, &[txz], None);
+    assert!(ok, "{text}");
+
+    f.project("[stage]\nprune = [\"../x\"]\n");
+    let err = f.build().unwrap_err();
+    assert!(
+        err.contains("zt.toml") && err.contains("must stay inside"),
+        "{err}"
+    );
+}
