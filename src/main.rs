@@ -564,15 +564,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             if *windows {
                 let r = ferrobus::windows::pe::check(dir)?;
-                if cli.json {
-                    println!("{}", serde_json::to_string_pretty(&r)?);
-                } else {
-                    print!("{}", r.render());
-                }
-                if !r.ok() {
-                    std::process::exit(1);
-                }
-                return Ok(());
+                return print_report(cli.json, &r, r.render(), r.ok());
             }
             let v = |what: &str, s: &Option<String>| {
                 check::Version::parse_setting(&format!("--{what}"), s.as_deref())
@@ -588,15 +580,7 @@ fn run(cli: Cli) -> Result<()> {
                 extra_libs: allow_lib.clone(),
             };
             let r = check::check(&dir, &policy)?;
-            if cli.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                print!("{}", r.render());
-            }
-            if !r.ok() {
-                std::process::exit(1);
-            }
-            Ok(())
+            print_report(cli.json, &r, r.render(), r.ok())
         }
         Cmd::Relocate {
             dir,
@@ -735,6 +719,19 @@ fn print_plan(plan: &Plan, layout: &Layout, json: bool) -> Result<()> {
         if let Some(p) = prev {
             println!("{:<12} {:<22} was {}", "", "", &p[..16]);
         }
+    }
+    Ok(())
+}
+
+/// Print a health-check report (JSON or text); exit 1 when it found a problem.
+fn print_report<R: serde::Serialize>(json: bool, r: &R, text: String, ok: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        print!("{text}");
+    }
+    if !ok {
+        std::process::exit(1);
     }
     Ok(())
 }
