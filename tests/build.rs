@@ -27,14 +27,11 @@ struct Fixture {
     dir: tempfile::TempDir,
     srv: Server,
     zdemo_sha: String,
-    zlib_sha: String,
 }
 
 impl Fixture {
     fn new() -> Fixture {
         let srv = Server::start();
-        let (zlib, zlib_sha) = zlib_source();
-        srv.add("/up/zlib.tar.gz", zlib);
         let zdemo = targz("zdemo-1.0", &[("zdemo.c", ZDEMO_C, 0o644)]);
         let zdemo_sha = sha256(&zdemo);
         srv.add("/up/zdemo-1.0.tar.gz", zdemo);
@@ -50,25 +47,8 @@ impl Fixture {
             dir,
             srv,
             zdemo_sha,
-            zlib_sha,
         };
-        f.def(
-            "zlib",
-            &format!(
-                r#"name = "zlib"
-license = "Zlib"
-default_version = "1.3.1"
-steps = ["./configure --prefix={{prefix}}", "make", "make install DESTDIR={{destdir}}"]
-prune = ["share/man", "lib/libz.a"]
-[[version]]
-version = "1.3.1"
-sha256 = "{}"
-url = ["{}"]
-"#,
-                f.zlib_sha,
-                f.srv.url("/up/zlib.tar.gz")
-            ),
-        );
+        f.def("zlib", &zlib_def(&f.srv, "", ""));
         f.zdemo("");
         f
     }

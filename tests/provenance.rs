@@ -26,8 +26,6 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let srv = Server::start();
-        let (zlib, zlib_sha) = zlib_source();
-        srv.add("/up/zlib.tar.gz", zlib);
         let zdemo = targz(
             "zdemo-1.0",
             &[
@@ -48,20 +46,7 @@ impl Fixture {
         f.project("");
         f.def(
             "zlib",
-            &format!(
-                r#"name = "zlib"
-license = "Zlib"
-license_files = ["LICENSE"]
-default_version = "1.3.1"
-steps = ["./configure --prefix={{prefix}}", "make", "make install DESTDIR={{destdir}}"]
-prune = ["share/man", "lib/libz.a"]
-[[version]]
-version = "1.3.1"
-sha256 = "{zlib_sha}"
-url = ["{}"]
-"#,
-                f.srv.url("/up/zlib.tar.gz")
-            ),
+            &zlib_def(&f.srv, "", "license_files = [\"LICENSE\"]"),
         );
         f.zdemo("MIT", "[\"LICENSE\"]");
         f

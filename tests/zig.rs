@@ -42,8 +42,6 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let srv = Server::start();
-        let (zlib, zlib_sha) = zlib_source();
-        srv.add("/up/zlib.tar.gz", zlib);
         let zdemo = targz("zdemo-1.0", &[("zdemo.c", ZDEMO_C, 0o644)]);
         let zdemo_sha = sha256(&zdemo);
         srv.add("/up/zdemo-1.0.tar.gz", zdemo);
@@ -51,22 +49,9 @@ impl Fixture {
         let defs = dir.path().join("software-defs");
         fs::create_dir_all(dir.path().join("projects")).unwrap();
         fs::create_dir_all(&defs).unwrap();
-        // The real zlib definition's steps (configure, shared library, DESTDIR).
         fs::write(
             defs.join("zlib.toml"),
-            format!(
-                r#"name = "zlib"
-license = "Zlib"
-default_version = "1.3.1"
-steps = ["./configure --prefix={{prefix}} --libdir={{prefix}}/lib", "make", "make install DESTDIR={{destdir}}"]
-prune = ["share/man", "lib/libz.a"]
-[[version]]
-version = "1.3.1"
-sha256 = "{zlib_sha}"
-url = ["{}"]
-"#,
-                srv.url("/up/zlib.tar.gz")
-            ),
+            zlib_def(&srv, " --libdir={prefix}/lib", ""),
         )
         .unwrap();
         fs::write(

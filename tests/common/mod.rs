@@ -307,3 +307,26 @@ pub fn package_all(
     let written = ferrobus::package::package_all(root, meta, formats, dist, tree_id)?;
     Ok(written.into_iter().map(|p| p.path).collect())
 }
+
+/// Serve the real zlib source at `/up/zlib.tar.gz` on `srv` and return its
+/// software definition (configure, shared library, DESTDIR install, static
+/// library and man pages pruned): `configure_extra` is added to configure's
+/// arguments, `extra` (e.g. `license_files = [...]`) to the top-level keys.
+pub fn zlib_def(srv: &Server, configure_extra: &str, extra: &str) -> String {
+    let (zlib, sha) = zlib_source();
+    srv.add("/up/zlib.tar.gz", zlib);
+    format!(
+        r#"name = "zlib"
+license = "Zlib"
+{extra}
+default_version = "1.3.1"
+steps = ["./configure --prefix={{prefix}}{configure_extra}", "make", "make install DESTDIR={{destdir}}"]
+prune = ["share/man", "lib/libz.a"]
+[[version]]
+version = "1.3.1"
+sha256 = "{sha}"
+url = ["{}"]
+"#,
+        srv.url("/up/zlib.tar.gz")
+    )
+}
