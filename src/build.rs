@@ -500,12 +500,7 @@ fn build_one(
             );
         }
     }
-    for pat in &c.prune {
-        let full = format!("{}/{}", image.display(), pat);
-        for m in glob::glob(&full).with_context(|| format!("{}: bad prune glob {pat}", c.name))? {
-            remove_any(&m?)?;
-        }
-    }
+    crate::util::prune(&image, &c.prune, &[]).with_context(|| format!("{}: prune", c.name))?;
     Ok(())
 }
 

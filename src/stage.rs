@@ -98,28 +98,7 @@ fn copy_entry(from: &Path, to: &Path) -> Result<()> {
 /// Remove what the project's `[stage] prune` globs match under `embedded`,
 /// except what its `keep` globs match. Returns how many paths went.
 pub fn prune(plan: &Plan, embedded: &Path) -> Result<usize> {
-    let keep: Vec<glob::Pattern> = plan
-        .stage
-        .keep
-        .iter()
-        .map(|g| glob::Pattern::new(g))
-        .collect::<Result<_, _>>()?;
-    let mut removed = 0;
-    for pat in &plan.stage.prune {
-        let full = format!("{}/{pat}", embedded.display());
-        for m in glob::glob(&full).with_context(|| format!("[stage] bad prune glob {pat}"))? {
-            let m = m?;
-            let rel = m.strip_prefix(embedded)?;
-            if keep.iter().any(|k| k.matches_path(rel)) {
-                continue;
-            }
-            if fs::symlink_metadata(&m).is_ok() {
-                remove_any(&m)?;
-                removed += 1;
-            }
-        }
-    }
-    Ok(removed)
+    crate::util::prune(embedded, &plan.stage.prune, &plan.stage.keep).context("[stage] prune")
 }
 
 /// True when the stage holds this plan's components, relocated and checked.

@@ -111,3 +111,43 @@ pub fn tail(path: &Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// Remove what the `prune` globs (relative to `root`) match, except paths the
+/// `keep` globs match. Returns how many paths went.
+pub fn prune(root: &Path, prune: &[String], keep: &[String]) -> Result<usize> {
+    let keep: Vec<glob::Pattern> = keep
+        .iter()
+        .map(|g| glob::Pattern::new(g).with_context(|| format!("bad keep glob {g}")))
+        .collect::<Result<_>>()?;
+    let mut removed = 0;
+    for pat in prune {
+        let full = format!("{}/{pat}", root.display());
+        for m in glob::glob(&full).with_context(|| format!("bad prune glob {pat}"))? {
+            let m = m?;
+            if keep
+                .iter()
+                .any(|k| k.matches_path(m.strip_prefix(root).unwrap_or(&m)))
+            {
+                continue;
+            }
+            if fs::symlink_metadata(&m).is_ok() {
+                remove_any(&m)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The one file a download (pip's) put into `dir`; an error naming `what` if there
+/// are none or several.
+pub fn single_file(dir: &Path, what: &str) -> Result<PathBuf> {
+    let files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    match &files[..] {
+        [f] => Ok(f.clone()),
+        _ => anyhow::bail!("fetching {what}: expected one file, got {}", files.len()),
+    }
+}

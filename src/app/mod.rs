@@ -482,12 +482,7 @@ fn build_wheel(
         &log,
         &format!("fetching {pin} ({where_})"),
     )?;
-    let files: Vec<PathBuf> = fs::read_dir(&d)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    let [file] = &files[..] else {
-        bail!("fetching {pin}: expected one file, got {}", files.len());
-    };
+    let file = &crate::util::single_file(&d, &pin)?;
     let got = sha256_file(file)?;
     if !r.hashes.contains(&got) {
         bail!(

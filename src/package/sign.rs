@@ -99,20 +99,22 @@ fn newest_key(armoured: &[u8]) -> Option<u64> {
         .map(u64::from)
 }
 
+fn verifier(public_key: &[u8]) -> Result<Verifier> {
+    Verifier::from_asc_bytes(public_key)
+        .map_err(|e| anyhow::anyhow!("not an ASCII-armoured OpenPGP public key: {e}"))
+}
+
 /// Check a detached signature of `data` against the armoured public key(s) in
 /// `public_key`.
 pub fn verify_detached(public_key: &[u8], data: impl Read, signature: &[u8]) -> Result<()> {
-    let v = Verifier::from_asc_bytes(public_key)
-        .map_err(|e| anyhow::anyhow!("not an ASCII-armoured OpenPGP public key: {e}"))?;
-    v.verify(data, signature)
+    verifier(public_key)?
+        .verify(data, signature)
         .map_err(|e| anyhow::anyhow!("bad signature: {e}"))
 }
 
 /// An rpm's header signature checked against the armoured public key(s).
 pub fn verify_rpm(public_key: &[u8], pkg: &rpm::Package) -> Result<()> {
-    let v = Verifier::from_asc_bytes(public_key)
-        .map_err(|e| anyhow::anyhow!("not an ASCII-armoured OpenPGP public key: {e}"))?;
-    pkg.verify_signature(v)
+    pkg.verify_signature(verifier(public_key)?)
         .map_err(|e| anyhow::anyhow!("bad or missing signature: {e}"))
 }
 

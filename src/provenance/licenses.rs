@@ -202,7 +202,8 @@ pub fn collect(
     let allow = c.allow_missing_licenses.clone();
     // Every component's archive is read at once (one decompression each, the
     // slowest being CPython's tar.xz), unless an earlier build cached its files.
-    let found: BTreeMap<String, BTreeMap<String, Vec<u8>>> = c
+    type Found<'a> = BTreeMap<String, (&'a PathBuf, BTreeMap<String, Vec<u8>>)>;
+    let found: Found = c
         .components
         .par_iter()
         .filter(|comp| !comp.license_files.is_empty())
@@ -212,7 +213,7 @@ pub fn collect(
                 .with_context(|| format!("{}: no cached source archive", comp.name))?;
             Ok((
                 comp.name.clone(),
-                read_cached(archive, &comp.license_files)?,
+                (archive, read_cached(archive, &comp.license_files)?),
             ))
         })
         .collect::<Result<_>>()?;
@@ -225,10 +226,7 @@ pub fn collect(
         if comp.license_files.is_empty() {
             continue;
         }
-        let archive = sources
-            .get(&comp.name)
-            .with_context(|| format!("{}: no cached source archive", comp.name))?;
-        let found = &found[&comp.name];
+        let (archive, found) = &found[&comp.name];
         for (src, dest) in component_dests(&comp.name, &comp.license_files) {
             match found.get(&src) {
                 Some(data) => {

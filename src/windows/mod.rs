@@ -305,7 +305,7 @@ fn fetch_wheel(
         ],
         &format!("{pin} (win_amd64, {where_})"),
     )?;
-    let file = python::single_file(tmp.path(), &pin)?;
+    let file = crate::util::single_file(tmp.path(), &pin)?;
     let got = sha256_file(&file)?;
     let name = file_name(&file);
     if !wheel_fits(&name, pyver) {

@@ -87,10 +87,7 @@ pub struct Provenance {
 /// Read the definition.
 pub fn load(path: &Path) -> Result<EmbedDef> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut d: EmbedDef = toml::from_str(&text).map_err(|e| {
-        let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((0, 0));
-        anyhow::anyhow!("{}:{line}:{col}: {}", path.display(), e.message())
-    })?;
+    let mut d: EmbedDef = crate::load::parse_toml(path, &text)?;
     d.path = path.to_path_buf();
     for h in [&d.files_sha256, &d.upstream.sha256]
         .into_iter()
@@ -101,13 +98,6 @@ pub fn load(path: &Path) -> Result<EmbedDef> {
         }
     }
     Ok(d)
-}
-
-fn line_col(text: &str, at: usize) -> (usize, usize) {
-    let before = &text[..at.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
 }
 
 /// The files of a zip, by path (prefix `strip` removed; directories left out).
@@ -264,7 +254,7 @@ fn fetch_sdist(
         ],
         &sd.requirement,
     )?;
-    let file = single_file(tmp.path(), &sd.requirement)?;
+    let file = crate::util::single_file(tmp.path(), &sd.requirement)?;
     let got = sha256_file(&file)?;
     if got != sd.sha256 {
         bail!(
@@ -298,18 +288,6 @@ pub fn store(file: &Path, cache_dir: &Path, sha256: &str, name: &str) -> Result<
     Ok(dst)
 }
 
-/// The one file pip put into `dir`.
-pub fn single_file(dir: &Path, what: &str) -> Result<PathBuf> {
-    let files: Vec<PathBuf> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    match &files[..] {
-        [f] => Ok(f.clone()),
-        _ => bail!("fetching {what}: expected one file, got {}", files.len()),
-    }
-}
-
 /// Run the build host's `python3 -m pip download` with `args`.
 pub fn pip_download(args: &[&str], what: &str) -> Result<()> {
     let out = Command::new("python3")
@@ -326,19 +304,13 @@ pub fn pip_download(args: &[&str], what: &str) -> Result<()> {
     Ok(())
 }
 
-/// One member of a `.tar.gz`.
+/// One member of a `.tar.gz`, read with the same entry checks as unpacking.
 fn sdist_member(sdist: &Path, member: &str) -> Result<Vec<u8>> {
-    let f = fs::File::open(sdist)?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    for e in ar.entries()? {
-        let mut e = e?;
-        if e.path()?.to_string_lossy() == member {
-            let mut buf = Vec::new();
-            e.read_to_end(&mut buf)?;
-            return Ok(buf);
-        }
+    let mut files = crate::extract::read_files(sdist, &|p: &Path| p == Path::new(member))?;
+    match files.pop() {
+        Some((_, data)) => Ok(data),
+        None => bail!("{} has no member {member}", sdist.display()),
     }
-    bail!("{} has no member {member}", sdist.display())
 }
 
 #[cfg(test)]
