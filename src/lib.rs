@@ -19,6 +19,7 @@ pub mod plan;
 pub mod provenance;
 pub mod relocate;
 pub mod stage;
+pub mod target;
 pub mod toolchain;
 pub mod util;
 pub mod verify;

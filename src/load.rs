@@ -4,6 +4,7 @@
 //! missing fields are rejected by serde with the span of the offending item, which
 //! is turned into `file:line:column` here.
 
+use crate::target::TargetName;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -148,7 +149,11 @@ pub struct Project {
     #[serde(default)]
     pub toolchain: ToolchainConfig,
     /// The Windows bundle (`[windows]`, built with `--target windows-x86_64`).
-    pub windows: Option<crate::windows::WindowsConfig>,
+    pub windows: Option<WindowsConfig>,
+    /// The targets this project builds for (default: `linux-x86_64`, and
+    /// `windows-x86_64` when there is a `[windows]` section).
+    #[serde(default)]
+    pub targets: Vec<TargetName>,
     /// Where the project was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
@@ -182,9 +187,9 @@ pub struct ProvenanceConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackageConfig {
-    /// Formats: `tar.xz`, `tar.zst`, `deb`.
+    /// Linux formats: `tar.xz`, `tar.zst`, `deb`, `rpm`, `sh`.
     #[serde(default = "default_formats")]
-    pub formats: Vec<String>,
+    pub formats: Vec<Format>,
     /// Debian options.
     #[serde(default)]
     pub deb: DebConfig,
@@ -210,25 +215,13 @@ fn default_zstd_level() -> i32 {
 }
 
 /// Self-extracting installer options (`[package.sh]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShConfig {
     /// Payload compression: `gzip` (default: gzip is on every Linux, minimal
     /// containers included) or `xz` (smaller; the target needs xz-utils).
-    #[serde(default = "default_sh_compression")]
-    pub compression: String,
-}
-
-impl Default for ShConfig {
-    fn default() -> Self {
-        ShConfig {
-            compression: default_sh_compression(),
-        }
-    }
-}
-
-fn default_sh_compression() -> String {
-    "gzip".into()
+    #[serde(default)]
+    pub compression: ShCompression,
 }
 
 /// RPM package options (`[package.rpm]`).
@@ -245,12 +238,8 @@ pub struct RpmConfig {
     /// RHEL 8+, Fedora 31+), `xz` (every rpm since RHEL 5; single-threaded, and
     /// the rpm crate flushes the stream after every file, which costs ~35% in
     /// size) or `gzip`.
-    #[serde(default = "default_rpm_compression")]
-    pub compression: String,
-}
-
-fn default_rpm_compression() -> String {
-    "zstd".into()
+    #[serde(default)]
+    pub compression: RpmCompression,
 }
 
 impl Default for RpmConfig {
@@ -258,7 +247,7 @@ impl Default for RpmConfig {
         RpmConfig {
             group: default_group(),
             requires: vec![],
-            compression: default_rpm_compression(),
+            compression: RpmCompression::default(),
         }
     }
 }
@@ -300,15 +289,11 @@ pub struct ServiceConfig {
     /// User= (default: the project's `[user]`, else root).
     pub user: Option<String>,
     /// Restart= (default `on-failure`).
-    #[serde(default = "default_restart")]
-    pub restart: String,
+    #[serde(default)]
+    pub restart: Restart,
     /// Environment= entries.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
-}
-
-fn default_restart() -> String {
-    "on-failure".into()
 }
 
 /// The Python application (`[app]`).
@@ -353,8 +338,8 @@ impl Default for PackageConfig {
     }
 }
 
-fn default_formats() -> Vec<String> {
-    vec!["tar.xz".into(), "tar.zst".into(), "deb".into()]
+fn default_formats() -> Vec<Format> {
+    vec![Format::TarXz, Format::TarZst, Format::Deb]
 }
 
 /// Debian package options (`[package.deb]`).
@@ -530,6 +515,7 @@ pub fn load_project(path: &Path) -> Result<Project> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut p: Project = parse_toml(path, &text)?;
     p.path = path.to_path_buf();
+    check_targets(&mut p, &Spans::new(path, &text))?;
     if !p.install_dir.starts_with('/') {
         bail!(
             "{}: install_dir must be absolute, got \"{}\"",
@@ -674,4 +660,396 @@ fn check_toolchain(p: &Project) -> Result<()> {
         bail!("{file}: [toolchain] glibc = \"{g}\" is not a glibc version such as \"2.17\"");
     }
     Ok(())
+}
+
+/// A closed set of values a setting takes: the enum, its serde names (the
+/// words written in project files), `as_str`, `ALL` and `valid()` for messages.
+macro_rules! setting {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? } default $d:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $v,)+
+        }
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+            /// The value as written in project files.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s),+ }
+            }
+            /// The valid values, for messages.
+            pub fn valid() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+        impl Default for $name {
+            fn default() -> Self { $name::$d }
+        }
+        impl std::str::FromStr for $name {
+            type Err = anyhow::Error;
+            fn from_str(s: &str) -> Result<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).with_context(|| {
+                    format!("unknown {} \"{s}\" (valid: {})", stringify!($name), Self::valid())
+                })
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+setting!(
+    /// An installer format (`[package] formats` for Linux, `[windows] formats`).
+    Format {
+        /// A tarball compressed with xz.
+        TarXz = "tar.xz",
+        /// A tarball compressed with zstd.
+        TarZst = "tar.zst",
+        /// A Debian package.
+        Deb = "deb",
+        /// An RPM package.
+        Rpm = "rpm",
+        /// A self-extracting shell installer.
+        Sh = "sh",
+        /// A zip of the Windows bundle.
+        Zip = "zip",
+        /// A Windows Installer package.
+        Msi = "msi",
+    } default TarXz
+);
+
+impl Format {
+    /// Whether the format packages a Windows bundle (else a Linux tree).
+    pub fn is_windows(self) -> bool {
+        matches!(self, Format::Zip | Format::Msi)
+    }
+}
+
+setting!(
+    /// The payload compression of the rpm (`[package.rpm] compression`).
+    RpmCompression {
+        /// zstd (multithreaded; rpm 4.14+, i.e. RHEL 8+, Fedora 31+).
+        Zstd = "zstd",
+        /// xz (every rpm since RHEL 5; single-threaded).
+        Xz = "xz",
+        /// gzip.
+        Gzip = "gzip",
+    } default Zstd
+);
+
+setting!(
+    /// The payload compression of the `.sh` (`[package.sh] compression`).
+    ShCompression {
+        /// gzip: on every Linux, minimal containers included.
+        Gzip = "gzip",
+        /// xz: smaller; the target needs xz-utils.
+        Xz = "xz",
+    } default Gzip
+);
+
+setting!(
+    /// A service's restart policy (systemd's `Restart=`).
+    Restart {
+        /// Restart when the service fails (the default).
+        OnFailure = "on-failure",
+        /// Always restart.
+        Always = "always",
+        /// Never restart.
+        No = "no",
+        /// Restart after a clean exit only.
+        OnSuccess = "on-success",
+        /// Restart after an unclean signal.
+        OnAbnormal = "on-abnormal",
+        /// Restart after a watchdog timeout.
+        OnWatchdog = "on-watchdog",
+        /// Restart after an abort.
+        OnAbort = "on-abort",
+    } default OnFailure
+);
+
+/// The Windows bundle of a project (`[windows]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsConfig {
+    /// Installers to write: `zip`, `msi`.
+    #[serde(default = "default_windows_formats")]
+    pub formats: Vec<Format>,
+    /// The embeddable CPython's definition, relative to the software definitions
+    /// directory.
+    #[serde(default = "default_windows_python")]
+    pub python: String,
+    /// MSI options (`[windows.msi]`), required when `msi` is listed.
+    pub msi: Option<MsiConfig>,
+}
+
+/// MSI options (`[windows.msi]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsiConfig {
+    /// Product name: Add/Remove Programs and `ProgramFiles64Folder\<name>`.
+    pub product_name: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// The UpgradeCode GUID: the same for every version of the product, so a
+    /// newer MSI replaces an installed older one (major upgrade).
+    pub upgrade_code: String,
+}
+
+fn default_windows_formats() -> Vec<Format> {
+    vec![Format::Zip, Format::Msi]
+}
+
+fn default_windows_python() -> String {
+    "windows/python.toml".into()
+}
+
+/// MSI's ProductVersion from a project version: `major.minor.build`, with
+/// major, minor <= 255 and build <= 65535.
+pub fn msi_product_version(v: &str) -> Result<String> {
+    let parts: Vec<&str> = v.split('.').collect();
+    let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some([a, b, c]) if *a <= 255 && *b <= 255 && *c <= 65535 => Ok(format!("{a}.{b}.{c}")),
+        Some([a, b]) if *a <= 255 && *b <= 255 => Ok(format!("{a}.{b}.0")),
+        _ => bail!(
+            "\"{v}\" is not an MSI ProductVersion (major.minor.build: numbers, at most 255.255.65535)"
+        ),
+    }
+}
+
+/// Where keys are in a TOML text, for errors found after parsing: the
+/// `file:line:col` of a key path such as `["package", "formats", "1"]` (an
+/// array index as a number), or of the nearest existing parent.
+pub struct Spans<'a> {
+    path: &'a Path,
+    text: &'a str,
+    table: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+}
+
+impl<'a> Spans<'a> {
+    /// The spans of `text`, read from `path`.
+    pub fn new(path: &'a Path, text: &'a str) -> Spans<'a> {
+        Spans {
+            path,
+            text,
+            table: toml::de::DeTable::parse(text).ok(),
+        }
+    }
+
+    /// `file:line:col` of `keys` (or of its nearest parent; `file` alone when
+    /// none is found).
+    pub fn at(&self, keys: &[&str]) -> String {
+        let file = self.path.display();
+        let Some(t) = &self.table else {
+            return file.to_string();
+        };
+        let mut span = None;
+        let mut value: Option<&toml::de::DeValue> = None;
+        let mut table = Some(t.get_ref());
+        for k in keys {
+            let next = match (table, value) {
+                (Some(tab), _) => tab.iter().find(|(n, _)| n.get_ref() == k).map(|(_, v)| v),
+                (None, Some(toml::de::DeValue::Array(a))) => {
+                    k.parse::<usize>().ok().and_then(|i| a.get(i))
+                }
+                _ => None,
+            };
+            let Some(v) = next else { break };
+            span = Some(v.span());
+            value = Some(v.get_ref());
+            table = match v.get_ref() {
+                toml::de::DeValue::Table(t) => Some(t),
+                _ => None,
+            };
+        }
+        match span {
+            Some(s) => {
+                let (line, col) = line_col(self.text, s.start);
+                format!("{file}:{line}:{col}")
+            }
+            None => file.to_string(),
+        }
+    }
+}
+
+/// Settings whose validity depends on other settings: formats per target,
+/// targets against their sections, the MSI's fields.
+fn check_targets(p: &mut Project, at: &Spans) -> Result<()> {
+    for (i, f) in p.package.formats.iter().enumerate() {
+        if f.is_windows() {
+            bail!(
+                "{}: [package] formats: \"{f}\" is a Windows format (list it in [windows] formats); \
+                 Linux formats: tar.xz, tar.zst, deb, rpm, sh",
+                at.at(&["package", "formats", &i.to_string()])
+            );
+        }
+    }
+    if p.targets.is_empty() {
+        p.targets.push(TargetName::LinuxX86_64);
+        if p.windows.is_some() {
+            p.targets.push(TargetName::WindowsX86_64);
+        }
+    }
+    if p.targets.contains(&TargetName::WindowsX86_64) && p.windows.is_none() {
+        bail!(
+            "{}: targets lists windows-x86_64, but there is no [windows] section",
+            at.at(&["targets"])
+        );
+    }
+    let Some(w) = &p.windows else {
+        return Ok(());
+    };
+    for (i, f) in w.formats.iter().enumerate() {
+        if !f.is_windows() {
+            bail!(
+                "{}: [windows] formats: \"{f}\" is a Linux format; Windows formats: zip, msi",
+                at.at(&["windows", "formats", &i.to_string()])
+            );
+        }
+    }
+    if w.formats.contains(&Format::Msi) {
+        let Some(m) = &w.msi else {
+            bail!(
+                "{}: [windows] formats lists msi, but there is no [windows.msi]",
+                at.at(&["windows", "formats"])
+            );
+        };
+        let guid = m.upgrade_code.trim();
+        let braced = guid.starts_with('{') && guid.ends_with('}');
+        if !braced || uuid::Uuid::parse_str(guid).is_err() {
+            bail!(
+                "{}: [windows.msi] upgrade_code \"{}\" is not a GUID ({{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}})",
+                at.at(&["windows", "msi", "upgrade_code"]),
+                m.upgrade_code
+            );
+        }
+        if m.product_name.trim().is_empty()
+            || m.product_name
+                .contains(['\\', '/', ':', '*', '?', '"', '<', '>', '|'])
+        {
+            bail!(
+                "{}: [windows.msi] product_name \"{}\" is not a valid folder name",
+                at.at(&["windows", "msi", "product_name"]),
+                m.product_name
+            );
+        }
+        msi_product_version(&p.version)
+            .with_context(|| format!("{}: version", at.at(&["version"])))?;
+    }
+    if p.app.is_none() {
+        bail!(
+            "{}: the windows-x86_64 target needs an [app]",
+            at.at(&["windows"])
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(extra: &str) -> Result<Project> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("p.toml");
+        fs::write(
+            &p,
+            format!(
+                "name = \"a\"\nversion = \"1.0.0\"\ninstall_dir = \"/opt/a\"\n\
+                 components = [\"python\"]\n[app]\nsource = \".\"\nrequirements = \"r.lock\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        load_project(&p)
+    }
+
+    #[test]
+    fn settings_are_typed_and_bad_values_name_line_column_and_the_valid_ones() {
+        let p = project("[package]\nformats = [\"deb\", \"rpm\"]\n").unwrap();
+        assert_eq!(p.package.formats, [Format::Deb, Format::Rpm]);
+        assert_eq!(p.targets, [TargetName::LinuxX86_64]);
+        for (extra, at, valid) in [
+            ("[package]\nformats = [\"tar.xz\", \"debb\"]\n", "p.toml:9:22", "`deb`, `rpm`"),
+            ("[package.rpm]\ncompression = \"lz4\"\n", "p.toml:9:15", "`zstd`, `xz`, `gzip`"),
+            ("[package.sh]\ncompression = \"bz2\"\n", "p.toml:9:15", "`gzip` or `xz`"),
+            ("[toolchain]\ncompiler = \"clang\"\n", "p.toml:9:12", "`host` or `zig`"),
+            (
+                "[[service]]\nname = \"s\"\nexec = \"x\"\nrestart = \"sometimes\"\n",
+                "p.toml:11:11",
+                "`on-failure`, `always`",
+            ),
+            ("targets = [\"linux-x86\"]\n", "p.toml:8:12", "`linux-x86_64`, `linux-aarch64`"),
+        ] {
+            // `targets` is a top-level key: put it before the [app] table.
+            let e = if extra.starts_with("targets") {
+                let d = tempfile::tempdir().unwrap();
+                let p = d.path().join("p.toml");
+                fs::write(
+                    &p,
+                    format!(
+                        "name = \"a\"\nversion = \"1.0.0\"\ninstall_dir = \"/opt/a\"\n\
+                         components = [\"python\"]\n\n\n\n{extra}"
+                    ),
+                )
+                .unwrap();
+                load_project(&p).unwrap_err().to_string()
+            } else {
+                project(extra).unwrap_err().to_string()
+            };
+            assert!(e.contains(at) && e.contains(valid), "{extra}: {e}");
+        }
+        let e = project("[package]\nformats = [\"deb\", \"zip\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.toml:9:19") && e.contains("\"zip\" is a Windows format"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn windows_sections_are_checked_at_load() {
+        let ok = "[windows]\n[windows.msi]\nproduct_name = \"A\"\nmanufacturer = \"M\"\n\
+                  upgrade_code = \"{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}\"\n";
+        let p = project(ok).unwrap();
+        let w = p.windows.as_ref().unwrap();
+        assert_eq!(w.formats, [Format::Zip, Format::Msi]);
+        assert_eq!(
+            p.targets,
+            [TargetName::LinuxX86_64, TargetName::WindowsX86_64]
+        );
+        let e = project("[windows]\nformat = []\n").unwrap_err().to_string();
+        assert!(
+            e.contains("p.toml:9:1") && e.contains("unknown field `format`"),
+            "{e}"
+        );
+        let e = project("[windows]\nformats = [\"exe\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.toml:9:") && e.contains("unknown variant `exe`"),
+            "{e}"
+        );
+        let e = project("[windows]\nformats = [\"deb\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("p.toml:9:12") && e.contains("a Linux format"), "{e}");
+        let e = project("[windows]\n").unwrap_err().to_string();
+        assert!(e.contains("no [windows.msi]"), "{e}");
+        let e = project(&ok.replace("{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}", "nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.toml:12:16") && e.contains("upgrade_code \"nope\" is not a GUID"),
+            "{e}"
+        );
+        let e = project(&ok.replace("\"A\"", "\"A/B\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a valid folder name"), "{e}");
+    }
 }

@@ -42,7 +42,7 @@ fn meta_with_service() -> Meta {
         description: String::new(),
         exec: "embedded/bin/hello --loop".into(),
         user: None,
-        restart: "on-failure".into(),
+        restart: Default::default(),
         environment: [("TINY_MODE".to_string(), "demo".to_string())].into(),
     }];
     m

@@ -405,7 +405,7 @@ fn an_xz_payload_installs_and_missing_xz_is_reported_before_anything_is_written(
     let root = t.path().join("stage");
     stage(&root, "1.0", 0, false);
     let m = Meta {
-        sh_compression: "xz".into(),
+        sh_compression: ferrobus::load::ShCompression::Xz,
         ..meta("1.0", "level: 1\n")
     };
     let v1 = t.path().join(Shell.file_name(&m));

@@ -54,9 +54,9 @@ pub struct Meta {
     /// RPM Requires.
     pub rpm_requires: Vec<String>,
     /// RPM payload compression (`xz`, `zstd`, `gzip`).
-    pub rpm_compression: String,
+    pub rpm_compression: crate::load::RpmCompression,
     /// `.sh` payload compression (`gzip`, `xz`).
-    pub sh_compression: String,
+    pub sh_compression: crate::load::ShCompression,
     /// xz preset of every xz stream.
     pub xz_level: u32,
     /// zstd level of every zstd stream.
@@ -114,8 +114,8 @@ impl Meta {
             deb_depends: p.package.deb.depends.clone(),
             rpm_group: p.package.rpm.group.clone(),
             rpm_requires: p.package.rpm.requires.clone(),
-            rpm_compression: p.package.rpm.compression.clone(),
-            sh_compression: p.package.sh.compression.clone(),
+            rpm_compression: p.package.rpm.compression,
+            sh_compression: p.package.sh.compression,
             xz_level: p.package.xz_level,
             zstd_level: p.package.zstd_level,
             user: p.user.clone(),
@@ -188,7 +188,7 @@ pub struct Packaged {
 pub fn package_all(
     root: &Path,
     meta: &Meta,
-    formats: &[String],
+    formats: &[crate::load::Format],
     dist: &Path,
     tree_id: &str,
 ) -> Result<Vec<Packaged>> {
@@ -196,7 +196,7 @@ pub fn package_all(
     let id = crate::util::sha256_bytes(format!("{tree_id}\n{meta:?}\n{formats:?}").as_bytes());
     let marker = dist.join(format!(".{}.id", meta.name));
     let packagers: Vec<Box<dyn Packager>> =
-        formats.iter().map(|f| packager(f)).collect::<Result<_>>()?;
+        formats.iter().map(|f| packager(f.as_str())).collect::<Result<_>>()?;
     let outs: Vec<PathBuf> = packagers
         .iter()
         .map(|p| dist.join(p.file_name(meta)))

@@ -29,11 +29,11 @@ pub fn dependency(spec: &str) -> Result<Dependency> {
 }
 
 fn compression(meta: &Meta) -> Result<CompressionWithLevel> {
-    Ok(match meta.rpm_compression.as_str() {
-        "xz" => CompressionWithLevel::Xz(meta.xz_level),
-        "zstd" => CompressionWithLevel::Zstd(meta.zstd_level),
-        "gzip" => CompressionWithLevel::Gzip(6),
-        other => bail!("rpm compression \"{other}\": expected xz, zstd or gzip"),
+    use crate::load::RpmCompression;
+    Ok(match meta.rpm_compression {
+        RpmCompression::Xz => CompressionWithLevel::Xz(meta.xz_level),
+        RpmCompression::Zstd => CompressionWithLevel::Zstd(meta.zstd_level),
+        RpmCompression::Gzip => CompressionWithLevel::Gzip(6),
     })
 }
 

@@ -132,7 +132,7 @@ pub fn unit(meta: &Meta, svc: &ServiceConfig) -> String {
             ("DESCRIPTION", description),
             ("SERVICE_LINES", &lines),
             ("EXEC", &exec_line(meta, svc)),
-            ("RESTART", &svc.restart),
+            ("RESTART", svc.restart.as_str()),
         ],
     )
 }

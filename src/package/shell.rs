@@ -9,6 +9,7 @@
 //! by side under `<prefix>/releases/` and switches `current` with rename(2).
 //! No crate writes such a header, so it is hand-written (see the template).
 
+use crate::load::ShCompression;
 use super::archive::{Entry, entries, write_tar};
 use super::{Meta, Packager};
 use anyhow::{Context, Result, bail, ensure};
@@ -70,7 +71,7 @@ fn header(meta: &Meta, config: &[String], sha256: &str, offset: u64) -> Result<S
         .replace("@@CONFIG_FILES@@", &sh_quote(&config.join("\n")))
         .replace("@@SHA256@@", sha256)
         .replace("@@OFFSET@@", &offset)
-        .replace("@@UNPACKER@@", &meta.sh_compression);
+        .replace("@@UNPACKER@@", meta.sh_compression.as_str());
     ensure!(
         !h.contains("@@"),
         "unreplaced placeholder in the sh template"
@@ -137,18 +138,17 @@ impl Packager for Shell {
             inner: &mut file,
             hash: Sha256::new(),
         };
-        let mut hashing = match meta.sh_compression.as_str() {
-            "gzip" => {
+        let mut hashing = match meta.sh_compression {
+            ShCompression::Gzip => {
                 let gz = flate2::GzBuilder::new()
                     .mtime(0)
                     .write(hashing, flate2::Compression::new(6));
                 write_tar(gz, &list, "", meta.epoch)?.finish()?
             }
-            "xz" => {
+            ShCompression::Xz => {
                 let xz = super::tarball::xz_writer(hashing, meta.xz_level)?;
                 write_tar(xz, &list, "", meta.epoch)?.finish()?
             }
-            other => bail!("sh compression \"{other}\": expected gzip or xz"),
         };
         hashing.flush()?;
         let sha = hex::encode(hashing.hash.finalize());

@@ -25,11 +25,11 @@ pub mod python;
 
 use crate::app::{self, AppPlan, Requirement};
 use crate::fetch::FetchOptions;
-use crate::load::{self, Project};
+use crate::load::{self, Format, Project, WindowsConfig};
 use crate::paths::Layout;
 use crate::util::{remove_any, sha256_file, write_atomic};
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -39,45 +39,6 @@ use std::time::Instant;
 
 /// The target name.
 pub const TARGET: &str = "windows-x86_64";
-
-/// The Windows bundle of a project (`[windows]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WindowsConfig {
-    /// Installers to write: `zip`, `msi`.
-    #[serde(default = "default_formats")]
-    pub formats: Vec<String>,
-    /// The embeddable CPython's definition, relative to the software definitions
-    /// directory.
-    #[serde(default = "default_python")]
-    pub python: String,
-    /// MSI options (`[windows.msi]`), required when `msi` is listed.
-    pub msi: Option<MsiConfig>,
-}
-
-/// MSI options (`[windows.msi]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MsiConfig {
-    /// Product name: Add/Remove Programs and `ProgramFiles64Folder\<name>`.
-    pub product_name: String,
-    /// Manufacturer.
-    pub manufacturer: String,
-    /// The UpgradeCode GUID: the same for every version of the product, so a
-    /// newer MSI replaces an installed older one (major upgrade).
-    pub upgrade_code: String,
-}
-
-fn default_formats() -> Vec<String> {
-    vec!["zip".into(), "msi".into()]
-}
-
-fn default_python() -> String {
-    "windows/python.toml".into()
-}
-
-/// Every Windows format name.
-pub const FORMATS: &[&str] = &["zip", "msi"];
 
 /// What a Windows build needs besides the project.
 #[derive(Debug, Clone)]
@@ -111,46 +72,14 @@ pub struct Built {
     pub seconds: f64,
 }
 
-/// Check a project's `[windows]` section: formats and the MSI's settings.
+/// The project's `[windows]` section (checked when the project was loaded).
 pub fn validate(p: &Project) -> Result<&WindowsConfig> {
-    let file = p.path.display();
-    let Some(w) = &p.windows else {
-        bail!("{file}: no [windows] section: the project does not build for {TARGET}");
-    };
-    for f in &w.formats {
-        if !FORMATS.contains(&f.as_str()) {
-            bail!(
-                "{file}: [windows] formats: unknown format \"{f}\" (known: {})",
-                FORMATS.join(", ")
-            );
-        }
-    }
-    if w.formats.iter().any(|f| f == "msi") {
-        let Some(m) = &w.msi else {
-            bail!("{file}: [windows] formats lists msi, but there is no [windows.msi]");
-        };
-        if crate::package::msi::parse_guid(&m.upgrade_code).is_none() {
-            bail!(
-                "{file}: [windows.msi] upgrade_code \"{}\" is not a GUID ({{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}})",
-                m.upgrade_code
-            );
-        }
-        if m.product_name.trim().is_empty()
-            || m.product_name
-                .contains(['\\', '/', ':', '*', '?', '"', '<', '>', '|'])
-        {
-            bail!(
-                "{file}: [windows.msi] product_name \"{}\" is not a valid folder name",
-                m.product_name
-            );
-        }
-        crate::package::msi::product_version(&p.version)
-            .with_context(|| format!("{file}: version"))?;
-    }
-    if p.app.is_none() {
-        bail!("{file}: the {TARGET} target needs an [app]");
-    }
-    Ok(w)
+    p.windows.as_ref().with_context(|| {
+        format!(
+            "{}: no [windows] section: the project does not build for {TARGET}",
+            p.path.display()
+        )
+    })
 }
 
 /// Build the project for Windows: fetch, stage, check, package.
@@ -722,9 +651,9 @@ pub fn package(
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{}.", file_name(&out)))
             .tempfile_in(dist)?;
-        match f.as_str() {
-            "zip" => crate::package::zip::write(bundle, &p.name, p.source_date_epoch, tmp.path())?,
-            "msi" => {
+        match f {
+            Format::Zip => crate::package::zip::write(bundle, &p.name, p.source_date_epoch, tmp.path())?,
+            Format::Msi => {
                 let m = win.msi.as_ref().context("no [windows.msi]")?;
                 let meta = crate::package::msi::MsiMeta {
                     product_name: m.product_name.clone(),
@@ -771,20 +700,6 @@ pub fn package(
 mod tests {
     use super::*;
 
-    fn project(extra: &str) -> Result<Project> {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("p.toml");
-        fs::write(
-            &p,
-            format!(
-                "name = \"a\"\nversion = \"1.0.0\"\ninstall_dir = \"/opt/a\"\n\
-                 components = [\"python\"]\n[app]\nsource = \".\"\nrequirements = \"r.lock\"\n{extra}"
-            ),
-        )
-        .unwrap();
-        load::load_project(&p)
-    }
-
     #[test]
     fn wheels_must_fit_the_interpreter() {
         for ok in [
@@ -807,28 +722,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn windows_sections_are_checked() {
-        let ok = "[windows]\n[windows.msi]\nproduct_name = \"A\"\nmanufacturer = \"M\"\n\
-                  upgrade_code = \"{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}\"\n";
-        let p = project(ok).unwrap();
-        assert_eq!(validate(&p).unwrap().formats, ["zip", "msi"]);
-        let e = project("[windows]\nformat = []\n").unwrap_err().to_string();
-        assert!(
-            e.contains("p.toml:9:1") && e.contains("unknown field `format`"),
-            "{e}"
-        );
-        let p = project("[windows]\nformats = [\"exe\"]\n").unwrap();
-        let e = validate(&p).unwrap_err().to_string();
-        assert!(e.contains("unknown format \"exe\""), "{e}");
-        let p = project("[windows]\n").unwrap();
-        let e = validate(&p).unwrap_err().to_string();
-        assert!(e.contains("no [windows.msi]"), "{e}");
-        let p = project(&ok.replace("{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}", "nope")).unwrap();
-        let e = validate(&p).unwrap_err().to_string();
-        assert!(e.contains("upgrade_code \"nope\" is not a GUID"), "{e}");
-        let p = project(&ok.replace("\"A\"", "\"A/B\"")).unwrap();
-        let e = validate(&p).unwrap_err().to_string();
-        assert!(e.contains("not a valid folder name"), "{e}");
-    }
 }
