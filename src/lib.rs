@@ -12,6 +12,7 @@ pub mod check;
 pub mod elf;
 pub mod extract;
 pub mod fetch;
+pub mod fingerprint;
 pub mod load;
 pub mod package;
 pub mod paths;

@@ -9,7 +9,7 @@ use ferrobus::cache::{ArtifactStore, PrefixState};
 use ferrobus::fetch::{self, FetchOptions, SourceCache};
 use ferrobus::paths::{Layout, default_cache_dir};
 use ferrobus::plan::{self, Plan};
-use ferrobus::{app, check, load, package, provenance, relocate, stage, toolchain, util};
+use ferrobus::{app, check, load, package, provenance, relocate, stage, toolchain};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -239,8 +239,11 @@ fn load_all(cli: &Cli, p: &ProjectArgs, layout: &Layout) -> Result<Loaded> {
     let mut plan = plan::resolve(&project, &defs, &defs_dir, &overrides, &tc, &prefix)?;
     let app = app::plan(&project)?;
     if let Some(a) = &app {
-        let id = format!("{}\n{}", app::wheelhouse_key(&plan, a)?, a.source_key);
-        plan.app_key = Some(util::sha256_bytes(id.as_bytes()));
+        let key = ferrobus::fingerprint::Fingerprint::new("app")
+            .with("wheelhouse", app::wheelhouse_key(&plan, a)?)
+            .with("source", &a.source_key)
+            .key();
+        plan.app_key = Some(key);
     }
     let prov = provenance::Contents::from_plan(&project, &plan, app.as_ref());
     plan.provenance_key = Some(provenance::key(&prov));

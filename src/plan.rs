@@ -6,14 +6,12 @@
 
 use crate::load::{Project, SoftwareDef};
 use crate::toolchain::Toolchain;
-use crate::util::{sha256_bytes, sha256_file};
+use crate::fingerprint::Fingerprint;
+use crate::util::sha256_file;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// Bump when the meaning of a cache key or the artifact layout changes.
-pub const SCHEMA: u32 = 1;
 
 /// The source archive of one component version.
 #[derive(Debug, Clone, Serialize)]
@@ -326,20 +324,22 @@ pub fn resolve(
             file_name,
         };
         let dep_keys: BTreeMap<&String, &String> = depends.iter().map(|d| (d, &keys[d])).collect();
-        let key_input = serde_json::json!({
-            "schema": SCHEMA,
-            "name": name,
-            "version": version,
-            "source": source.sha256,
-            "patches": patches.iter().map(|(p, s)| (p.file_name().map(|f| f.to_string_lossy().into_owned()), s)).collect::<Vec<_>>(),
-            "steps": steps,
-            "env": env,
-            "prune": def.prune,
-            "toolchain": toolchain,
-            "prefix": prefix,
-            "deps": dep_keys,
-        });
-        let key = sha256_bytes(key_input.to_string().as_bytes());
+        let patch_ids: Vec<_> = patches
+            .iter()
+            .map(|(p, s)| (p.file_name().map(|f| f.to_string_lossy().into_owned()), s))
+            .collect();
+        let key = Fingerprint::new("component")
+            .with("name", name)
+            .with("version", &version)
+            .with("source", &source.sha256)
+            .with("patches", patch_ids)
+            .with("steps", &steps)
+            .with("env", &env)
+            .with("prune", &def.prune)
+            .with("toolchain", toolchain)
+            .with("prefix", prefix)
+            .with("deps", dep_keys)
+            .key();
         keys.insert(name.clone(), key.clone());
         components.push(Component {
             name: name.clone(),

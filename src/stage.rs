@@ -8,10 +8,11 @@
 use crate::cache::PrefixState;
 use crate::paths::Layout;
 use crate::plan::Plan;
-use crate::util::{remove_any, sha256_bytes, write_atomic};
+use crate::fingerprint::Fingerprint;
+use crate::util::{remove_any, write_atomic};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -122,25 +123,17 @@ fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
 /// Identity of a staged tree: the keys of the shipped components, the
 /// application's and the provenance files'.
 pub fn stage_id(plan: &Plan) -> String {
-    let mut text = format!(
-        "tree-schema={TREE_SCHEMA}\nepoch={}\n",
-        plan.source_date_epoch
-    );
-    for c in plan.components.iter().filter(|c| !c.build_only) {
-        text.push_str(&format!("{}={}\n", c.name, c.key));
-    }
-    if let Some(app) = &plan.app_key {
-        text.push_str(&format!("app={app}\n"));
-    }
-    if let Some(p) = &plan.provenance_key {
-        text.push_str(&format!("provenance={p}\n"));
-    }
-    if plan.stage != crate::load::StageConfig::default() {
-        text.push_str(&format!("stage={:?}\n", plan.stage));
-    }
-    sha256_bytes(text.as_bytes())
+    let components: BTreeMap<&str, &str> = plan
+        .components
+        .iter()
+        .filter(|c| !c.build_only)
+        .map(|c| (c.name.as_str(), c.key.as_str()))
+        .collect();
+    Fingerprint::new("tree")
+        .with("epoch", plan.source_date_epoch)
+        .with("components", components)
+        .with("app", &plan.app_key)
+        .with("provenance", &plan.provenance_key)
+        .with("stage", &plan.stage)
+        .key()
 }
-
-/// Bumped whenever relocation or staging changes what a staged tree holds, so
-/// that trees staged by an older ferrobus are staged again.
-const TREE_SCHEMA: u32 = 8;

@@ -10,7 +10,7 @@
 use super::{AppPlan, python, wheel_key_base};
 use crate::paths::Layout;
 use crate::plan::Plan;
-use crate::util::{remove_any, sha256_bytes};
+use crate::util::remove_any;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,8 +19,6 @@ use std::path::{Path, PathBuf};
 /// The frontend run by the embedded Python.
 const FRONTEND: &str = include_str!("pep517.py");
 
-/// Bumped when the way backend environments are made changes.
-const BACKEND_SCHEMA: u32 = 1;
 
 /// `[build-system] requires` of a pyproject.toml (PEP 518's default if absent).
 fn build_requires(pyproject: &Path) -> Result<Vec<String>> {
@@ -51,14 +49,9 @@ fn backend_env(
     work: &Path,
 ) -> Result<PathBuf> {
     let requires = build_requires(&app.source.join("pyproject.toml"))?;
-    let key = sha256_bytes(
-        format!(
-            "backend-schema={BACKEND_SCHEMA}\n{}{}\n",
-            wheel_key_base(plan),
-            requires.join("\n")
-        )
-        .as_bytes(),
-    );
+    let key = wheel_key_base(plan, "backend")
+        .with("requires", &requires)
+        .key();
     let root = layout.cache.join("wheels");
     fs::create_dir_all(&root)?;
     let dir = root.join(format!("backend-{}", &key[..24]));

@@ -14,6 +14,7 @@
 
 mod backend;
 
+use crate::fingerprint::Fingerprint;
 use crate::load::Project;
 use crate::paths::Layout;
 use crate::plan::Plan;
@@ -23,9 +24,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Bumped when the way wheels are built changes.
-const WHEELHOUSE_SCHEMA: u32 = 2;
 
 /// Beside each cached wheel: which file it was made from (see [`WheelSource`]).
 const SOURCE_RECORD: &str = "source.json";
@@ -386,38 +384,42 @@ fn python(
 
 /// What one locked distribution's wheel depends on besides its own pin: the
 /// interpreter, the C components and the toolchain.
-fn wheel_key_base(plan: &Plan) -> String {
-    let mut id = format!(
-        "schema={WHEELHOUSE_SCHEMA}\ntoolchain={:?}\n",
-        plan.toolchain
-    );
-    for c in plan.components.iter().filter(|c| !c.build_only) {
-        id.push_str(&format!("{}={}\n", c.name, c.key));
-    }
-    id
+fn wheel_key_base(plan: &Plan, kind: &'static str) -> Fingerprint {
+    let components: BTreeMap<&str, &str> = plan
+        .components
+        .iter()
+        .filter(|c| !c.build_only)
+        .map(|c| (c.name.as_str(), c.key.as_str()))
+        .collect();
+    Fingerprint::new(kind)
+        .with("toolchain", &plan.toolchain)
+        .with("components", components)
 }
 
 /// The wheelhouse's identity: every distribution's wheel key.
 pub fn wheelhouse_key(plan: &Plan, app: &AppPlan) -> Result<String> {
-    let base = wheel_key_base(plan);
+    let base = wheel_key_base(plan, "wheel");
     let keys: Vec<String> = app
         .requirements
         .iter()
         .map(|r| wheel_key(&base, app, r))
         .collect();
-    Ok(sha256_bytes(keys.join("\n").as_bytes()))
+    Ok(Fingerprint::new("wheelhouse").with("wheels", keys).key())
 }
 
-fn wheel_key(base: &str, app: &AppPlan, r: &Requirement) -> String {
-    let binary = app.wheels.contains(&r.name);
-    sha256_bytes(format!("{base}{} {} {binary}\n", r.spec, r.hashes.join(",")).as_bytes())
+fn wheel_key(base: &Fingerprint, app: &AppPlan, r: &Requirement) -> String {
+    base.clone()
+        .with("spec", &r.spec)
+        .with("hashes", &r.hashes)
+        .with("binary", app.wheels.contains(&r.name))
+        .key()
 }
 
 /// The wheelhouse: one wheel per locked distribution, each cached on its own in
 /// `<cache>/wheels/<key>/` (so a changed lock line rebuilds that distribution
 /// only). Returns the wheels and how many were built now.
 pub fn wheelhouse(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<(Vec<PathBuf>, usize)> {
-    let base = wheel_key_base(plan);
+    let base = wheel_key_base(plan, "wheel");
     let root = layout.cache.join("wheels");
     fs::create_dir_all(&root)?;
     let work = layout.project_build(&plan.project).join("app");

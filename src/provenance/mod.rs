@@ -26,14 +26,12 @@ use crate::app::{self, AppPlan};
 use crate::load::Project;
 use crate::plan::Plan;
 use crate::toolchain::Toolchain;
-use crate::util::{sha256_bytes, sha256_file, write_atomic};
+use crate::fingerprint::Fingerprint;
+use crate::util::{sha256_file, write_atomic};
 use anyhow::{Context, Result, bail};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-/// Bumped when what the provenance files hold, or how, changes.
-const SCHEMA: u32 = 2;
 
 /// The version manifest's name in the install dir.
 pub const MANIFEST_FILE: &str = "version-manifest.json";
@@ -343,12 +341,10 @@ fn no_license(name: &str) -> anyhow::Error {
 /// Identity of the provenance files as far as the plan decides them (the rest
 /// follows from component and wheel keys): part of the staged tree's identity.
 pub fn key(contents: &Contents) -> String {
-    let text = format!(
-        "schema={SCHEMA}\nallow={:?}\n{}",
-        contents.allow_missing_licenses,
-        render(&manifest::render(contents))
-    );
-    sha256_bytes(text.as_bytes())
+    Fingerprint::new("provenance")
+        .with("allow_missing_licenses", &contents.allow_missing_licenses)
+        .with("manifest", manifest::render(contents))
+        .key()
 }
 
 /// Pretty JSON with a final newline (keys are sorted: serde_json's map is a BTreeMap).
