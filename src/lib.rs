@@ -14,6 +14,7 @@ pub mod extract;
 pub mod fetch;
 pub mod fingerprint;
 pub mod load;
+pub mod ops;
 pub mod package;
 pub mod paths;
 pub mod plan;

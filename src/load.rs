@@ -973,16 +973,36 @@ mod tests {
         assert_eq!(p.package.formats, [Format::Deb, Format::Rpm]);
         assert_eq!(p.targets, [TargetName::LinuxX86_64]);
         for (extra, at, valid) in [
-            ("[package]\nformats = [\"tar.xz\", \"debb\"]\n", "p.toml:9:22", "`deb`, `rpm`"),
-            ("[package.rpm]\ncompression = \"lz4\"\n", "p.toml:9:15", "`zstd`, `xz`, `gzip`"),
-            ("[package.sh]\ncompression = \"bz2\"\n", "p.toml:9:15", "`gzip` or `xz`"),
-            ("[toolchain]\ncompiler = \"clang\"\n", "p.toml:9:12", "`host` or `zig`"),
+            (
+                "[package]\nformats = [\"tar.xz\", \"debb\"]\n",
+                "p.toml:9:22",
+                "`deb`, `rpm`",
+            ),
+            (
+                "[package.rpm]\ncompression = \"lz4\"\n",
+                "p.toml:9:15",
+                "`zstd`, `xz`, `gzip`",
+            ),
+            (
+                "[package.sh]\ncompression = \"bz2\"\n",
+                "p.toml:9:15",
+                "`gzip` or `xz`",
+            ),
+            (
+                "[toolchain]\ncompiler = \"clang\"\n",
+                "p.toml:9:12",
+                "`host` or `zig`",
+            ),
             (
                 "[[service]]\nname = \"s\"\nexec = \"x\"\nrestart = \"sometimes\"\n",
                 "p.toml:11:11",
                 "`on-failure`, `always`",
             ),
-            ("targets = [\"linux-x86\"]\n", "p.toml:8:12", "`linux-x86_64`, `linux-aarch64`"),
+            (
+                "targets = [\"linux-x86\"]\n",
+                "p.toml:8:12",
+                "`linux-x86_64`, `linux-aarch64`",
+            ),
         ] {
             // `targets` is a top-level key: put it before the [app] table.
             let e = if extra.starts_with("targets") {
@@ -1037,7 +1057,10 @@ mod tests {
         let e = project("[windows]\nformats = [\"deb\"]\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("p.toml:9:12") && e.contains("a Linux format"), "{e}");
+        assert!(
+            e.contains("p.toml:9:12") && e.contains("a Linux format"),
+            "{e}"
+        );
         let e = project("[windows]\n").unwrap_err().to_string();
         assert!(e.contains("no [windows.msi]"), "{e}");
         let e = project(&ok.replace("{6F1C8A3E-2B4D-4C5E-9A7B-1C2D3E4F5A6B}", "nope"))

@@ -4,9 +4,10 @@
 //! version overrides, orders the graph (reporting cycles and unknown components),
 //! fixes the standard build environment and computes one cache key per component.
 
-use crate::load::{Project, SoftwareDef};
-use crate::toolchain::Toolchain;
 use crate::fingerprint::Fingerprint;
+use crate::load::{Project, SoftwareDef, VersionDef};
+use crate::target::Target;
+use crate::toolchain::Toolchain;
 use crate::util::sha256_file;
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -78,12 +79,6 @@ pub struct Plan {
     pub health: crate::load::Health,
     /// What the staged tree leaves out (`[stage]`).
     pub stage: crate::load::StageConfig,
-    /// Identity of the application layer (wheelhouse and app source), if any:
-    /// part of the staged tree's identity.
-    pub app_key: Option<String>,
-    /// Identity of the provenance files (version manifest, licenses, SBOM) as far
-    /// as the plan decides them: part of the staged tree's identity.
-    pub provenance_key: Option<String>,
 }
 
 impl Plan {
@@ -164,6 +159,7 @@ struct Resolver<'a> {
     order: Vec<String>,
     done: BTreeSet<String>,
     stack: Vec<String>,
+    defs_dir: &'a Path,
 }
 
 impl Resolver<'_> {
@@ -177,15 +173,17 @@ impl Resolver<'_> {
             bail!("dependency cycle: {}", cycle.join(" -> "));
         }
         let Some(def) = self.defs.get(name) else {
+            let want = self.defs_dir.join(format!("{name}.toml"));
             match needed_by.and_then(|n| self.defs.get(n)) {
                 Some(by) => bail!(
-                    "unknown component \"{name}\", a dependency of \"{}\" ({}): no definition \
-                     software-defs/{name}.toml",
+                    "unknown component \"{name}\", a dependency of \"{}\" ({}): no definition {}",
                     by.name,
-                    by.path.display()
+                    by.path.display(),
+                    want.display()
                 ),
                 None => bail!(
-                    "unknown component \"{name}\" in the project: no definition software-defs/{name}.toml"
+                    "unknown component \"{name}\" in the project: no definition {}",
+                    want.display()
                 ),
             }
         };
@@ -216,7 +214,8 @@ fn shipped(defs: &BTreeMap<String, SoftwareDef>, roots: &[String]) -> BTreeSet<S
     seen
 }
 
-/// Resolve the plan of `project` with `defs` for the host toolchain.
+/// Resolve the plan of `project` with `defs` for `target`, built with `toolchain`
+/// in the build prefix `prefix`.
 pub fn resolve(
     project: &Project,
     defs: &BTreeMap<String, SoftwareDef>,
@@ -224,42 +223,99 @@ pub fn resolve(
     cli_overrides: &BTreeMap<String, String>,
     toolchain: &Toolchain,
     prefix: &Path,
+    target: &Target,
 ) -> Result<Plan> {
     let mut r = Resolver {
         defs,
         order: vec![],
         done: BTreeSet::new(),
         stack: vec![],
+        defs_dir,
     };
     for c in &project.components {
         r.visit(c, None)?;
     }
     let shipped = shipped(defs, &project.components);
-    let mut overrides: BTreeMap<String, (String, &str)> = BTreeMap::new();
-    for (n, v) in &project.overrides {
-        overrides.insert(n.clone(), (v.clone(), "project"));
-    }
-    for (n, v) in cli_overrides {
-        overrides.insert(n.clone(), (v.clone(), "command line"));
-    }
-    for (n, (_, from)) in &overrides {
-        if !r.done.contains(n) {
-            bail!(
-                "override of \"{n}\" ({from}{}): the project does not use that component",
-                if *from == "project" {
-                    format!(", {}", project.path.display())
-                } else {
-                    String::new()
-                }
-            );
-        }
-    }
-    let std_env = standard_env(toolchain, project.source_date_epoch);
+    let overrides = overrides(project, cli_overrides, &r.done)?;
+    let ctx = Context {
+        defs_dir,
+        toolchain,
+        prefix,
+        target,
+        std_env: standard_env(toolchain, project.source_date_epoch),
+    };
     let mut keys: BTreeMap<String, String> = BTreeMap::new();
     let mut components = Vec::new();
     for name in &r.order {
-        let def = &defs[name];
-        let (version, from) = match overrides.get(name) {
+        let c = ctx.component(
+            &defs[name],
+            overrides.get(name),
+            &keys,
+            !shipped.contains(name),
+        )?;
+        keys.insert(name.clone(), c.key.clone());
+        components.push(c);
+    }
+    Ok(Plan {
+        project: project.name.clone(),
+        install_dir: project.install_dir.clone(),
+        prefix: prefix.to_path_buf(),
+        toolchain: toolchain.clone(),
+        source_date_epoch: project.source_date_epoch,
+        components,
+        health: project.health.clone(),
+        stage: project.stage.clone(),
+    })
+}
+
+/// The version overrides of the project file and the command line (which
+/// wins), each with where it came from; every one must name a used component.
+fn overrides(
+    project: &Project,
+    cli: &BTreeMap<String, String>,
+    used: &BTreeSet<String>,
+) -> Result<BTreeMap<String, (String, &'static str)>> {
+    let mut out = BTreeMap::new();
+    for (n, v) in &project.overrides {
+        out.insert(n.clone(), (v.clone(), "project"));
+    }
+    for (n, v) in cli {
+        out.insert(n.clone(), (v.clone(), "command line"));
+    }
+    for (n, (_, from)) in &out {
+        if !used.contains(n) {
+            let file = if *from == "project" {
+                format!(", {}", project.path.display())
+            } else {
+                String::new()
+            };
+            bail!("override of \"{n}\" ({from}{file}): the project does not use that component");
+        }
+    }
+    Ok(out)
+}
+
+/// What every component of one plan is resolved against.
+struct Context<'a> {
+    defs_dir: &'a Path,
+    toolchain: &'a Toolchain,
+    prefix: &'a Path,
+    target: &'a Target,
+    std_env: BTreeMap<String, String>,
+}
+
+impl Context<'_> {
+    /// One component: its version, steps and environment for the target,
+    /// patches, source and key (`keys` holds its dependencies' keys).
+    fn component(
+        &self,
+        def: &SoftwareDef,
+        over: Option<&(String, &str)>,
+        keys: &BTreeMap<String, String>,
+        build_only: bool,
+    ) -> Result<Component> {
+        let name = &def.name;
+        let (version, from) = match over {
             Some((v, from)) => (v.clone(), from.to_string()),
             None => (def.default_version.clone(), "default".to_string()),
         };
@@ -272,9 +328,9 @@ pub fn resolve(
             );
         };
         let mut steps = def.steps.clone();
-        let mut env = std_env.clone();
+        let mut env = self.std_env.clone();
         env.extend(def.env.clone());
-        if let Some(t) = def.targets.get("linux") {
+        if let Some(t) = def.targets.get(self.target.family()) {
             if let Some(s) = &t.steps {
                 steps = s.clone();
             }
@@ -287,19 +343,7 @@ pub fn resolve(
         if steps.is_empty() {
             bail!("{name}: no build steps in {}", def.path.display());
         }
-        let mut patches = Vec::new();
-        for p in &vd.patches {
-            let path = crate::util::absolute(&defs_dir.join("patches").join(p))?;
-            if !path.is_file() {
-                bail!(
-                    "{name}: patch {} (listed in {}) does not exist",
-                    path.display(),
-                    def.path.display()
-                );
-            }
-            let sha = sha256_file(&path)?;
-            patches.push((path, sha));
-        }
+        let patches = self.patches(def, vd)?;
         let mut depends: Vec<String> = def
             .depends
             .iter()
@@ -336,19 +380,18 @@ pub fn resolve(
             .with("steps", &steps)
             .with("env", &env)
             .with("prune", &def.prune)
-            .with("toolchain", toolchain)
-            .with("prefix", prefix)
+            .with("toolchain", self.toolchain)
+            .with("prefix", self.prefix)
             .with("deps", dep_keys)
             .key();
-        keys.insert(name.clone(), key.clone());
-        components.push(Component {
+        Ok(Component {
             name: name.clone(),
             version,
             version_from: from,
             source,
             patches,
             depends,
-            build_only: !shipped.contains(name),
+            build_only,
             steps,
             env,
             prune: def.prune.clone(),
@@ -356,18 +399,25 @@ pub fn resolve(
             license_files: def.license_files.clone(),
             key,
             definition: def.path.clone(),
-        });
+        })
     }
-    Ok(Plan {
-        project: project.name.clone(),
-        install_dir: project.install_dir.clone(),
-        prefix: prefix.to_path_buf(),
-        toolchain: toolchain.clone(),
-        source_date_epoch: project.source_date_epoch,
-        components,
-        health: project.health.clone(),
-        stage: project.stage.clone(),
-        app_key: None,
-        provenance_key: None,
-    })
+
+    /// The version's patch files with their sha256.
+    fn patches(&self, def: &SoftwareDef, vd: &VersionDef) -> Result<Vec<(PathBuf, String)>> {
+        let mut patches = Vec::new();
+        for p in &vd.patches {
+            let path = crate::util::absolute(&self.defs_dir.join("patches").join(p))?;
+            if !path.is_file() {
+                bail!(
+                    "{}: patch {} (listed in {}) does not exist",
+                    def.name,
+                    path.display(),
+                    def.path.display()
+                );
+            }
+            let sha = sha256_file(&path)?;
+            patches.push((path, sha));
+        }
+        Ok(patches)
+    }
 }

@@ -6,9 +6,9 @@
 //! which component keys it holds, so an unchanged build does not copy it again.
 
 use crate::cache::PrefixState;
+use crate::fingerprint::Fingerprint;
 use crate::paths::Layout;
 use crate::plan::Plan;
-use crate::fingerprint::Fingerprint;
 use crate::util::{remove_any, write_atomic};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -27,16 +27,16 @@ pub struct Staged {
     pub copied: bool,
 }
 
-/// Copy the shipped components' files from the prefix into the stage.
-pub fn stage(plan: &Plan, layout: &Layout) -> Result<Staged> {
+/// Copy the shipped components' files from the prefix into the stage; `id` is
+/// the tree's identity ([`stage_id`]): a stage already committed with it is kept.
+pub fn stage(plan: &Plan, layout: &Layout, id: &str) -> Result<Staged> {
     let root = layout.project_build(&plan.project).join("stage");
     let embedded = root
         .join(plan.install_dir.trim_start_matches('/'))
         .join("embedded");
     let shipped: Vec<_> = plan.components.iter().filter(|c| !c.build_only).collect();
-    let id = stage_id(plan);
     let marker = marker_path(plan, layout);
-    if fs::read_to_string(&marker).ok().as_deref() == Some(id.as_str()) && embedded.is_dir() {
+    if fs::read_to_string(&marker).ok().as_deref() == Some(id) && embedded.is_dir() {
         return Ok(Staged {
             root,
             embedded,
@@ -103,17 +103,17 @@ pub fn prune(plan: &Plan, embedded: &Path) -> Result<usize> {
 }
 
 /// True when the stage holds this plan's components, relocated and checked.
-pub fn is_current(plan: &Plan, layout: &Layout) -> bool {
+pub fn is_current(plan: &Plan, layout: &Layout, id: &str) -> bool {
     fs::read_to_string(marker_path(plan, layout))
         .ok()
         .as_deref()
-        == Some(stage_id(plan).as_str())
+        == Some(id)
 }
 
 /// Record that the stage is complete (relocated and checked) for this plan, so an
 /// unchanged rebuild leaves it alone.
-pub fn commit(plan: &Plan, layout: &Layout) -> Result<()> {
-    write_atomic(&marker_path(plan, layout), stage_id(plan).as_bytes())
+pub fn commit(plan: &Plan, layout: &Layout, id: &str) -> Result<()> {
+    write_atomic(&marker_path(plan, layout), id.as_bytes())
 }
 
 fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
@@ -121,8 +121,8 @@ fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
 }
 
 /// Identity of a staged tree: the keys of the shipped components, the
-/// application's and the provenance files'.
-pub fn stage_id(plan: &Plan) -> String {
+/// application's (`app_key`) and the provenance files' (`provenance_key`).
+pub fn stage_id(plan: &Plan, app_key: Option<&str>, provenance_key: &str) -> String {
     let components: BTreeMap<&str, &str> = plan
         .components
         .iter()
@@ -132,8 +132,8 @@ pub fn stage_id(plan: &Plan) -> String {
     Fingerprint::new("tree")
         .with("epoch", plan.source_date_epoch)
         .with("components", components)
-        .with("app", &plan.app_key)
-        .with("provenance", &plan.provenance_key)
+        .with("app", app_key)
+        .with("provenance", provenance_key)
         .with("stage", &plan.stage)
         .key()
 }

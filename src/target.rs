@@ -57,9 +57,7 @@ impl FromStr for TargetName {
         Self::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                anyhow::anyhow!("unknown target \"{s}\" (valid: {})", Self::valid())
-            })
+            .ok_or_else(|| anyhow::anyhow!("unknown target \"{s}\" (valid: {})", Self::valid()))
     }
 }
 

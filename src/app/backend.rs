@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 /// The frontend run by the embedded Python.
 const FRONTEND: &str = include_str!("pep517.py");
 
-
 /// `[build-system] requires` of a pyproject.toml (PEP 518's default if absent).
 fn build_requires(pyproject: &Path) -> Result<Vec<String>> {
     let text = fs::read_to_string(pyproject)

@@ -396,6 +396,14 @@ fn wheel_key_base(plan: &Plan, kind: &'static str) -> Fingerprint {
         .with("components", components)
 }
 
+/// Identity of the application layer: its wheelhouse and its own source.
+pub fn key(plan: &Plan, app: &AppPlan) -> Result<String> {
+    Ok(Fingerprint::new("app")
+        .with("wheelhouse", wheelhouse_key(plan, app)?)
+        .with("source", &app.source_key)
+        .key())
+}
+
 /// The wheelhouse's identity: every distribution's wheel key.
 pub fn wheelhouse_key(plan: &Plan, app: &AppPlan) -> Result<String> {
     let base = wheel_key_base(plan, "wheel");

@@ -195,8 +195,10 @@ pub fn package_all(
     std::fs::create_dir_all(dist)?;
     let id = crate::util::sha256_bytes(format!("{tree_id}\n{meta:?}\n{formats:?}").as_bytes());
     let marker = dist.join(format!(".{}.id", meta.name));
-    let packagers: Vec<Box<dyn Packager>> =
-        formats.iter().map(|f| packager(f.as_str())).collect::<Result<_>>()?;
+    let packagers: Vec<Box<dyn Packager>> = formats
+        .iter()
+        .map(|f| packager(f.as_str()))
+        .collect::<Result<_>>()?;
     let outs: Vec<PathBuf> = packagers
         .iter()
         .map(|p| dist.join(p.file_name(meta)))

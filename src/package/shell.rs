@@ -9,9 +9,9 @@
 //! by side under `<prefix>/releases/` and switches `current` with rename(2).
 //! No crate writes such a header, so it is hand-written (see the template).
 
-use crate::load::ShCompression;
 use super::archive::{Entry, entries, write_tar};
 use super::{Meta, Packager};
+use crate::load::ShCompression;
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 use std::fs;

@@ -23,10 +23,10 @@ pub mod sbom;
 pub mod seal;
 
 use crate::app::{self, AppPlan};
+use crate::fingerprint::Fingerprint;
 use crate::load::Project;
 use crate::plan::Plan;
 use crate::toolchain::Toolchain;
-use crate::fingerprint::Fingerprint;
 use crate::util::{sha256_file, write_atomic};
 use anyhow::{Context, Result, bail};
 use std::collections::{BTreeSet, HashMap};

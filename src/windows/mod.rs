@@ -20,7 +20,6 @@
 //! written into `dist/`: a reproducible zip ([`crate::package::zip`]) and an MSI
 //! ([`crate::package::msi`]).
 
-pub mod pe;
 pub mod python;
 
 use crate::app::{self, AppPlan, Requirement};
@@ -63,7 +62,7 @@ pub struct Built {
     /// Installers written.
     pub packages: Vec<PathBuf>,
     /// The PE health check.
-    pub pe: pe::Report,
+    pub pe: crate::check::pe::Report,
     /// Files in the bundle.
     pub files: usize,
     /// Their total size.
@@ -132,7 +131,7 @@ pub fn build(opts: &Options) -> Result<Built> {
     write_provenance(
         &bundle, &project, &win, &app, &def, &py_prov, &py_files, &wheels, &dists,
     )?;
-    let report = pe::check(&bundle)?;
+    let report = crate::check::pe::check(&bundle)?;
     if !report.ok() {
         bail!(
             "PE health check of {} failed:\n{}",
@@ -652,7 +651,9 @@ pub fn package(
             .prefix(&format!(".{}.", file_name(&out)))
             .tempfile_in(dist)?;
         match f {
-            Format::Zip => crate::package::zip::write(bundle, &p.name, p.source_date_epoch, tmp.path())?,
+            Format::Zip => {
+                crate::package::zip::write(bundle, &p.name, p.source_date_epoch, tmp.path())?
+            }
             Format::Msi => {
                 let m = win.msi.as_ref().context("no [windows.msi]")?;
                 let meta = crate::package::msi::MsiMeta {
@@ -721,5 +722,4 @@ mod tests {
             assert!(!wheel_fits(bad, "3.13"), "{bad}");
         }
     }
-
 }

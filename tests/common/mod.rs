@@ -304,8 +304,10 @@ pub fn package_all(
     dist: &Path,
     tree_id: &str,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let formats: Vec<ferrobus::load::Format> =
-        formats.iter().map(|f| f.parse()).collect::<anyhow::Result<_>>()?;
+    let formats: Vec<ferrobus::load::Format> = formats
+        .iter()
+        .map(|f| f.parse())
+        .collect::<anyhow::Result<_>>()?;
     let written = ferrobus::package::package_all(root, meta, &formats, dist, tree_id)?;
     Ok(written.into_iter().map(|p| p.path).collect())
 }

@@ -8,6 +8,8 @@
 //! symlinks or links out of the tree; shebangs of executables point inside the
 //! install dir (or to `/bin/sh`).
 
+pub mod pe;
+
 use crate::elf;
 use anyhow::Result;
 use goblin::elf::{header, program_header, section_header};
@@ -206,6 +208,108 @@ impl Report {
         s
     }
 }
+
+/// The health of a tree, whatever its binary format: the one report type the
+/// pipeline and `ferrobus check` handle.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Health {
+    /// An ELF tree (Linux).
+    Elf(Report),
+    /// A PE bundle (Windows).
+    Pe(pe::Report),
+}
+
+impl Health {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        match self {
+            Health::Elf(r) => r.ok(),
+            Health::Pe(r) => r.ok(),
+        }
+    }
+
+    /// The human-readable report.
+    pub fn render(&self) -> String {
+        match self {
+            Health::Elf(r) => r.render(),
+            Health::Pe(r) => r.render(),
+        }
+    }
+
+    /// One line for a passed check.
+    pub fn summary(&self) -> String {
+        match self {
+            Health::Elf(h) => {
+                let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+                format!(
+                    "health check passed: {} files, {} ELF, highest GLIBC {} ({}), floor {} ({:.2}s)",
+                    h.files,
+                    h.elf_files,
+                    show(h.max_glibc.as_ref().map(|m| m.0.to_string())),
+                    show(h.max_glibc.as_ref().map(|m| m.1.clone())),
+                    show(h.glibc_floor.map(|v| v.to_string())),
+                    h.seconds
+                )
+            }
+            Health::Pe(r) => format!(
+                "PE health check passed: {} PE files, {} imports resolved",
+                r.pe_files, r.imports
+            ),
+        }
+    }
+}
+
+impl From<Report> for Health {
+    fn from(r: Report) -> Health {
+        Health::Elf(r)
+    }
+}
+
+impl From<pe::Report> for Health {
+    fn from(r: pe::Report) -> Health {
+        Health::Pe(r)
+    }
+}
+
+/// Check a tree in the binary format of its target: ELF against `policy`
+/// (required for ELF), PE against the Windows loader's rules. The one
+/// checker interface of the pipeline.
+pub fn check_tree(
+    format: crate::target::BinaryFormat,
+    root: &Path,
+    policy: Option<&Policy>,
+) -> Result<Health> {
+    use crate::target::BinaryFormat;
+    Ok(match (format, policy) {
+        (BinaryFormat::Elf, Some(p)) => check(root, p)?.into(),
+        (BinaryFormat::Elf, None) => anyhow::bail!("an ELF check needs a policy"),
+        (BinaryFormat::Pe, _) => pe::check(root)?.into(),
+    })
+}
+
+/// A failed health check, as an error: the tree and the report (which a
+/// `--json` caller prints whole).
+#[derive(Debug)]
+pub struct Failed {
+    /// The tree checked.
+    pub tree: PathBuf,
+    /// What was found.
+    pub report: Health,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "health check of {} failed:\n{}",
+            self.tree.display(),
+            self.report.render()
+        )
+    }
+}
+
+impl std::error::Error for Failed {}
 
 fn problem(kind: Kind, path: &str, detail: impl Into<String>) -> Problem {
     Problem {

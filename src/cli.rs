@@ -1,0 +1,189 @@
+//! The command line's arguments (clap): the binary's half of `ferrobus`; what
+//! each command does is in the library (`ferrobus::ops`).
+
+use clap::{Parser, Subcommand};
+use ferrobus::target::TargetName;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ferrobus", version, about = "Full-stack installer builder")]
+pub struct Cli {
+    /// Cache directory (sources, artifacts, build prefixes).
+    #[arg(long, global = true, env = "FERROBUS_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+    /// Build directory (logs, work dirs, staged trees).
+    #[arg(long, global = true, default_value = "build")]
+    pub build_dir: PathBuf,
+    /// Software definitions directory (default: <project dir>/../software-defs).
+    #[arg(long, global = true)]
+    pub defs: Option<PathBuf>,
+    /// Where installers are written.
+    #[arg(long, global = true, default_value = "dist")]
+    pub dist_dir: PathBuf,
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct ProjectArgs {
+    /// Project definition (projects/<name>.toml).
+    pub project: PathBuf,
+    /// Override a component version: NAME=VERSION (repeatable).
+    #[arg(long = "override", value_name = "NAME=VERSION")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct FetchArgs {
+    /// Use only the cache and mirrors.
+    #[arg(long)]
+    pub offline: bool,
+    /// A mirror: directory or http(s) base URL (repeatable; tried first).
+    #[arg(long)]
+    pub mirror: Vec<String>,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct SignArgs {
+    /// Sign the deb, the rpm and SHA256SUMS with this ASCII-armoured OpenPGP
+    /// secret key (its passphrase, if any, from FERROBUS_SIGNING_PASSPHRASE).
+    #[arg(long, env = "FERROBUS_SIGNING_KEY", value_name = "KEY.asc")]
+    pub signing_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Show the resolved component graph, versions, sources and cache keys.
+    Plan {
+        #[command(flatten)]
+        p: ProjectArgs,
+    },
+    /// What a build would ship: components, sources, licenses, Python
+    /// distributions (the version manifest, from the plan alone).
+    Manifest {
+        #[command(flatten)]
+        p: ProjectArgs,
+    },
+    /// Fill the source cache for a project (e.g. before going offline).
+    Fetch {
+        #[command(flatten)]
+        p: ProjectArgs,
+        #[command(flatten)]
+        f: FetchArgs,
+    },
+    /// Fetch, build and stage a project.
+    Build {
+        #[command(flatten)]
+        p: ProjectArgs,
+        #[command(flatten)]
+        f: FetchArgs,
+        /// Target: `linux-x86_64` (built from source) or `windows-x86_64` (the
+        /// project's `[windows]` bundle: zip and MSI, nothing compiled);
+        /// default: the project's first target.
+        #[arg(long)]
+        target: Option<TargetName>,
+        /// Total parallel jobs (default: number of CPUs).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Build one component at a time (for comparison).
+        #[arg(long)]
+        serial: bool,
+        /// Keep the work directories of successful builds.
+        #[arg(long)]
+        keep_work: bool,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Write the installers of an already built and checked project (no rebuild).
+    Package {
+        #[command(flatten)]
+        p: ProjectArgs,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Check artifacts: their checksum in SHA256SUMS (and its signature), their
+    /// own signature (deb, rpm), and that the SBOM matches the payload.
+    Verify {
+        /// Artifacts in a dist directory (deb, rpm, tar.xz, tar.zst, sh).
+        #[arg(required = true)]
+        artifacts: Vec<PathBuf>,
+        /// ASCII-armoured OpenPGP public key the signatures must verify with
+        /// (without it, signatures are reported but not checked).
+        #[arg(long, value_name = "KEY.asc")]
+        key: Option<PathBuf>,
+    },
+    /// Health-check any tree (exit status 1 when a problem is found).
+    Check {
+        /// The tree (e.g. a staged `.../embedded` directory).
+        dir: PathBuf,
+        /// Where the tree will live on the target (default: the directory itself).
+        #[arg(long)]
+        install_prefix: Option<PathBuf>,
+        /// A build prefix that must not be mentioned anywhere.
+        #[arg(long)]
+        build_prefix: Option<PathBuf>,
+        /// Highest GLIBC_ symbol version allowed (e.g. 2.17).
+        #[arg(long)]
+        glibc_floor: Option<String>,
+        /// Highest GLIBCXX_ symbol version allowed.
+        #[arg(long)]
+        glibcxx_floor: Option<String>,
+        /// Highest GCC_ symbol version allowed.
+        #[arg(long)]
+        gcc_floor: Option<String>,
+        /// Allow one more system library (repeatable).
+        #[arg(long)]
+        allow_lib: Vec<String>,
+        /// Check a Windows bundle's PE files (DLL imports) instead of ELF files.
+        #[arg(long)]
+        windows: bool,
+    },
+    /// Relocate a tree built in one prefix to live in another.
+    Relocate {
+        /// The tree.
+        dir: PathBuf,
+        /// The build prefix it was built in.
+        #[arg(long)]
+        from: PathBuf,
+        /// The install prefix it will live in.
+        #[arg(long)]
+        to: PathBuf,
+        /// Do not strip ELF files.
+        #[arg(long)]
+        no_strip: bool,
+        /// Only rewrite RPATH/RUNPATH (to compare with patchelf).
+        #[arg(long)]
+        rpath_only: bool,
+        /// The mtime the packages will give the files (recorded in `.pyc`).
+        #[arg(long, default_value_t = 1_700_000_000)]
+        source_date_epoch: u64,
+    },
+    /// Inspect or clean the cache.
+    Cache {
+        #[command(subcommand)]
+        cmd: CacheCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CacheCmd {
+    /// Print the cache directory.
+    Path,
+    /// List cached sources and artifacts.
+    List,
+    /// Remove cached data.
+    Clean {
+        /// Remove source archives too.
+        #[arg(long)]
+        sources: bool,
+        /// Remove everything (sources, artifacts, prefixes).
+        #[arg(long)]
+        all: bool,
+        /// Remove only artifacts not used by any build prefix.
+        #[arg(long)]
+        unused: bool,
+    },
+}

@@ -1,0 +1,131 @@
+//! The pipeline of a target whose runtime is built from the software
+//! definitions (Linux): fetch, build the components, the app's wheelhouse,
+//! stage, install the app, prune, provenance, relocate, check, seal, package.
+
+use super::report::{AppReport, BuildReport};
+use super::{BuildOptions, Planned, Session, fetch, plan, publish};
+use crate::app;
+use crate::check;
+use crate::provenance;
+use crate::relocate;
+use crate::stage::{self, Staged};
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Run the pipeline in order; see the module comment of [`crate::ops`].
+pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
+    let t = Instant::now();
+    let p = plan(s)?;
+    p.contents.check_declared()?;
+    let sources = fetch(s, &p, &opts.fetch)?;
+    let built = crate::build::build(&p.plan, &s.layout, &sources, &opts.build)?;
+    let wheels = app_layer(s, &p)?;
+    let staged = stage::stage(&p.plan, &s.layout, &p.tree_id)?;
+    let (relocated, health) = if staged.copied {
+        let (r, h) = finish_tree(s, &p, &staged, &sources, wheels.as_ref())?;
+        (Some(r), Some(h))
+    } else {
+        (None, None)
+    };
+    let (packages, provenance) = publish(s, &p, &staged.root, opts.signing.clone())?;
+    Ok(BuildReport {
+        project: p.plan.project.clone(),
+        target: s.target.name,
+        prefix: Some(built.prefix),
+        stage: staged.root,
+        embedded: staged.embedded,
+        updated: staged.copied,
+        seconds: t.elapsed().as_secs_f64(),
+        components: built.components,
+        app: wheels.map(|w| w.report),
+        relocate: relocated,
+        check: health.map(Into::into),
+        packages,
+        provenance,
+    })
+}
+
+/// The app's wheelhouse and own wheel, built (or taken from the cache) against
+/// the built runtime.
+struct Wheels {
+    house: Vec<PathBuf>,
+    wheel: PathBuf,
+    report: AppReport,
+}
+
+fn app_layer(s: &Session, p: &Planned) -> Result<Option<Wheels>> {
+    let Some(a) = &p.app else {
+        return Ok(None);
+    };
+    let t = Instant::now();
+    let (house, built) = app::wheelhouse(&p.plan, &s.layout, a)?;
+    let wheel = app::app_wheel(&p.plan, &s.layout, a)?;
+    let report = AppReport {
+        wheels: house.clone(),
+        wheels_built: built,
+        app_wheel: wheel.clone(),
+        seconds: t.elapsed().as_secs_f64(),
+    };
+    Ok(Some(Wheels {
+        house,
+        wheel,
+        report,
+    }))
+}
+
+/// A freshly staged tree: the app installed, dead weight pruned, provenance
+/// written, relocated, checked, sealed and committed.
+fn finish_tree(
+    s: &Session,
+    p: &Planned,
+    staged: &Staged,
+    sources: &HashMap<String, PathBuf>,
+    wheels: Option<&Wheels>,
+) -> Result<(relocate::Report, check::Report)> {
+    let (plan, layout) = (&p.plan, &s.layout);
+    let mut contents = p.contents.clone();
+    if let (Some(a), Some(w)) = (&p.app, wheels) {
+        app::install(plan, layout, a, &w.house, &w.wheel, &staged.embedded)?;
+    }
+    // The project's dead weight goes before anything lists the tree.
+    stage::prune(plan, &staged.embedded)?;
+    if let (Some(a), Some(w)) = (&p.app, wheels) {
+        let site = provenance::site_packages(&staged.embedded)
+            .context("no site-packages in the staged tree")?;
+        contents.add_installed(a, &w.house, &w.wheel, &site)?;
+    }
+    let install_dir = staged.embedded.parent().unwrap_or(&staged.root);
+    provenance::write(&mut contents, sources, install_dir)?;
+    let r = relocate::relocate(
+        &staged.embedded,
+        &relocate::Options {
+            build_prefix: plan.prefix.clone(),
+            install_prefix: plan.install_prefix(),
+            strip: plan.health.strip,
+            debug_dir: plan
+                .health
+                .keep_debug
+                .then(|| layout.project_build(&plan.project).join("debug")),
+            rpath_only: false,
+            source_date_epoch: plan.source_date_epoch,
+        },
+    )?;
+    let mut policy = plan.check_policy()?;
+    // The wheel cache. Neither the build dir nor the whole cache dir is
+    // listed: CPython's sysconfig keeps its source dir (`srcdir`) and its
+    // compiler (zig's wrapper under the cache) as recorded facts.
+    policy.build_paths = vec![layout.cache.join("wheels")];
+    let h = check::check(&staged.embedded, &policy)?;
+    if !h.ok() {
+        bail!(check::Failed {
+            tree: staged.embedded.clone(),
+            report: h.into(),
+        });
+    }
+    // The SBOM records the digest of the final tree.
+    provenance::seal::seal(install_dir)?;
+    stage::commit(plan, layout, &p.tree_id)?;
+    Ok((r, h))
+}

@@ -1,0 +1,287 @@
+//! ops: what each command does, as library functions (the command line in
+//! `main.rs` only parses arguments and prints the reports these return).
+//!
+//! A [`Session`] is opened once per command: the project, its definitions, the
+//! layout, the [`Target`] and the overrides. [`plan`] resolves it once into a
+//! [`Planned`] (component graph, application, provenance contents, the staged
+//! tree's identity); [`build`] runs the pipeline in order:
+//!
+//! ```text
+//! load → plan → fetch → build (runtime) → app → stage → provenance
+//!      → relocate → check → package (→ verify reads the artifacts back)
+//! ```
+//!
+//! The target decides two things only: how the runtime is obtained
+//! ([`crate::target::Runtime`]: built from definitions, or assembled from a
+//! published distribution) and which binary format is relinked and checked.
+
+mod linux;
+mod report;
+mod windows;
+
+pub use report::{AppReport, BuildReport, CacheListing, PlanReport};
+
+use crate::app::{self, AppPlan};
+use crate::cache::{ArtifactStore, PrefixState};
+use crate::fetch::{self, FetchOptions, SourceCache};
+use crate::load::{self, Project};
+use crate::package::{self, sign::SigningKey};
+use crate::paths::Layout;
+use crate::plan::{self, Plan};
+use crate::provenance;
+use crate::stage;
+use crate::target::{Runtime, Target, TargetName};
+use crate::{toolchain, verify};
+use anyhow::{Context, Result, bail};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Everything a command works on: opened once, passed to every operation.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The project definition.
+    pub project: Project,
+    /// The software definitions directory.
+    pub defs_dir: PathBuf,
+    /// Cache and build roots.
+    pub layout: Layout,
+    /// Where installers go.
+    pub dist: PathBuf,
+    /// The target of this session.
+    pub target: Target,
+    /// Component versions from the command line (`--override NAME=VERSION`).
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl Session {
+    /// Load `project_file` for `target` (default: the project's first target).
+    /// `defs` defaults to `<project dir>/../software-defs`.
+    pub fn open(
+        project_file: &Path,
+        defs: Option<&Path>,
+        layout: Layout,
+        dist: &Path,
+        target: Option<TargetName>,
+        overrides: &[String],
+    ) -> Result<Session> {
+        let project = load::load_project(project_file)?;
+        let name = target.unwrap_or(project.targets[0]);
+        if !project.targets.contains(&name) {
+            bail!(
+                "{}: the project does not build for {name} (its targets: {})",
+                project.path.display(),
+                project
+                    .targets
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let floor = project
+            .health
+            .glibc_floor
+            .clone()
+            .or_else(|| project.toolchain.glibc.clone());
+        let overrides = plan::parse_overrides(overrides)?;
+        if name == TargetName::WindowsX86_64 && !overrides.is_empty() {
+            bail!("--override applies to components built from source, not to {name}");
+        }
+        Ok(Session {
+            defs_dir: defs.map_or_else(|| load::default_defs_dir(project_file), Path::to_path_buf),
+            target: Target::new(name, floor),
+            project,
+            layout,
+            dist: dist.to_path_buf(),
+            overrides,
+        })
+    }
+}
+
+/// A session resolved once: nothing here is patched in later.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The component graph.
+    pub plan: Plan,
+    /// The application layer, if the project has one.
+    pub app: Option<AppPlan>,
+    /// What the build will ship, as far as the plan decides it.
+    pub contents: provenance::Contents,
+    /// The application layer's key (wheelhouse and source).
+    pub app_key: Option<String>,
+    /// The staged tree's identity: components, app and provenance keys.
+    pub tree_id: String,
+}
+
+/// Resolve the session's component graph, application and provenance.
+pub fn plan(s: &Session) -> Result<Planned> {
+    if s.target.runtime() != Runtime::Built {
+        bail!(
+            "{}: the {} target is assembled, not built from components: there is no component plan",
+            s.project.path.display(),
+            s.target
+        );
+    }
+    let defs = load::load_software_dir(&s.defs_dir)?;
+    let tc = toolchain::detect(&s.project.toolchain, &s.layout.toolchains())?;
+    let prefix = s.layout.prefix(&s.project.name)?;
+    let plan = plan::resolve(
+        &s.project,
+        &defs,
+        &s.defs_dir,
+        &s.overrides,
+        &tc,
+        &prefix,
+        &s.target,
+    )?;
+    let app = app::plan(&s.project)?;
+    let app_key = app.as_ref().map(|a| app::key(&plan, a)).transpose()?;
+    let contents = provenance::Contents::from_plan(&s.project, &plan, app.as_ref());
+    let tree_id = stage::stage_id(&plan, app_key.as_deref(), &provenance::key(&contents));
+    Ok(Planned {
+        plan,
+        app,
+        contents,
+        app_key,
+        tree_id,
+    })
+}
+
+/// The plan with each component's cache status.
+pub fn plan_report(s: &Session) -> Result<PlanReport> {
+    let p = plan(s)?;
+    Ok(PlanReport::new(&p.plan, &s.layout))
+}
+
+/// Fill the source cache with every component's source.
+pub fn fetch(s: &Session, p: &Planned, opts: &FetchOptions) -> Result<HashMap<String, PathBuf>> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let cache = SourceCache::new(&s.layout.sources());
+    let got = rt.block_on(fetch::fetch_plan(&p.plan, &cache, opts))?;
+    Ok(got.into_iter().collect())
+}
+
+/// How a build runs.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// How sources are fetched.
+    pub fetch: FetchOptions,
+    /// How components are built (jobs, serial, progress).
+    pub build: crate::build::BuildOptions,
+    /// The key that signs the packages and SHA256SUMS, if any.
+    pub signing: Option<SigningKey>,
+}
+
+/// Run the whole pipeline for the session's target and write its installers.
+pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
+    match s.target.runtime() {
+        Runtime::Built => linux::build(s, opts),
+        Runtime::Assembled => windows::build(s, opts),
+    }
+}
+
+/// Write the installers of an already built and checked project (no rebuild).
+pub fn package(s: &Session, signing: Option<SigningKey>) -> Result<Vec<PathBuf>> {
+    let p = plan(s)?;
+    if !stage::is_current(&p.plan, &s.layout, &p.tree_id) {
+        bail!(
+            "{}: no checked stage for the current plan; run `ferrobus build` first",
+            p.plan.project
+        );
+    }
+    let root = s.layout.project_build(&p.plan.project).join("stage");
+    let (packages, prov) = publish(s, &p, &root, signing)?;
+    Ok(packages.into_iter().map(|p| p.path).chain(prov).collect())
+}
+
+/// Write the project's Linux installers from its checked stage into dist/,
+/// the version manifest and SBOM beside them, and SHA256SUMS (signed when a
+/// key is given). Returns (installers, provenance and signature files).
+fn publish(
+    s: &Session,
+    p: &Planned,
+    stage_root: &Path,
+    signing: Option<SigningKey>,
+) -> Result<(Vec<package::Packaged>, Vec<PathBuf>)> {
+    let mut meta = package::Meta::from_project(&s.project)?;
+    meta.signing = signing;
+    let formats = &s.project.package.formats;
+    let packages = package::package_all(stage_root, &meta, formats, &s.dist, &p.tree_id)?;
+    let mut prov = provenance::copy_to_dist(
+        stage_root,
+        &s.project.install_dir,
+        &meta.name,
+        &meta.full_version(),
+        &s.dist,
+    )?;
+    prov.extend(package::sign::sign_sums(
+        &s.dist,
+        meta.signing.as_ref(),
+        meta.epoch,
+    )?);
+    Ok((packages, prov))
+}
+
+/// Check artifacts: checksum (and its signature), own signature, SBOM against
+/// payload. `public_key` is an ASCII-armoured OpenPGP key file.
+pub fn verify(artifacts: &[PathBuf], public_key: Option<&Path>) -> Result<Vec<verify::Report>> {
+    let key = public_key
+        .map(|k| {
+            std::fs::read(k).with_context(|| format!("reading the public key {}", k.display()))
+        })
+        .transpose()?;
+    artifacts
+        .iter()
+        .map(|a| verify::verify(a, key.as_deref()))
+        .collect()
+}
+
+/// What the cache holds.
+pub fn cache_list(layout: &Layout) -> CacheListing {
+    CacheListing::read(layout)
+}
+
+/// What `cache clean` removes.
+#[derive(Debug, Clone, Copy)]
+pub enum Clean {
+    /// Artifacts only.
+    Artifacts,
+    /// Artifacts and source archives.
+    ArtifactsAndSources,
+    /// Artifacts no build prefix uses.
+    Unused,
+    /// Everything.
+    All,
+}
+
+/// Remove cached data; returns the bytes freed.
+pub fn cache_clean(layout: &Layout, what: Clean) -> Result<u64> {
+    let store = ArtifactStore::new(&layout.artifacts());
+    let before = report::dir_size(&layout.cache);
+    match what {
+        Clean::All => crate::util::remove_any(&layout.cache)?,
+        Clean::Unused => {
+            // Keys in use by any project's build prefix survive.
+            let mut used = std::collections::HashSet::new();
+            if let Ok(rd) = std::fs::read_dir(layout.cache.join("prefixes")) {
+                for e in rd.filter_map(|e| e.ok()) {
+                    let st = PrefixState::load(&e.path().join("state.json"));
+                    used.extend(st.components.values().map(|i| i.key.clone()));
+                }
+            }
+            for a in store.list() {
+                if !used.contains(&a.manifest.key) {
+                    crate::util::remove_any(&a.dir)?;
+                }
+            }
+            store.clean_temporaries();
+        }
+        Clean::Artifacts | Clean::ArtifactsAndSources => {
+            crate::util::remove_any(&layout.artifacts())?;
+            if matches!(what, Clean::ArtifactsAndSources) {
+                crate::util::remove_any(&layout.sources())?;
+            }
+        }
+    }
+    Ok(before.saturating_sub(report::dir_size(&layout.cache)))
+}
