@@ -141,17 +141,50 @@ pub fn build(
         eprintln!("waiting for another build of {} to finish...", plan.project);
         fs2::FileExt::lock_exclusive(&lock)?;
     }
-    let prefix = &plan.prefix;
-    fs::create_dir_all(prefix)?;
+    fs::create_dir_all(&plan.prefix)?;
     let state_path = root.join("state.json");
-    let mut state = PrefixState::load(&state_path);
+    let state = prepare_prefix(plan, &state_path)?;
     let store = ArtifactStore::new(&layout.artifacts());
     store.clean_temporaries();
-    let pbuild = layout.project_build(&plan.project);
-    let logs = pbuild.join("logs");
+    let logs = layout.project_build(&plan.project).join("logs");
     fs::create_dir_all(&logs)?;
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut run = Run {
+        plan,
+        layout,
+        sources,
+        opts,
+        started,
+        state,
+        state_path,
+        store,
+        logs,
+        ui: Ui {
+            mp: if opts.progress {
+                MultiProgress::new()
+            } else {
+                MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
+            },
+            progress: opts.progress,
+        },
+        client: jobserver::Client::new(opts.jobs.max(1))?,
+        tx,
+        order: start_order(plan, sources),
+        done: HashMap::new(),
+        running: HashMap::new(),
+        failed: Vec::new(),
+        queued: Vec::new(),
+    };
+    run.schedule(&rx)?;
+    drop(lock);
+    run.finish()
+}
 
-    // Drop whatever the prefix holds that the plan does not want as it is.
+/// Drop whatever the prefix holds that the plan does not want as it is; returns
+/// the prefix's state.
+fn prepare_prefix(plan: &Plan, state_path: &Path) -> Result<PrefixState> {
+    let prefix = &plan.prefix;
+    let mut state = PrefixState::load(state_path);
     let wanted: HashMap<&str, &Component> = plan
         .components
         .iter()
@@ -174,186 +207,228 @@ pub fn build(
             remove_any(&e.path())?;
         }
     }
-    state.save(&state_path)?;
+    state.save(state_path)?;
+    Ok(state)
+}
 
-    let ui = Ui {
-        mp: if opts.progress {
-            MultiProgress::new()
-        } else {
-            MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
-        },
-        progress: opts.progress,
-    };
-    let client = jobserver::Client::new(opts.jobs.max(1))?;
-    let mut done: HashMap<String, ComponentReport> = HashMap::new();
-    let mut running: HashMap<String, ProgressBar> = HashMap::new();
-    let mut failed: Vec<anyhow::Error> = Vec::new();
-    let (tx, rx) = mpsc::channel::<Msg>();
-    let order = start_order(plan, sources);
-    // Tokens are taken here, one per component about to start, so that components
-    // start in priority order (threads racing for tokens would start in any order).
-    let helper = {
-        let tx = tx.clone();
-        client.clone().into_helper_thread(move |t| {
-            let _ = tx.send(Msg::Token(t));
-        })?
-    };
-    let mut queued: Vec<String> = Vec::new();
-    let mut requested = 0usize;
+/// One build of a plan in progress: the scheduler's state.
+struct Run<'a> {
+    plan: &'a Plan,
+    layout: &'a Layout,
+    sources: &'a HashMap<String, PathBuf>,
+    opts: &'a BuildOptions,
+    started: Instant,
+    state: PrefixState,
+    state_path: PathBuf,
+    store: ArtifactStore,
+    logs: PathBuf,
+    ui: Ui,
+    client: jobserver::Client,
+    tx: mpsc::Sender<Msg>,
+    order: Vec<&'a Component>,
+    done: HashMap<String, ComponentReport>,
+    running: HashMap<String, ProgressBar>,
+    failed: Vec<anyhow::Error>,
+    queued: Vec<String>,
+}
 
-    loop {
-        // Start (or restore) everything whose dependencies are in the prefix.
+impl Run<'_> {
+    /// Start, restore and finish components until none is left (or one failed
+    /// and the running ones have finished).
+    fn schedule(&mut self, rx: &mpsc::Receiver<Msg>) -> Result<()> {
+        // Tokens are taken here, one per component about to start, so that
+        // components start in priority order (threads racing for tokens would
+        // start in any order).
+        let helper = {
+            let tx = self.tx.clone();
+            self.client.clone().into_helper_thread(move |t| {
+                let _ = tx.send(Msg::Token(t));
+            })?
+        };
+        let mut requested = 0usize;
+        loop {
+            self.start_ready()?;
+            if !self.failed.is_empty() {
+                self.queued.clear();
+            }
+            let allowed = if self.opts.serial {
+                usize::from(self.running.is_empty() && !self.queued.is_empty())
+            } else {
+                self.queued.len()
+            };
+            while requested < allowed {
+                helper.request_token();
+                requested += 1;
+            }
+            if self.running.is_empty() && self.queued.is_empty() {
+                return Ok(());
+            }
+            match rx.recv()? {
+                Msg::Token(token) => {
+                    requested -= 1;
+                    self.spawn(token?)?;
+                }
+                Msg::Done(name, r) => self.finished(&name, r)?,
+            }
+        }
+    }
+
+    /// Mark up to date, or restore from the cache, every component whose
+    /// dependencies are in the prefix; queue the ones that must be built.
+    fn start_ready(&mut self) -> Result<()> {
         let mut progressed = true;
-        while progressed && failed.is_empty() {
+        while progressed && self.failed.is_empty() {
             progressed = false;
-            for c in &order {
-                if done.contains_key(&c.name) || running.contains_key(&c.name) {
-                    continue;
-                }
-                if !c.depends.iter().all(|d| done.contains_key(d)) {
-                    continue;
-                }
-                let log = logs.join(format!("{}.log", c.name));
-                if state
-                    .components
-                    .get(&c.name)
-                    .is_some_and(|i| i.key == c.key)
+            for c in self.order.clone() {
+                if self.done.contains_key(&c.name)
+                    || self.running.contains_key(&c.name)
+                    || !c.depends.iter().all(|d| self.done.contains_key(d))
                 {
-                    done.insert(c.name.clone(), report(c, Outcome::UpToDate, 0.0, &log));
-                    progressed = true;
                     continue;
                 }
-                if let Some(art) = store.lookup(&c.name, &c.key) {
+                let log = self.logs.join(format!("{}.log", c.name));
+                let current = self.state.components.get(&c.name);
+                if current.is_some_and(|i| i.key == c.key) {
+                    let r = report(c, Outcome::UpToDate, 0.0, &log);
+                    self.done.insert(c.name.clone(), r);
+                    progressed = true;
+                } else if let Some(art) = self.store.lookup(&c.name, &c.key) {
                     let t = Instant::now();
-                    state.install(&art, prefix)?;
-                    state.save(&state_path)?;
+                    self.state.install(&art, &self.plan.prefix)?;
+                    self.state.save(&self.state_path)?;
                     let secs = t.elapsed().as_secs_f64();
-                    ui.line(format!("  restored {} {} ({secs:.1}s)", c.name, c.version));
-                    done.insert(c.name.clone(), report(c, Outcome::Restored, secs, &log));
+                    self.ui
+                        .line(format!("  restored {} {} ({secs:.1}s)", c.name, c.version));
+                    let r = report(c, Outcome::Restored, secs, &log);
+                    self.done.insert(c.name.clone(), r);
                     progressed = true;
-                    continue;
-                }
-                if !queued.contains(&c.name) {
-                    queued.push(c.name.clone());
+                } else if !self.queued.contains(&c.name) {
+                    self.queued.push(c.name.clone());
                 }
             }
         }
-        if !failed.is_empty() {
-            queued.clear();
-        }
-        let allowed = if opts.serial {
-            usize::from(running.is_empty() && !queued.is_empty())
-        } else {
-            queued.len()
+        Ok(())
+    }
+
+    /// Start the highest-priority queued component with a job token, in its
+    /// own thread; without one left, the token goes back.
+    fn spawn(&mut self, token: jobserver::Acquired) -> Result<()> {
+        let Some(c) = self
+            .order
+            .iter()
+            .find(|c| self.queued.contains(&c.name))
+            .copied()
+        else {
+            return Ok(());
         };
-        while requested < allowed {
-            helper.request_token();
-            requested += 1;
-        }
-        if running.is_empty() && queued.is_empty() {
-            break;
-        }
-        let (name, r) = match rx.recv()? {
-            Msg::Token(token) => {
-                requested -= 1;
-                let token = token?;
-                // The highest-priority queued component gets the slot.
-                let Some(c) = order.iter().find(|c| queued.contains(&c.name)) else {
-                    continue; // nothing left to start: the token goes back
-                };
-                queued.retain(|n| *n != c.name);
-                let log = logs.join(format!("{}.log", c.name));
-                let src = sources
-                    .get(&c.name)
-                    .with_context(|| format!("{}: source was not fetched", c.name))?
-                    .clone();
-                let pb = ui.bar(&c.name);
-                running.insert(c.name.clone(), pb.clone());
-                let (c2, tx, client, store) =
-                    ((*c).clone(), tx.clone(), client.clone(), store.clone());
-                let (plan_project, layout, keep) =
-                    (plan.project.clone(), layout.clone(), opts.keep_work);
-                let prefix = prefix.clone();
-                let jobs = opts.jobs;
-                std::thread::spawn(move || {
-                    let r = (|| -> Result<(f64, f64)> {
-                        let _token = token;
-                        let t = Instant::now();
-                        let began = started.elapsed().as_secs_f64();
-                        let work = layout
-                            .project_build(&plan_project)
-                            .join("work")
-                            .join(&c2.name);
-                        build_one(&c2, &prefix, &src, &work, &log, &client, jobs, &pb)?;
-                        let secs = t.elapsed().as_secs_f64();
-                        pb.set_message("storing artifact");
-                        let image = work.join("destdir").join(prefix.strip_prefix("/")?);
-                        store.store(&c2.name, &c2.version, &c2.key, &image, secs)?;
-                        if !keep {
-                            discard(&work);
-                        }
-                        Ok((secs, began))
-                    })();
-                    let _ = tx.send(Msg::Done(c2.name.clone(), r));
-                });
-                continue;
-            }
-            Msg::Done(name, r) => (name, r),
-        };
-        let pb = running.remove(&name).expect("running component");
+        self.queued.retain(|n| *n != c.name);
+        let log = self.logs.join(format!("{}.log", c.name));
+        let src = self
+            .sources
+            .get(&c.name)
+            .with_context(|| format!("{}: source was not fetched", c.name))?
+            .clone();
+        let pb = self.ui.bar(&c.name);
+        self.running.insert(c.name.clone(), pb.clone());
+        let (c, tx, client, store) = (
+            c.clone(),
+            self.tx.clone(),
+            self.client.clone(),
+            self.store.clone(),
+        );
+        let work = self
+            .layout
+            .project_build(&self.plan.project)
+            .join("work")
+            .join(&c.name);
+        let (prefix, keep, jobs) = (
+            self.plan.prefix.clone(),
+            self.opts.keep_work,
+            self.opts.jobs,
+        );
+        let began = self.started.elapsed().as_secs_f64();
+        std::thread::spawn(move || {
+            let r = (|| -> Result<(f64, f64)> {
+                let _token = token;
+                let t = Instant::now();
+                build_one(&c, &prefix, &src, &work, &log, &client, jobs, &pb)?;
+                let secs = t.elapsed().as_secs_f64();
+                pb.set_message("storing artifact");
+                let image = work.join("destdir").join(prefix.strip_prefix("/")?);
+                store.store(&c.name, &c.version, &c.key, &image, secs)?;
+                if !keep {
+                    discard(&work);
+                }
+                Ok((secs, began))
+            })();
+            let _ = tx.send(Msg::Done(c.name.clone(), r));
+        });
+        Ok(())
+    }
+
+    /// A component's build ended: install its artifact, or record the failure.
+    fn finished(&mut self, name: &str, r: Result<(f64, f64)>) -> Result<()> {
+        let pb = self.running.remove(name).expect("running component");
         pb.finish_and_clear();
-        let c = plan.get(&name).expect("planned component");
-        let log = logs.join(format!("{name}.log"));
+        let c = self.plan.get(name).expect("planned component");
+        let log = self.logs.join(format!("{name}.log"));
         match r {
             Ok((secs, began)) => {
-                let art = store
+                let art = self
+                    .store
                     .lookup(&c.name, &c.key)
                     .with_context(|| format!("{name}: artifact missing after build"))?;
-                state.install(&art, prefix)?;
-                state.save(&state_path)?;
-                ui.line(format!("  built {} {} ({secs:.1}s)", c.name, c.version));
+                self.state.install(&art, &self.plan.prefix)?;
+                self.state.save(&self.state_path)?;
+                self.ui
+                    .line(format!("  built {} {} ({secs:.1}s)", c.name, c.version));
                 let mut r = report(c, Outcome::Built, secs, &log);
                 r.began = began;
-                done.insert(name, r);
+                self.done.insert(name.to_string(), r);
             }
             Err(e) => {
-                ui.line(format!("  FAILED {} {}", c.name, c.version));
-                done.insert(name.clone(), report(c, Outcome::Failed, 0.0, &log));
-                failed.push(anyhow::anyhow!(
+                self.ui.line(format!("  FAILED {} {}", c.name, c.version));
+                let r = report(c, Outcome::Failed, 0.0, &log);
+                self.done.insert(name.to_string(), r);
+                self.failed.push(anyhow::anyhow!(
                     "component {name} failed: {e:#}\n  log: {}\n--- last lines of the log ---\n{}\n---",
                     log.display(),
                     tail(&log, 25)
                 ));
             }
         }
+        Ok(())
     }
-    drop(helper);
-    drop(lock);
-    if let Some(e) = failed.into_iter().next() {
-        let waiting: Vec<&str> = plan
+
+    /// The report, or the first failure with the components it left unbuilt.
+    fn finish(mut self) -> Result<BuildReport> {
+        let plan = self.plan;
+        if let Some(e) = self.failed.drain(..).next() {
+            let waiting: Vec<&str> = plan
+                .components
+                .iter()
+                .filter(|c| !self.done.contains_key(&c.name))
+                .map(|c| c.name.as_str())
+                .collect();
+            if waiting.is_empty() {
+                return Err(e);
+            }
+            return Err(anyhow::anyhow!(
+                "{e}\nnot built because of this failure: {}",
+                waiting.join(", ")
+            ));
+        }
+        let components = plan
             .components
             .iter()
-            .filter(|c| !done.contains_key(&c.name))
-            .map(|c| c.name.as_str())
+            .map(|c| self.done.remove(&c.name).expect("every component done"))
             .collect();
-        if waiting.is_empty() {
-            return Err(e);
-        }
-        return Err(anyhow::anyhow!(
-            "{e}\nnot built because of this failure: {}",
-            waiting.join(", ")
-        ));
+        Ok(BuildReport {
+            prefix: plan.prefix.clone(),
+            components,
+            seconds: self.started.elapsed().as_secs_f64(),
+        })
     }
-    let components = plan
-        .components
-        .iter()
-        .map(|c| done.remove(&c.name).expect("every component done"))
-        .collect();
-    Ok(BuildReport {
-        prefix: prefix.clone(),
-        components,
-        seconds: started.elapsed().as_secs_f64(),
-    })
 }
 
 /// The order in which ready components are started: longest estimated path to the

@@ -87,27 +87,6 @@ impl Plan {
         Path::new(&self.install_dir).join("embedded")
     }
 
-    /// The check policy of this plan; the glibc floor defaults to the glibc the
-    /// toolchain builds for (the build root's for the host compiler, the
-    /// `[toolchain] glibc` for zig).
-    pub fn check_policy(&self) -> Result<crate::check::Policy> {
-        use crate::check::Version;
-        let parse = |what: &str, v: &Option<String>| {
-            Version::parse_setting(&format!("[health] {what}"), v.as_deref())
-        };
-        let target = self.toolchain.libc.trim_start_matches("glibc ").to_string();
-        Ok(crate::check::Policy {
-            install_prefix: self.install_prefix(),
-            build_prefix: Some(self.prefix.clone()),
-            build_paths: vec![],
-            glibc_floor: parse("glibc_floor", &self.health.glibc_floor)?
-                .or_else(|| Version::parse(&target)),
-            glibcxx_floor: parse("glibcxx_floor", &self.health.glibcxx_floor)?,
-            gcc_floor: parse("gcc_floor", &self.health.gcc_floor)?,
-            extra_libs: self.health.allow_libs.clone(),
-        })
-    }
-
     /// A component by name.
     pub fn get(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)

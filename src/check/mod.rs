@@ -140,6 +140,28 @@ impl Kind {
     }
 }
 
+impl Policy {
+    /// The policy of a plan; the glibc floor defaults to the glibc the
+    /// toolchain builds for (the build root's for the host compiler, the
+    /// `[toolchain] glibc` for zig).
+    pub fn of_plan(plan: &crate::plan::Plan) -> Result<Policy> {
+        let parse = |what: &str, v: &Option<String>| {
+            Version::parse_setting(&format!("[health] {what}"), v.as_deref())
+        };
+        let target = plan.toolchain.libc.trim_start_matches("glibc ").to_string();
+        Ok(Policy {
+            install_prefix: plan.install_prefix(),
+            build_prefix: Some(plan.prefix.clone()),
+            build_paths: vec![],
+            glibc_floor: parse("glibc_floor", &plan.health.glibc_floor)?
+                .or_else(|| Version::parse(&target)),
+            glibcxx_floor: parse("glibcxx_floor", &plan.health.glibcxx_floor)?,
+            gcc_floor: parse("gcc_floor", &plan.health.gcc_floor)?,
+            extra_libs: plan.health.allow_libs.clone(),
+        })
+    }
+}
+
 /// One problem in one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {

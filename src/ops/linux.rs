@@ -112,7 +112,7 @@ fn finish_tree(
             source_date_epoch: plan.source_date_epoch,
         },
     )?;
-    let mut policy = plan.check_policy()?;
+    let mut policy = check::Policy::of_plan(plan)?;
     // The wheel cache. Neither the build dir nor the whole cache dir is
     // listed: CPython's sysconfig keeps its source dir (`srcdir`) and its
     // compiler (zig's wrapper under the cache) as recorded facts.
