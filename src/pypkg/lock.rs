@@ -49,7 +49,7 @@ pub trait LockedApp {
     fn requirements(&self) -> &[Requirement];
     /// True when `name` is installed from its published wheel rather than
     /// built from its sdist.
-    fn from_wheel(&self, name: &PackageName) -> bool;
+    fn uses_published_wheel(&self, name: &PackageName) -> bool;
 }
 
 /// Parse a requirements lock: every distribution pinned with `==` and carrying at

@@ -6,6 +6,7 @@
 //! ferrobus names one type of its own and reads it as a `&str`.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 use std::str::FromStr;
@@ -77,6 +78,14 @@ impl Deref for PackageName {
     type Target = str;
 
     fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// Lookups by `&str` in maps keyed by names: the order, equality and hash are
+/// the normalised string's.
+impl Borrow<str> for PackageName {
+    fn borrow(&self) -> &str {
         self.as_str()
     }
 }
