@@ -230,6 +230,16 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_lock_parses() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-agent/requirements.lock");
+        let r = parse_lock(&path).unwrap();
+        let pins: Vec<String> = r.iter().map(Requirement::pin).collect();
+        assert_eq!(pins, ["psutil==7.2.2", "pyyaml==6.0.2"]);
+        assert!(r.iter().all(|r| r.hashes.len() == 2));
+    }
+
+    #[test]
     fn pins_are_typed_pep508_requirements() {
         let h = "A".repeat(64);
         let r = lock(&format!(

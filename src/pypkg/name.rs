@@ -1,9 +1,9 @@
 //! pypkg::name: distribution names, validated and normalised.
 //!
 //! The normalisation is PEP 503's (lowercase, every run of `-`, `_` and `.` one
-//! `-`), the validity rule PEP 508's; both are `pep508_rs`'s [`PackageName`]
-//! (pep508_rs::PackageName), which this newtype wraps so that the rest of
-//! ferrobus names one type of its own and reads it as a `&str`.
+//! `-`), the validity rule PEP 508's; both are those of `pep508_rs::PackageName`,
+//! which [`PackageName`] wraps so that the rest of ferrobus names one type of its
+//! own (the one `pep508_rs` requirements convert into) and reads it as a `&str`.
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
