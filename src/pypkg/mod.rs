@@ -2,7 +2,7 @@
 //! deals with Python distributions reads them through.
 //!
 //! It owns the meaning of what Python's packaging specifications define, and
-//! nothing of ferrobus' pipeline (it imports only [`crate::util`]):
+//! nothing of ferrobus' pipeline (it may import [`crate::util`], no other module):
 //!
 //! - [`name`]: distribution names, PEP 503 normalised ([`PackageName`]);
 //! - versions: PEP 440's, the `pep440_rs` crate's [`Version`];
