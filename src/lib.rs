@@ -19,6 +19,7 @@ pub mod package;
 pub mod paths;
 pub mod plan;
 pub mod provenance;
+pub mod pypkg;
 pub mod relocate;
 pub mod stage;
 pub mod target;

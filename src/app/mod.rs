@@ -18,6 +18,7 @@ use crate::fingerprint::Fingerprint;
 use crate::load::Project;
 use crate::paths::Layout;
 use crate::plan::Plan;
+use crate::pypkg::{LockedApp, PackageName, WheelName, WheelSource};
 use crate::util::{remove_any, sha256_bytes, sha256_file, tail};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -25,23 +26,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Beside each cached wheel: which file it was made from (see [`WheelSource`]).
-const SOURCE_RECORD: &str = "source.json";
-
-/// One locked distribution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requirement {
-    /// Normalised name (PEP 503).
-    pub name: String,
-    /// Pinned version.
-    pub version: String,
-    /// Allowed sha256 hashes of its files.
-    pub hashes: Vec<String>,
-    /// The requirement as written, without its options (markers kept).
-    pub spec: String,
-    /// 1-based line of the lock it starts on.
-    pub line: usize,
-}
+// The lock's types live in the packaging layer; named here too for callers of
+// `app::parse_lock`.
+pub use crate::pypkg::{Requirement, parse_lock};
 
 /// The resolved application of a project.
 #[derive(Debug, Clone)]
@@ -53,39 +40,39 @@ pub struct AppPlan {
     /// Its distributions.
     pub requirements: Vec<Requirement>,
     /// Distributions installed from their published wheel instead of the sdist.
-    pub wheels: Vec<String>,
+    pub wheels: Vec<PackageName>,
     /// Console scripts linked into `<install_dir>/bin`.
     pub entry_points: Vec<String>,
     /// Key of the application's own source.
     pub source_key: String,
-    /// The application's distribution name (normalised), from its pyproject.toml.
-    pub name: String,
+    /// The application's distribution name, from its pyproject.toml.
+    pub name: PackageName,
     /// Its version from pyproject.toml (empty when dynamic).
     pub version: String,
     /// Its license from pyproject.toml (`project.license`, empty if none).
     pub license: String,
 }
 
-/// The file one cached wheel was made from, recorded when it was built.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WheelSource {
-    /// `sdist` or `wheel`.
-    pub kind: String,
-    /// The downloaded file's name.
-    pub file: String,
-    /// Its sha256 (one of the lock's hashes).
-    pub sha256: String,
-}
-
-/// The record of the file a wheelhouse wheel was made from.
-pub fn wheel_source(wheel: &Path) -> Result<WheelSource> {
-    let rec = wheel.with_file_name(SOURCE_RECORD);
-    let text = fs::read_to_string(&rec).with_context(|| format!("reading {}", rec.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", rec.display()))
+impl LockedApp for AppPlan {
+    fn name(&self) -> &PackageName {
+        &self.name
+    }
+    fn version(&self) -> &str {
+        &self.version
+    }
+    fn license(&self) -> &str {
+        &self.license
+    }
+    fn requirements(&self) -> &[Requirement] {
+        &self.requirements
+    }
+    fn uses_published_wheel(&self, name: &PackageName) -> bool {
+        self.wheels.contains(name)
+    }
 }
 
 /// Name, version and license of the application from its `pyproject.toml`.
-fn pyproject_identity(path: &Path) -> Result<(String, String, String)> {
+fn pyproject_identity(path: &Path) -> Result<(PackageName, String, String)> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let v: toml::Value =
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
@@ -111,133 +98,10 @@ fn pyproject_identity(path: &Path) -> Result<(String, String, String)> {
     if name.is_empty() {
         bail!("{}: [project] has no name", path.display());
     }
-    Ok((normalize(&name), s("version"), license))
-}
-
-/// PEP 503 normalised distribution name.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.trim().chars() {
-        let c = c.to_ascii_lowercase();
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Parse a requirements lock: every distribution pinned with `==` and carrying at
-/// least one `--hash=sha256:`; errors name the file, the line and the distribution.
-pub fn parse_lock(path: &Path) -> Result<Vec<Requirement>> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out: Vec<Requirement> = Vec::new();
-    let mut logical = String::new();
-    let mut start = 0;
-    for (i, raw) in text.lines().enumerate() {
-        if logical.is_empty() {
-            start = i + 1;
-        }
-        let line = raw.split(" #").next().unwrap_or("");
-        let line = if line.trim_start().starts_with('#') {
-            ""
-        } else {
-            line
-        };
-        if let Some(cont) = line.trim_end().strip_suffix('\\') {
-            logical.push_str(cont);
-            logical.push(' ');
-            continue;
-        }
-        logical.push_str(line);
-        let entry = std::mem::take(&mut logical);
-        if entry.trim().is_empty() {
-            continue;
-        }
-        let req = parse_entry(entry.trim(), path, start)?;
-        if let Some(prev) = out.iter().find(|r| r.name == req.name) {
-            bail!(
-                "{}:{start}: {} is locked twice (also on line {})",
-                path.display(),
-                req.name,
-                prev.line
-            );
-        }
-        out.push(req);
-    }
-    if out.is_empty() {
-        bail!("{}: no requirements", path.display());
-    }
-    Ok(out)
-}
-
-fn parse_entry(entry: &str, path: &Path, line: usize) -> Result<Requirement> {
-    let mut spec = Vec::new();
-    let mut hashes = Vec::new();
-    for word in entry.split_whitespace() {
-        if let Some(h) = word.strip_prefix("--hash=") {
-            let Some(hex) = h.strip_prefix("sha256:") else {
-                bail!(
-                    "{}:{line}: only sha256 hashes are accepted, got \"{h}\"",
-                    path.display()
-                );
-            };
-            hashes.push(hex.to_ascii_lowercase());
-        } else if word.starts_with('-') {
-            bail!(
-                "{}:{line}: option \"{word}\" is not allowed in a lock (only --hash)",
-                path.display()
-            );
-        } else {
-            spec.push(word);
-        }
-    }
-    let spec = spec.join(" ");
-    let req_part = spec.split(';').next().unwrap_or("").trim();
-    let Some((name, version)) = req_part.split_once("==") else {
-        let name = req_part
-            .split(|c: char| "<>=!~[ ".contains(c))
-            .next()
-            .unwrap_or(req_part);
-        bail!(
-            "{}:{line}: {name} is not pinned: a lock needs `name==version` (got \"{req_part}\")",
-            path.display()
-        );
-    };
-    let name = normalize(name.split('[').next().unwrap_or(name));
-    let version = version.trim().to_string();
-    if name.is_empty() || version.is_empty() || version.contains(['*', ',', '=']) {
-        bail!(
-            "{}:{line}: \"{req_part}\" is not an exact pin",
-            path.display()
-        );
-    }
-    if hashes.is_empty() {
-        bail!(
-            "{}:{line}: {name}=={version} has no --hash=sha256:...; every locked \
-             distribution needs the hash of its file",
-            path.display()
-        );
-    }
-    if let Some(bad) = hashes
-        .iter()
-        .find(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
-    {
-        bail!(
-            "{}:{line}: {name}: \"{bad}\" is not a sha256",
-            path.display()
-        );
-    }
-    Ok(Requirement {
-        name,
-        version,
-        hashes,
-        spec,
-        line,
-    })
+    let name = name
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{}: [project] name: {e}", path.display()))?;
+    Ok((name, s("version"), license))
 }
 
 /// Files of the application's source that make up its identity (build output,
@@ -277,7 +141,14 @@ pub fn plan(project: &Project) -> Result<Option<AppPlan>> {
     }
     let lock = dir.join(&app.requirements);
     let requirements = parse_lock(&lock)?;
-    let wheels: Vec<String> = app.wheels.iter().map(|w| normalize(w)).collect();
+    let wheels: Vec<PackageName> = app
+        .wheels
+        .iter()
+        .map(|w| {
+            w.parse()
+                .map_err(|e| anyhow::anyhow!("{}: [app] wheels: {e}", project.path.display()))
+        })
+        .collect::<Result<_>>()?;
     if let Some(w) = wheels
         .iter()
         .find(|w| !requirements.iter().any(|r| &r.name == *w))
@@ -473,7 +344,7 @@ fn build_wheel(
     out: &Path,
 ) -> Result<()> {
     let binary = app.wheels.contains(&r.name);
-    let pin = format!("{}=={}", r.name, r.version);
+    let pin = r.pin();
     let where_ = format!("{}:{}", app.lock.display(), r.line);
     let d = out.join("download");
     let d_str = d.display().to_string();
@@ -510,7 +381,7 @@ fn build_wheel(
             .into_owned(),
         sha256: got.clone(),
     };
-    fs::write(out.join(SOURCE_RECORD), serde_json::to_vec(&record)?)?;
+    record.write(out)?;
     if binary {
         fs::rename(file, out.join(file.file_name().unwrap_or_default()))?;
     } else {
@@ -604,13 +475,12 @@ pub fn install(
     args.push(embedded.display().to_string());
     for w in wheelhouse.iter().chain([&app_wheel.to_path_buf()]) {
         let file = w.file_name().unwrap_or_default().to_string_lossy();
-        let mut parts = file.split('-');
-        let (Some(name), Some(version)) = (parts.next(), parts.next()) else {
-            bail!("{}: not a wheel file name", w.display());
-        };
+        let wheel: WheelName = file
+            .parse()
+            .with_context(|| format!("installing {}", w.display()))?;
         args.push("--find-links".into());
         args.push(w.parent().unwrap_or(Path::new(".")).display().to_string());
-        args.push(format!("{name}=={version}"));
+        args.push(wheel.pin());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     python(
@@ -649,56 +519,4 @@ pub fn install(
         std::os::unix::fs::symlink(Path::new("../embedded/bin").join(ep), &link)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lock(text: &str) -> Result<Vec<Requirement>> {
-        let t = tempfile::NamedTempFile::new().unwrap();
-        fs::write(t.path(), text).unwrap();
-        parse_lock(t.path())
-    }
-
-    #[test]
-    fn locks_are_parsed_and_checked() {
-        let h = "a".repeat(64);
-        let r = lock(&format!(
-            "# c\nPyYAML==6.0.2 \\\n    --hash=sha256:{h} \\\n    --hash=sha256:{h}\n\
-             psutil==7.2.2 --hash=sha256:{h} ; sys_platform == \"linux\"  # via x\n"
-        ))
-        .unwrap();
-        assert_eq!(r.len(), 2);
-        assert_eq!(
-            (r[0].name.as_str(), r[0].version.as_str(), r[0].line),
-            ("pyyaml", "6.0.2", 2)
-        );
-        assert_eq!(r[1].spec, "psutil==7.2.2 ; sys_platform == \"linux\"");
-        let e = lock("psutil==7.2.2\n").unwrap_err().to_string();
-        assert!(e.contains(":1: psutil==7.2.2 has no --hash"), "{e}");
-        let e = lock(&format!("psutil>=7 --hash=sha256:{h}\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(":1: psutil is not pinned"), "{e}");
-        let e = lock(&format!(
-            "-i https://example.invalid\nx==1 --hash=sha256:{h}\n"
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains(":1: option \"-i\""), "{e}");
-        let e = lock("x==1 --hash=sha256:abc\n").unwrap_err().to_string();
-        assert!(e.contains("is not a sha256"), "{e}");
-        let e = lock(&format!("x==1 --hash=sha256:{h}\nX==2 --hash=sha256:{h}\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(":2: x is locked twice (also on line 1)"), "{e}");
-    }
-
-    #[test]
-    fn names_are_normalised() {
-        assert_eq!(normalize("PyYAML"), "pyyaml");
-        assert_eq!(normalize("zope.interface"), "zope-interface");
-        assert_eq!(normalize("a__b-_c"), "a-b-c");
-    }
 }

@@ -10,7 +10,7 @@
 //! install dir lists every component and distribution with its SPDX license.
 
 use super::Contents;
-use crate::app::normalize;
+use crate::pypkg::{Metadata, PackageName};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -42,15 +42,15 @@ pub fn component_dests(name: &str, files: &[String]) -> Vec<(String, String)> {
 pub struct DistInfo {
     /// `Version`.
     pub version: String,
-    /// SPDX license: `License-Expression`, else an SPDX-looking `License`, else a
-    /// known license classifier.
+    /// SPDX license ([`Metadata::license`]): `License-Expression`, else an
+    /// SPDX-looking `License`, else known license classifiers.
     pub license: Option<String>,
     /// License files: (path under `LICENSES/python-<name>/`, the file).
     pub license_files: Vec<(String, PathBuf)>,
 }
 
-/// The `.dist-info` directories of `site_packages`, by normalised name.
-pub fn dist_infos(site_packages: &Path) -> Result<BTreeMap<String, DistInfo>> {
+/// The `.dist-info` directories of `site_packages`, by name.
+pub fn dist_infos(site_packages: &Path) -> Result<BTreeMap<PackageName, DistInfo>> {
     let mut out = BTreeMap::new();
     let rd = fs::read_dir(site_packages)
         .with_context(|| format!("reading {}", site_packages.display()))?;
@@ -63,99 +63,20 @@ pub fn dist_infos(site_packages: &Path) -> Result<BTreeMap<String, DistInfo>> {
         let meta = dir.join("METADATA");
         let text =
             fs::read_to_string(&meta).with_context(|| format!("reading {}", meta.display()))?;
-        let headers = parse_metadata(&text);
-        let get = |k: &str| {
-            headers
-                .iter()
-                .find(|(h, _)| h.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.trim().to_string())
-        };
-        let Some(name) = get("Name") else {
-            bail!("{}: no Name", meta.display());
-        };
-        let classifiers: Vec<&str> = headers
-            .iter()
-            .filter(|(h, _)| h.eq_ignore_ascii_case("Classifier"))
-            .map(|(_, v)| v.trim())
-            .collect();
-        let license = get("License-Expression")
-            .filter(|l| !l.is_empty())
-            .or_else(|| get("License").filter(|l| looks_spdx(l)))
-            .or_else(|| from_classifiers(&classifiers));
+        let m = Metadata::parse(&text);
+        let name = m
+            .name()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", meta.display()))?;
         out.insert(
-            normalize(&name),
+            name,
             DistInfo {
-                version: get("Version").unwrap_or_default(),
-                license,
+                version: m.version().to_string(),
+                license: m.license(),
                 license_files: dist_license_files(&dir)?,
             },
         );
     }
     Ok(out)
-}
-
-/// The header fields of a core-metadata file (continuation lines joined).
-fn parse_metadata(text: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in text.lines() {
-        if line.is_empty() {
-            break;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = out.last_mut() {
-                last.1.push('\n');
-                last.1.push_str(line.trim());
-            }
-        } else if let Some((k, v)) = line.split_once(':') {
-            out.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    out
-}
-
-/// True for a one-line SPDX expression: ids joined by AND, OR or WITH.
-fn looks_spdx(s: &str) -> bool {
-    let toks: Vec<&str> = s
-        .split_whitespace()
-        .map(|t| t.trim_matches(|c| c == '(' || c == ')'))
-        .collect();
-    !toks.is_empty()
-        && s.len() < 200
-        && toks.len() % 2 == 1
-        && toks.iter().enumerate().all(|(i, t)| {
-            if i % 2 == 1 {
-                matches!(*t, "AND" | "OR" | "WITH")
-            } else {
-                !t.is_empty()
-                    && t.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || ".-+:".contains(c))
-            }
-        })
-}
-
-/// The SPDX id of an unambiguous trove license classifier.
-fn from_classifiers(classifiers: &[&str]) -> Option<String> {
-    const KNOWN: &[(&str, &str)] = &[
-        ("License :: OSI Approved :: MIT License", "MIT"),
-        (
-            "License :: OSI Approved :: Apache Software License",
-            "Apache-2.0",
-        ),
-        ("License :: OSI Approved :: ISC License (ISCL)", "ISC"),
-        (
-            "License :: OSI Approved :: Mozilla Public License 2.0 (MPL 2.0)",
-            "MPL-2.0",
-        ),
-        (
-            "License :: OSI Approved :: Python Software Foundation License",
-            "PSF-2.0",
-        ),
-    ];
-    let ids: BTreeSet<&str> = classifiers
-        .iter()
-        .filter_map(|c| KNOWN.iter().find(|(k, _)| k == c).map(|(_, v)| *v))
-        .collect();
-    (!ids.is_empty()).then(|| ids.into_iter().collect::<Vec<_>>().join(" AND "))
 }
 
 /// A `.dist-info`'s license files, sorted.
@@ -363,16 +284,6 @@ pub fn summary(c: &Contents) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spdx_expressions_are_told_from_prose() {
-        assert!(looks_spdx("MIT"));
-        assert!(looks_spdx("BSD-3-Clause"));
-        assert!(looks_spdx("(MIT OR Apache-2.0) AND Zlib"));
-        assert!(!looks_spdx("BSD License"));
-        assert!(!looks_spdx("Copyright (c) 2009, Jay Loden"));
-        assert!(!looks_spdx(""));
-    }
 
     #[test]
     fn clashing_license_file_names_keep_their_path() {

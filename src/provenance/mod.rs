@@ -22,10 +22,10 @@ pub mod manifest;
 pub mod sbom;
 pub mod seal;
 
-use crate::app::{self, AppPlan};
 use crate::fingerprint::Fingerprint;
 use crate::load::Project;
 use crate::plan::Plan;
+use crate::pypkg::{LockedApp, PackageName, WheelSource};
 use crate::toolchain::Toolchain;
 use crate::util::{sha256_file, write_atomic};
 use anyhow::{Context, Result, bail};
@@ -87,9 +87,9 @@ pub struct ComponentInfo {
 /// One Python distribution (a locked requirement, or the application itself).
 #[derive(Debug, Clone)]
 pub struct Distribution {
-    /// Normalised name (PEP 503).
-    pub name: String,
-    /// Version.
+    /// Its name.
+    pub name: PackageName,
+    /// Version (as its lock or metadata gives it).
     pub version: String,
     /// What it was installed from: `sdist`, `wheel`, `source` for the app, or
     /// `bundled` for what the interpreter installed itself (pip).
@@ -129,7 +129,7 @@ pub struct Contents {
 
 impl Contents {
     /// What a build of `plan` will ship, from the plan alone.
-    pub fn from_plan(project: &Project, plan: &Plan, app: Option<&AppPlan>) -> Contents {
+    pub fn from_plan(project: &Project, plan: &Plan, app: Option<&impl LockedApp>) -> Contents {
         let shipped: BTreeSet<&str> = plan
             .components
             .iter()
@@ -181,12 +181,12 @@ impl Contents {
         roots.dedup();
         let mut distributions: Vec<Distribution> = app
             .map(|a| {
-                a.requirements
+                a.requirements()
                     .iter()
                     .map(|r| Distribution {
                         name: r.name.clone(),
-                        version: r.version.clone(),
-                        kind: if a.wheels.contains(&r.name) {
+                        version: r.version.to_string(),
+                        kind: if a.uses_published_wheel(&r.name) {
                             "wheel"
                         } else {
                             "sdist"
@@ -207,16 +207,16 @@ impl Contents {
             .unwrap_or_default();
         distributions.sort_by(|a, b| a.name.cmp(&b.name));
         let app = app.map(|a| Distribution {
-            name: a.name.clone(),
-            version: a.version.clone(),
+            name: a.name().clone(),
+            version: a.version().to_string(),
             kind: "source".into(),
             file: None,
             sha256: None,
             lock_hashes: vec![],
-            license: if a.license.is_empty() {
+            license: if a.license().is_empty() {
                 "NOASSERTION".into()
             } else {
-                a.license.clone()
+                a.license().to_string()
             },
             license_dests: vec![],
         });
@@ -259,16 +259,16 @@ impl Contents {
     /// Fill in what only the build knows: the file each distribution was made
     /// from (recorded beside its cached wheel), the app wheel's sha256, and each
     /// distribution's license and license files from its installed `.dist-info`.
-    /// `wheelhouse` is in the lock's order, as [`app::wheelhouse`] returns it.
+    /// `wheelhouse` is in the lock's order, as `app::wheelhouse` returns it.
     pub fn add_installed(
         &mut self,
-        app_plan: &AppPlan,
+        app_plan: &impl LockedApp,
         wheelhouse: &[PathBuf],
         app_wheel: &Path,
         site_packages: &Path,
     ) -> Result<()> {
-        for (r, w) in app_plan.requirements.iter().zip(wheelhouse) {
-            let src = app::wheel_source(w)?;
+        for (r, w) in app_plan.requirements().iter().zip(wheelhouse) {
+            let src = WheelSource::read(w)?;
             if let Some(d) = self.distributions.iter_mut().find(|d| d.name == r.name) {
                 d.kind = src.kind;
                 d.file = Some(src.file);

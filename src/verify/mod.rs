@@ -12,9 +12,9 @@
 
 pub mod payload;
 
-use crate::app::normalize;
 use crate::package::{deb, sign};
 use crate::provenance::seal::{self, Node};
+use crate::pypkg::PackageName;
 use crate::util::sha256_file;
 use anyhow::Result;
 use payload::{Format, Payload};
@@ -271,6 +271,11 @@ fn sbom(artifact: &Path, format: Format, p: &Payload) -> Result<String, String> 
         ));
     }
     // The Python distributions: installed (dist-info) == listed (pkg:pypi).
+    // A name that is not a valid one stays as written, so it shows as a difference.
+    let normalize = |n: &str| {
+        n.parse::<PackageName>()
+            .map_or(n.to_string(), |n| n.to_string())
+    };
     let installed: BTreeSet<(String, String)> = nodes
         .keys()
         .filter_map(|rel| {

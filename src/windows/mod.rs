@@ -22,10 +22,11 @@
 
 pub mod python;
 
-use crate::app::{self, AppPlan, Requirement};
+use crate::app::{self, AppPlan};
 use crate::fetch::FetchOptions;
 use crate::load::{self, Format, Project, WindowsConfig};
 use crate::paths::Layout;
+use crate::pypkg::{Interpreter, Requirement, console_scripts};
 use crate::util::{remove_any, sha256_file, write_atomic};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -196,10 +197,11 @@ fn fetch_wheel(
     fetch: &FetchOptions,
 ) -> Result<Wheel> {
     let sources = layout.sources();
+    let py = Interpreter::cpython(pyver, "win_amd64")?;
     for h in &r.hashes {
         let p = sources.join(h);
         let name = fs::read_to_string(sources.join(format!("{h}.name"))).unwrap_or_default();
-        if p.is_file() && wheel_fits(&name, pyver) {
+        if p.is_file() && py.accepts(&name) {
             return Ok(Wheel {
                 req: r.clone(),
                 path: p,
@@ -236,7 +238,7 @@ fn fetch_wheel(
     let file = crate::util::single_file(tmp.path(), &pin)?;
     let got = sha256_file(&file)?;
     let name = file_name(&file);
-    if !wheel_fits(&name, pyver) {
+    if !py.accepts(&name) {
         bail!("{where_}: pip chose {name}, which does not fit CPython {pyver} on win_amd64");
     }
     if !r.hashes.contains(&got) {
@@ -252,40 +254,6 @@ fn fetch_wheel(
         file: name,
         sha256: got,
     })
-}
-
-/// Whether a wheel's file name tags fit CPython `pyver` (`3.13`) on win_amd64:
-/// platform `win_amd64` or `any`; and `cp313` (ABI `cp313`, `abi3` or `none`),
-/// or a stable-ABI (`abi3`) wheel for an earlier CPython 3, or `py3` with no ABI.
-pub fn wheel_fits(file: &str, pyver: &str) -> bool {
-    let Some(stem) = file.strip_suffix(".whl") else {
-        return false;
-    };
-    let parts: Vec<&str> = stem.split('-').collect();
-    let n = parts.len();
-    if n < 5 {
-        return false;
-    }
-    let (py, abi, plat) = (parts[n - 3], parts[n - 2], parts[n - 1]);
-    let Some(minor) = pyver.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()) else {
-        return false;
-    };
-    let cp = format!("cp3{minor}");
-    let plat_ok = plat.split('.').any(|p| p == "win_amd64" || p == "any");
-    let abis: Vec<&str> = abi.split('.').collect();
-    let py_ok = py.split('.').any(|t| {
-        let earlier_cp3 = t
-            .strip_prefix("cp3")
-            .and_then(|v| v.parse::<u32>().ok())
-            .is_some_and(|v| v <= minor);
-        (t == cp
-            && abis
-                .iter()
-                .any(|a| *a == cp || *a == "abi3" || *a == "none"))
-            || (earlier_cp3 && abis.contains(&"abi3"))
-            || (t == "py3" && abis.contains(&"none"))
-    });
-    plat_ok && py_ok
 }
 
 /// The application's own wheel, built by the host's pip from a copy of its
@@ -422,18 +390,7 @@ fn write_launchers(bundle: &Path, app: &AppPlan, app_dist: &Dist) -> Result<()> 
         .join(&app_dist.dist_info)
         .join("entry_points.txt");
     let text = fs::read_to_string(&eps_file).unwrap_or_default();
-    let mut section = String::new();
-    let mut scripts = BTreeMap::new();
-    for line in text.lines() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            section = l.trim_matches(['[', ']']).to_string();
-        } else if section == "console_scripts"
-            && let Some((k, v)) = l.split_once('=')
-        {
-            scripts.insert(k.trim().to_string(), v.trim().to_string());
-        }
-    }
+    let scripts = console_scripts(&text).with_context(|| format!("{}", eps_file.display()))?;
     let bin = bundle.join("bin");
     for ep in &app.entry_points {
         let Some(target) = scripts.get(ep) else {
@@ -442,10 +399,7 @@ fn write_launchers(bundle: &Path, app: &AppPlan, app_dist: &Dist) -> Result<()> 
                 app.name
             );
         };
-        let (module, attr) = target
-            .split_once(':')
-            .with_context(|| format!("entry point {ep} = {target}: no module:function"))?;
-        let attr = attr.split('[').next().unwrap_or(attr).trim();
+        let (module, attr) = (&target.module, &target.attr);
         let head = attr.split('.').next().unwrap_or(attr);
         if !module
             .chars()
@@ -560,7 +514,7 @@ fn write_provenance(
         lock_hashes.sort();
         distributions.push(Distribution {
             name: w.req.name.clone(),
-            version: w.req.version.clone(),
+            version: w.req.version.to_string(),
             kind: "wheel".into(),
             file: Some(w.file.clone()),
             sha256: Some(w.sha256.clone()),
@@ -695,31 +649,4 @@ pub fn package(
         sums.as_bytes(),
     )?;
     Ok(written)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wheels_must_fit_the_interpreter() {
-        for ok in [
-            "psutil-7.2.2-cp37-abi3-win_amd64.whl",
-            "PyYAML-6.0.2-cp313-cp313-win_amd64.whl",
-            "six-1.17.0-py2.py3-none-any.whl",
-            "x-1.0-1build-cp313-none-win_amd64.whl",
-        ] {
-            assert!(wheel_fits(ok, "3.13"), "{ok}");
-        }
-        for bad in [
-            "PyYAML-6.0.2-cp312-cp312-win_amd64.whl",
-            "PyYAML-6.0.2-cp313-cp313-win32.whl",
-            "PyYAML-6.0.2-cp313-cp313t-win_amd64.whl",
-            "psutil-7.2.2-cp314-abi3-win_amd64.whl",
-            "psutil-7.2.2-cp37-abi3-manylinux_2_17_x86_64.whl",
-            "pyyaml-6.0.2.tar.gz",
-        ] {
-            assert!(!wheel_fits(bad, "3.13"), "{bad}");
-        }
-    }
 }

@@ -1,0 +1,26 @@
+//! pypkg: Python packaging names and formats, the bottom layer every stage that
+//! deals with Python distributions reads them through.
+//!
+//! It owns the meaning of what Python's packaging specifications define, and
+//! nothing of ferrobus' pipeline (it may import [`crate::util`], no other module):
+//!
+//! - [`name`]: distribution names, PEP 503 normalised ([`PackageName`]);
+//! - versions: PEP 440's, the `pep440_rs` crate's [`Version`];
+//! - [`lock`]: the requirements lock (pip's `--require-hashes` format), each
+//!   entry a PEP 508 requirement parsed by `pep508_rs` ([`Requirement`]), and
+//!   [`LockedApp`], what later stages read of a locked application;
+//! - [`wheel`]: wheel file names and tags ([`WheelName`]), whether one fits an
+//!   [`Interpreter`], and the record of the file a built wheel came from;
+//! - [`metadata`]: a `.dist-info`'s `METADATA` ([`Metadata`], its license
+//!   fields) and `entry_points.txt` ([`console_scripts`]).
+
+pub mod lock;
+pub mod metadata;
+pub mod name;
+pub mod wheel;
+
+pub use lock::{LockedApp, Requirement, parse_lock};
+pub use metadata::{EntryPoint, Metadata, console_scripts};
+pub use name::{InvalidName, PackageName};
+pub use pep440_rs::Version;
+pub use wheel::{Interpreter, WheelName, WheelSource};
