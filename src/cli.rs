@@ -75,28 +75,7 @@ pub enum Cmd {
         f: FetchArgs,
     },
     /// Fetch, build and stage a project.
-    Build {
-        #[command(flatten)]
-        p: ProjectArgs,
-        #[command(flatten)]
-        f: FetchArgs,
-        /// Target: `linux-x86_64` (built from source) or `windows-x86_64` (the
-        /// project's `[windows]` bundle: zip and MSI, nothing compiled);
-        /// default: the project's first target.
-        #[arg(long)]
-        target: Option<TargetName>,
-        /// Total parallel jobs (default: number of CPUs).
-        #[arg(long, short)]
-        jobs: Option<usize>,
-        /// Build one component at a time (for comparison).
-        #[arg(long)]
-        serial: bool,
-        /// Keep the work directories of successful builds.
-        #[arg(long)]
-        keep_work: bool,
-        #[command(flatten)]
-        sign: SignArgs,
-    },
+    Build(BuildArgs),
     /// Write the installers of an already built and checked project (no rebuild).
     Package {
         #[command(flatten)]
@@ -116,31 +95,7 @@ pub enum Cmd {
         key: Option<PathBuf>,
     },
     /// Health-check any tree (exit status 1 when a problem is found).
-    Check {
-        /// The tree (e.g. a staged `.../embedded` directory).
-        dir: PathBuf,
-        /// Where the tree will live on the target (default: the directory itself).
-        #[arg(long)]
-        install_prefix: Option<PathBuf>,
-        /// A build prefix that must not be mentioned anywhere.
-        #[arg(long)]
-        build_prefix: Option<PathBuf>,
-        /// Highest GLIBC_ symbol version allowed (e.g. 2.17).
-        #[arg(long)]
-        glibc_floor: Option<String>,
-        /// Highest GLIBCXX_ symbol version allowed.
-        #[arg(long)]
-        glibcxx_floor: Option<String>,
-        /// Highest GCC_ symbol version allowed.
-        #[arg(long)]
-        gcc_floor: Option<String>,
-        /// Allow one more system library (repeatable).
-        #[arg(long)]
-        allow_lib: Vec<String>,
-        /// Check a Windows bundle's PE files (DLL imports) instead of ELF files.
-        #[arg(long)]
-        windows: bool,
-    },
+    Check(CheckArgs),
     /// Relocate a tree built in one prefix to live in another.
     Relocate {
         /// The tree.
@@ -186,4 +141,57 @@ pub enum CacheCmd {
         #[arg(long)]
         unused: bool,
     },
+}
+
+/// `ferrobus build`: its arguments.
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub p: ProjectArgs,
+    #[command(flatten)]
+    pub f: FetchArgs,
+    /// Target: `linux-x86_64` (built from source) or `windows-x86_64` (the
+    /// project's `[windows]` bundle: zip and MSI, nothing compiled);
+    /// default: the project's first target.
+    #[arg(long)]
+    pub target: Option<TargetName>,
+    /// Total parallel jobs (default: number of CPUs).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Build one component at a time (for comparison).
+    #[arg(long)]
+    pub serial: bool,
+    /// Keep the work directories of successful builds.
+    #[arg(long)]
+    pub keep_work: bool,
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
+/// `ferrobus check`: its arguments.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The tree (e.g. a staged `.../embedded` directory).
+    pub dir: PathBuf,
+    /// Where the tree will live on the target (default: the directory itself).
+    #[arg(long)]
+    pub install_prefix: Option<PathBuf>,
+    /// A build prefix that must not be mentioned anywhere.
+    #[arg(long)]
+    pub build_prefix: Option<PathBuf>,
+    /// Highest GLIBC_ symbol version allowed (e.g. 2.17).
+    #[arg(long)]
+    pub glibc_floor: Option<String>,
+    /// Highest GLIBCXX_ symbol version allowed.
+    #[arg(long)]
+    pub glibcxx_floor: Option<String>,
+    /// Highest GCC_ symbol version allowed.
+    #[arg(long)]
+    pub gcc_floor: Option<String>,
+    /// Allow one more system library (repeatable).
+    #[arg(long)]
+    pub allow_lib: Vec<String>,
+    /// Check a Windows bundle's PE files (DLL imports) instead of ELF files.
+    #[arg(long)]
+    pub windows: bool,
 }

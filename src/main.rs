@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use clap::Parser;
-use cli::{CacheCmd, Cli, Cmd, FetchArgs, ProjectArgs, SignArgs};
+use cli::{BuildArgs, CacheCmd, CheckArgs, Cli, Cmd, FetchArgs, ProjectArgs, SignArgs};
 use ferrobus::fetch::FetchOptions;
 use ferrobus::ops::{self, Session};
 use ferrobus::package::sign::SigningKey;
@@ -109,39 +109,7 @@ fn run(cli: Cli) -> Result<()> {
                 comps.iter().map(line).collect()
             })
         }
-        Cmd::Build {
-            p,
-            f,
-            target,
-            jobs,
-            serial,
-            keep_work,
-            sign,
-        } => {
-            let s = cli.session(p, *target)?;
-            let opts = ops::BuildOptions {
-                fetch: cli.fetch_opts(f),
-                build: ferrobus::build::BuildOptions {
-                    jobs: jobs.unwrap_or_else(|| {
-                        std::thread::available_parallelism().map_or(2, |n| n.get())
-                    }),
-                    serial: *serial,
-                    keep_work: *keep_work,
-                    progress: !cli.json && std::io::stderr().is_terminal(),
-                },
-                signing: sign.key()?,
-            };
-            match ops::build(&s, &opts) {
-                Ok(r) => cli.print(&r, || r.render()),
-                Err(e) => {
-                    // A failed health check's whole report, for --json callers.
-                    if let (true, Some(f)) = (cli.json, e.downcast_ref::<check::Failed>()) {
-                        println!("{}", serde_json::to_string_pretty(&f.report)?);
-                    }
-                    Err(e)
-                }
-            }
-        }
+        Cmd::Build(a) => build(&cli, a),
         Cmd::Package { p, sign } => {
             let written = ops::package(&cli.session(p, None)?, sign.key()?)?;
             cli.print(&written, || {
@@ -168,41 +136,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Check {
-            dir,
-            install_prefix,
-            build_prefix,
-            glibc_floor,
-            glibcxx_floor,
-            gcc_floor,
-            allow_lib,
-            windows,
-        } => {
-            let dir = ferrobus::util::absolute(dir)?;
-            let v = |what: &str, s: &Option<String>| {
-                check::Version::parse_setting(&format!("--{what}"), s.as_deref())
-            };
-            let policy = check::Policy {
-                install_prefix: install_prefix.clone().unwrap_or_else(|| dir.clone()),
-                build_prefix: build_prefix.clone(),
-                build_paths: vec![],
-                glibc_floor: v("glibc-floor", glibc_floor)?,
-                glibcxx_floor: v("glibcxx-floor", glibcxx_floor)?,
-                gcc_floor: v("gcc-floor", gcc_floor)?,
-                extra_libs: allow_lib.clone(),
-            };
-            let format = if *windows {
-                ferrobus::target::BinaryFormat::Pe
-            } else {
-                ferrobus::target::BinaryFormat::Elf
-            };
-            let r = check::check_tree(format, &dir, Some(&policy))?;
-            cli.print(&r, || r.render())?;
-            if !r.ok() {
-                std::process::exit(1);
-            }
-            Ok(())
-        }
+        Cmd::Check(a) => check_tree(&cli, a),
         Cmd::Relocate {
             dir,
             from,
@@ -222,30 +156,85 @@ fn run(cli: Cli) -> Result<()> {
             let r = relocate::relocate(dir, &opts)?;
             cli.print(&r, || format!("{r:?}\n"))
         }
-        Cmd::Cache { cmd } => {
-            let layout = cli.layout()?;
-            match cmd {
-                CacheCmd::Path => println!("{}", layout.cache.display()),
-                CacheCmd::List => {
-                    let l = ops::cache_list(&layout);
-                    cli.print(&l, || l.render())?;
-                }
-                CacheCmd::Clean {
-                    sources,
-                    all,
-                    unused,
-                } => {
-                    let what = match (*all, *unused, *sources) {
-                        (true, _, _) => ops::Clean::All,
-                        (_, true, _) => ops::Clean::Unused,
-                        (_, _, true) => ops::Clean::ArtifactsAndSources,
-                        _ => ops::Clean::Artifacts,
-                    };
-                    let freed = ops::cache_clean(&layout, what)?;
-                    println!("freed {:.1} MB", freed as f64 / 1e6);
-                }
+        Cmd::Cache { cmd } => cache(&cli, cmd),
+    }
+}
+
+fn build(cli: &Cli, a: &BuildArgs) -> Result<()> {
+    let s = cli.session(&a.p, a.target)?;
+    let opts = ops::BuildOptions {
+        fetch: cli.fetch_opts(&a.f),
+        build: ferrobus::build::BuildOptions {
+            jobs: a
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            serial: a.serial,
+            keep_work: a.keep_work,
+            progress: !cli.json && std::io::stderr().is_terminal(),
+        },
+        signing: a.sign.key()?,
+    };
+    match ops::build(&s, &opts) {
+        Ok(r) => cli.print(&r, || r.render()),
+        Err(e) => {
+            // A failed health check's whole report, for --json callers.
+            if let (true, Some(f)) = (cli.json, e.downcast_ref::<check::Failed>()) {
+                println!("{}", serde_json::to_string_pretty(&f.report)?);
             }
-            Ok(())
+            Err(e)
         }
     }
+}
+
+/// `ferrobus check`: exit status 1 when a problem is found.
+fn check_tree(cli: &Cli, a: &CheckArgs) -> Result<()> {
+    let dir = ferrobus::util::absolute(&a.dir)?;
+    let v = |what: &str, s: &Option<String>| {
+        check::Version::parse_setting(&format!("--{what}"), s.as_deref())
+    };
+    let policy = check::Policy {
+        install_prefix: a.install_prefix.clone().unwrap_or_else(|| dir.clone()),
+        build_prefix: a.build_prefix.clone(),
+        build_paths: vec![],
+        glibc_floor: v("glibc-floor", &a.glibc_floor)?,
+        glibcxx_floor: v("glibcxx-floor", &a.glibcxx_floor)?,
+        gcc_floor: v("gcc-floor", &a.gcc_floor)?,
+        extra_libs: a.allow_lib.clone(),
+    };
+    let format = match a.windows {
+        true => ferrobus::target::BinaryFormat::Pe,
+        false => ferrobus::target::BinaryFormat::Elf,
+    };
+    let r = check::check_tree(format, &dir, Some(&policy))?;
+    cli.print(&r, || r.render())?;
+    if !r.ok() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn cache(cli: &Cli, cmd: &CacheCmd) -> Result<()> {
+    let layout = cli.layout()?;
+    match cmd {
+        CacheCmd::Path => println!("{}", layout.cache.display()),
+        CacheCmd::List => {
+            let l = ops::cache_list(&layout);
+            cli.print(&l, || l.render())?;
+        }
+        CacheCmd::Clean {
+            sources,
+            all,
+            unused,
+        } => {
+            let what = match (*all, *unused, *sources) {
+                (true, _, _) => ops::Clean::All,
+                (_, true, _) => ops::Clean::Unused,
+                (_, _, true) => ops::Clean::ArtifactsAndSources,
+                _ => ops::Clean::Artifacts,
+            };
+            let freed = ops::cache_clean(&layout, what)?;
+            println!("freed {:.1} MB", freed as f64 / 1e6);
+        }
+    }
+    Ok(())
 }
