@@ -1,0 +1,201 @@
+//! The pipeline driven in process: `ops::build` on the zlib fixture (its source
+//! served over HTTP on 127.0.0.1), and what its report says.
+
+mod common;
+use common::*;
+use ferrobus::build::Outcome;
+use ferrobus::check::Health;
+use ferrobus::ops::{self, BuildOptions, Session};
+use ferrobus::paths::Layout;
+use ferrobus::target::TargetName;
+use std::fs;
+
+fn options() -> BuildOptions {
+    BuildOptions {
+        fetch: ferrobus::fetch::FetchOptions {
+            offline: false,
+            mirrors: vec![],
+            attempts: 2,
+            progress: false,
+            debian_archives: Some(vec![]),
+        },
+        build: ferrobus::build::BuildOptions {
+            jobs: 2,
+            serial: false,
+            keep_work: false,
+            progress: false,
+        },
+        signing: None,
+    }
+}
+
+#[test]
+fn ops_build_runs_the_pipeline_in_process_and_reports_each_stage() {
+    let srv = Server::start();
+    let d = tempfile::tempdir().unwrap();
+    let defs = d.path().join("software-defs");
+    fs::create_dir_all(&defs).unwrap();
+    fs::write(defs.join("zlib.toml"), zlib_def(&srv, "", "")).unwrap();
+    let project = d.path().join("zl.toml");
+    fs::write(
+        &project,
+        "name = \"zl\"\nversion = \"1.0\"\ninstall_dir = \"/opt/zl\"\ncomponents = [\"zlib\"]\n\
+         [package]\nformats = [\"tar.zst\"]\n",
+    )
+    .unwrap();
+    let layout = Layout::new(&d.path().join("cache"), &d.path().join("build")).unwrap();
+    let dist = d.path().join("dist");
+    let open = || Session::open(&project, Some(&defs), layout.clone(), &dist, None, &[]).unwrap();
+    let s = open();
+    assert_eq!(s.target.name, TargetName::LinuxX86_64);
+
+    let r = ops::build(&s, &options()).unwrap();
+    assert_eq!(r.project, "zl");
+    assert_eq!(r.target, TargetName::LinuxX86_64);
+    let outcomes: Vec<_> = r
+        .components
+        .iter()
+        .map(|c| (&c.name[..], &c.outcome))
+        .collect();
+    assert_eq!(outcomes, [("zlib", &Outcome::Built)]);
+    assert!(r.updated);
+    assert!(r.embedded.join("lib/libz.so.1.3.1").is_file());
+    let reloc = r.relocate.as_ref().expect("a fresh tree is relocated");
+    assert!(reloc.rpaths_rewritten + reloc.stripped > 0, "{reloc:?}");
+    match r.check.as_ref().expect("a fresh tree is checked") {
+        Health::Elf(h) => {
+            assert!(h.ok(), "{}", h.render());
+            assert!(h.elf_files >= 1);
+        }
+        other => panic!("an ELF tree gave {other:?}"),
+    }
+    assert_eq!(r.packages.len(), 1);
+    let pkg = &r.packages[0].path;
+    assert!(
+        pkg.ends_with("zl-1.0-1.linux-x86_64.tar.zst") || pkg.is_file(),
+        "{pkg:?}"
+    );
+    assert!(pkg.is_file());
+    let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    let name = pkg.file_name().unwrap().to_string_lossy();
+    assert!(sums.contains(&*name), "{sums}");
+    assert!(
+        r.provenance
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".cdx.json"))
+    );
+
+    // The same session again: nothing to do, and the report says so.
+    let again = ops::build(&open(), &options()).unwrap();
+    let outcomes: Vec<_> = again.components.iter().map(|c| &c.outcome).collect();
+    assert_eq!(outcomes, [&Outcome::UpToDate]);
+    assert!(!again.updated);
+    assert!(again.relocate.is_none() && again.check.is_none());
+    assert_eq!(
+        again.packages[0].seconds, 0.0,
+        "the package was not rewritten"
+    );
+
+    // The plan report of the same session: zlib is up to date in the prefix.
+    let plan = ops::plan_report(&open()).unwrap();
+    assert_eq!(plan.components.len(), 1);
+    assert_eq!(plan.components[0].status, "up-to-date");
+}
+
+#[test]
+fn a_target_the_project_does_not_list_is_refused_naming_its_targets() {
+    let d = tempfile::tempdir().unwrap();
+    let project = d.path().join("p.toml");
+    fs::write(
+        &project,
+        "name = \"p\"\nversion = \"1\"\ninstall_dir = \"/opt/p\"\ncomponents = [\"zlib\"]\n",
+    )
+    .unwrap();
+    let layout = Layout::new(&d.path().join("c"), &d.path().join("b")).unwrap();
+    let e = Session::open(
+        &project,
+        None,
+        layout,
+        &d.path().join("dist"),
+        Some(TargetName::WindowsX86_64),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("does not build for windows-x86_64") && e.contains("its targets: linux-x86_64"),
+        "{e}"
+    );
+}
+
+/// Bad settings fail `ferrobus plan` at load, before anything is fetched or
+/// built: fast, with `file:line:col` and the valid values.
+#[test]
+fn bad_settings_fail_plan_in_under_a_second_naming_line_column_and_valid_values() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = fs::read_to_string(repo.join("projects/demo-agent.toml")).unwrap();
+    let cases = [
+        (
+            "formats = [\"tar.xz\", \"tar.zst\", \"deb\"",
+            "formats = [\"debb\"",
+            "`deb`",
+        ),
+        (
+            "[package.rpm]\n",
+            "[package.rpm]\ncompression = \"lz4\"\n",
+            "`zstd`",
+        ),
+        (
+            "[package.rpm]\n",
+            "[package.sh]\ncompression = \"bz2\"\n[package.rpm]\n",
+            "`gzip` or `xz`",
+        ),
+        (
+            "compiler = \"zig\"",
+            "compiler = \"clang\"",
+            "`host` or `zig`",
+        ),
+        (
+            "[[service]]\n",
+            "[[service]]\nrestart = \"sometimes\"\n",
+            "`on-failure`",
+        ),
+        (
+            "name = \"demo-agent\"\n",
+            "targets = [\"windows-arm64\"]\nname = \"demo-agent\"\n",
+            "`windows-x86_64`",
+        ),
+    ];
+    for (from, to, valid) in cases {
+        assert!(demo.contains(from), "the demo project has no {from:?}");
+        let text = demo.replacen(from, to, 1);
+        let bad = to.split('"').nth(1).unwrap();
+        let line = text[..text.find(&format!("\"{bad}\"")).unwrap()]
+            .matches('\n')
+            .count()
+            + 1;
+        let p = d.path().join("projects/bad.toml");
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, &text).unwrap();
+        let t = std::time::Instant::now();
+        let (ok, _, err) = ferrobus(
+            &d.path().join("cache"),
+            &d.path().join("build"),
+            &[
+                "--defs",
+                &repo.join("software-defs").display().to_string(),
+                "plan",
+                &p.display().to_string(),
+            ],
+        );
+        let secs = t.elapsed().as_secs_f64();
+        assert!(!ok, "{to:?} was accepted");
+        assert!(secs < 1.0, "{to:?}: plan took {secs:.2}s to fail");
+        let at = format!("bad.toml:{line}:");
+        assert!(
+            err.contains(&at) && err.contains(valid),
+            "{to:?}: wanted {at} and {valid}: {err}"
+        );
+    }
+}
