@@ -509,8 +509,14 @@ fn build_one(
     let mut log = fs::File::create(log_path)?;
     writeln!(log, "==> {} {} (key {})", c.name, c.version, c.key)?;
     pb.set_message("unpacking");
-    extract::unpack(archive, &work.join("src"))
-        .with_context(|| format!("{}: unpacking {}", c.name, archive.display()))?;
+    extract::unpack(archive, &work.join("src")).with_context(|| {
+        format!(
+            "{}: unpacking its source {} (cached as {})",
+            c.name,
+            c.source.file_name,
+            archive.display()
+        )
+    })?;
     let source = extract::source_root(&work.join("src"))?;
     let destdir = work.join("destdir");
     let mut vars: BTreeMap<&str, String> = BTreeMap::new();

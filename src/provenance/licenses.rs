@@ -187,7 +187,9 @@ pub fn collect(
 /// (`<sha256>.licenses-<key>.json`; the archive is content-addressed, so the
 /// record never goes stale). An unreadable record is read again from the archive.
 fn read_cached(archive: &Path, wanted: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
-    let key = crate::util::sha256_bytes(wanted.join("\n").as_bytes());
+    let key = crate::fingerprint::Fingerprint::new("license-files")
+        .with("wanted", wanted)
+        .key();
     let mut record = archive.as_os_str().to_owned();
     record.push(format!(".licenses-{}.json", &key[..16]));
     let record = PathBuf::from(record);
