@@ -7,12 +7,10 @@
 //! ten-line frontend (`pep517.py`; no crate runs a Python build backend) calls
 //! its `build_wheel` hook with that environment on `sys.path`.
 
-use super::{AppPlan, python, wheel_key_base};
+use super::{AppPlan, Builder};
 use crate::paths::Layout;
-use crate::plan::Plan;
 use crate::util::remove_any;
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -39,18 +37,11 @@ fn build_requires(pyproject: &Path) -> Result<Vec<String>> {
 }
 
 /// The cached environment holding the application's build backend: installed
-/// with pip (from pip's configured index) the first time, reused after.
-fn backend_env(
-    plan: &Plan,
-    layout: &Layout,
-    app: &AppPlan,
-    env: &BTreeMap<String, String>,
-    work: &Path,
-) -> Result<PathBuf> {
+/// with the builder's pip (from pip's configured index) the first time, reused
+/// after.
+fn backend_env(builder: &Builder, layout: &Layout, app: &AppPlan) -> Result<PathBuf> {
     let requires = build_requires(&app.source.join("pyproject.toml"))?;
-    let key = wheel_key_base(plan, "backend")
-        .with("requires", &requires)
-        .key();
+    let key = builder.key("backend").with("requires", &requires).key();
     let root = layout.cache.join("wheels");
     fs::create_dir_all(&root)?;
     let dir = root.join(format!("backend-{}", &key[..24]));
@@ -63,16 +54,11 @@ fn backend_env(
         let site = tmp.path().join("site").display().to_string();
         let mut args = vec!["-m", "pip", "install", "--no-compile", "--target", &site];
         args.extend(requires.iter().map(String::as_str));
-        python(
-            plan,
-            env,
-            &args,
-            &work.join("backend.log"),
-            &format!(
-                "installing the application's build backend ({})",
-                requires.join(", ")
-            ),
-        )?;
+        let what = format!(
+            "installing the application's build backend ({})",
+            requires.join(", ")
+        );
+        builder.run(&args, "backend.log", &what)?;
         fs::write(tmp.path().join(".complete"), key.as_bytes())?;
         remove_any(&dir)?; // an incomplete leftover
         fs::rename(tmp.keep(), &dir)?;
@@ -82,29 +68,26 @@ fn backend_env(
 
 /// Build the application's wheel from `src` (a copy of its source) into `out`.
 pub fn build(
-    plan: &Plan,
+    builder: &Builder,
     layout: &Layout,
     app: &AppPlan,
-    env: &BTreeMap<String, String>,
-    work: &Path,
     src: &Path,
     out: &Path,
 ) -> Result<()> {
-    let site = backend_env(plan, layout, app, env, work)?;
-    let script = work.join("pep517.py");
+    let site = backend_env(builder, layout, app)?;
+    let script = builder.work.join("pep517.py");
     fs::write(&script, FRONTEND)?;
-    let mut env = env.clone();
+    let mut env = builder.env.clone();
     env.insert("PYTHONPATH".into(), site.display().to_string());
     let (script, src, out) = (
         script.display().to_string(),
         src.display().to_string(),
         out.display().to_string(),
     );
-    python(
-        plan,
+    builder.run_with(
         &env,
         &["-B", &script, &src, &out],
-        &work.join("wheel-app.log"),
+        "wheel-app.log",
         &format!("building the application from {}", app.source.display()),
     )
 }

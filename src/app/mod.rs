@@ -178,24 +178,141 @@ pub fn plan(project: &Project) -> Result<Option<AppPlan>> {
     }))
 }
 
-/// The environment every pip build runs with: the components' standard
-/// environment (compiler, flags, pkg-config), expanded for the build prefix.
-fn build_env(plan: &Plan, work: &Path) -> BTreeMap<String, String> {
-    let vars: BTreeMap<&str, String> = [
-        ("prefix", plan.prefix.display().to_string()),
-        ("work", work.display().to_string()),
-    ]
-    .into();
-    let mut env: BTreeMap<String, String> =
-        crate::plan::standard_env(&plan.toolchain, plan.source_date_epoch)
-            .into_iter()
-            .map(|(k, v)| (k, crate::build::expand(&v, &vars)))
+/// The Python that builds (and, for a built runtime, installs) wheels: its
+/// executable, the environment it runs with, where it works, and what
+/// identifies it in cache keys.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    /// The interpreter.
+    pub python: PathBuf,
+    /// The environment of every run (nothing else is inherited).
+    pub env: BTreeMap<String, String>,
+    /// Its work dir (logs, HOME, TMPDIR).
+    pub work: PathBuf,
+    /// What its wheels depend on besides their own pin.
+    identity: Fingerprint,
+}
+
+impl Builder {
+    /// The embedded Python, still in the build prefix: builds every sdist
+    /// against the embedded headers and libraries with the components'
+    /// standard environment (compiler, flags, pkg-config).
+    pub fn embedded(plan: &Plan, layout: &Layout) -> Result<Builder> {
+        let work = layout.project_build(&plan.project).join("app");
+        let vars: BTreeMap<&str, String> = [
+            ("prefix", plan.prefix.display().to_string()),
+            ("work", work.display().to_string()),
+        ]
+        .into();
+        let mut env: BTreeMap<String, String> =
+            crate::plan::standard_env(&plan.toolchain, plan.source_date_epoch)
+                .into_iter()
+                .map(|(k, v)| (k, crate::build::expand(&v, &vars)))
+                .collect();
+        // Fail loudly instead of silently falling back to pure Python.
+        env.insert("PYYAML_FORCE_LIBYAML".into(), "1".into());
+        pip_env(&mut env);
+        let components: BTreeMap<&str, &str> = plan
+            .components
+            .iter()
+            .filter(|c| !c.build_only)
+            .map(|c| (c.name.as_str(), c.key.as_str()))
             .collect();
-    // Fail loudly instead of silently falling back to pure Python.
-    env.insert("PYYAML_FORCE_LIBYAML".into(), "1".into());
+        let identity = Fingerprint::new("builder")
+            .with("toolchain", &plan.toolchain)
+            .with("components", components);
+        Builder::at(plan.prefix.join("bin/python3"), env, work, identity)
+    }
+
+    /// The build host's `python3`: builds pure-Python wheels (the application
+    /// of a target whose runtime is assembled, not built here).
+    pub fn host(layout: &Layout, project: &str, epoch: u64) -> Result<Builder> {
+        let python = which("python3").context("python3 (the build host's) is not on PATH")?;
+        let work = layout.project_build(project).join("app-host");
+        let mut env: BTreeMap<String, String> = [
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            ("LC_ALL", "C"),
+            ("TZ", "UTC"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.insert("SOURCE_DATE_EPOCH".into(), epoch.to_string());
+        env.insert("HOME".into(), work.join("home").display().to_string());
+        env.insert("TMPDIR".into(), work.join("tmp").display().to_string());
+        pip_env(&mut env);
+        let out = Command::new(&python)
+            .arg("--version")
+            .output()
+            .with_context(|| format!("running {} --version", python.display()))?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let identity = Fingerprint::new("builder")
+            .with("host_python", version)
+            .with("epoch", epoch);
+        Builder::at(python, env, work, identity)
+    }
+
+    fn at(
+        python: PathBuf,
+        env: BTreeMap<String, String>,
+        work: PathBuf,
+        identity: Fingerprint,
+    ) -> Result<Builder> {
+        Ok(Builder {
+            python,
+            env,
+            work,
+            identity,
+        })
+    }
+
+    /// A key of `kind` over this builder's identity, to add parts to.
+    fn key(&self, kind: &'static str) -> Fingerprint {
+        Fingerprint::new(kind).with("builder", self.identity.key())
+    }
+
+    /// Run the interpreter with `args` and `env`, its output in `log`; on
+    /// failure the error says `what` and ends with the log's tail.
+    fn run_with(
+        &self,
+        env: &BTreeMap<String, String>,
+        args: &[&str],
+        log: &str,
+        what: &str,
+    ) -> Result<()> {
+        fs::create_dir_all(self.work.join("home"))?;
+        fs::create_dir_all(self.work.join("tmp"))?;
+        let log = self.work.join(log);
+        let out = fs::File::create(&log)?;
+        let status = Command::new(&self.python)
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .status()
+            .with_context(|| format!("running {}", self.python.display()))?;
+        if !status.success() {
+            bail!(
+                "{what} failed (log: {}):\n{}",
+                log.display(),
+                tail(&log, 25)
+            );
+        }
+        Ok(())
+    }
+
+    /// [`Builder::run_with`] its own environment.
+    fn run(&self, args: &[&str], log: &str, what: &str) -> Result<()> {
+        self.run_with(&self.env, args, log, what)
+    }
+}
+
+/// pip's own configuration (index, proxies, certificates) is the user's: passed
+/// through, never written here.
+fn pip_env(env: &mut BTreeMap<String, String>) {
     env.insert("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into());
     env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
-    // pip's own configuration (index, proxies, certificates) is the user's.
     for k in [
         "PIP_CONFIG_FILE",
         "PIP_INDEX_URL",
@@ -225,69 +342,37 @@ fn build_env(plan: &Plan, work: &Path) -> BTreeMap<String, String> {
             }
         }
     }
-    env
 }
 
-/// Run the build prefix's Python with `args`, its output in `log`; on failure the
-/// error says `what` and ends with the log's tail.
-fn python(
-    plan: &Plan,
-    env: &BTreeMap<String, String>,
-    args: &[&str],
-    log: &Path,
-    what: &str,
-) -> Result<()> {
-    let py = plan.prefix.join("bin/python3");
-    let out = fs::File::create(log)?;
-    let status = Command::new(&py)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .status()
-        .with_context(|| format!("running {}", py.display()))?;
-    if !status.success() {
-        bail!("{what} failed (log: {}):\n{}", log.display(), tail(log, 25));
-    }
-    Ok(())
-}
-
-/// What one locked distribution's wheel depends on besides its own pin: the
-/// interpreter, the C components and the toolchain.
-fn wheel_key_base(plan: &Plan, kind: &'static str) -> Fingerprint {
-    let components: BTreeMap<&str, &str> = plan
-        .components
-        .iter()
-        .filter(|c| !c.build_only)
-        .map(|c| (c.name.as_str(), c.key.as_str()))
-        .collect();
-    Fingerprint::new(kind)
-        .with("toolchain", &plan.toolchain)
-        .with("components", components)
+/// A program on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|c| c.is_file())
 }
 
 /// Identity of the application layer: its wheelhouse and its own source.
-pub fn key(plan: &Plan, app: &AppPlan) -> Result<String> {
-    Ok(Fingerprint::new("app")
-        .with("wheelhouse", wheelhouse_key(plan, app)?)
+pub fn key(builder: &Builder, app: &AppPlan) -> String {
+    Fingerprint::new("app")
+        .with("wheelhouse", wheelhouse_key(builder, app))
         .with("source", &app.source_key)
-        .key())
+        .key()
 }
 
 /// The wheelhouse's identity: every distribution's wheel key.
-pub fn wheelhouse_key(plan: &Plan, app: &AppPlan) -> Result<String> {
-    let base = wheel_key_base(plan, "wheel");
+pub fn wheelhouse_key(builder: &Builder, app: &AppPlan) -> String {
     let keys: Vec<String> = app
         .requirements
         .iter()
-        .map(|r| wheel_key(&base, app, r))
+        .map(|r| wheel_key(builder, app, r))
         .collect();
-    Ok(Fingerprint::new("wheelhouse").with("wheels", keys).key())
+    Fingerprint::new("wheelhouse").with("wheels", keys).key()
 }
 
-fn wheel_key(base: &Fingerprint, app: &AppPlan, r: &Requirement) -> String {
-    base.clone()
+fn wheel_key(builder: &Builder, app: &AppPlan, r: &Requirement) -> String {
+    builder
+        .key("wheel")
         .with("spec", &r.spec)
         .with("hashes", &r.hashes)
         .with("binary", app.wheels.contains(&r.name))
@@ -297,18 +382,17 @@ fn wheel_key(base: &Fingerprint, app: &AppPlan, r: &Requirement) -> String {
 /// The wheelhouse: one wheel per locked distribution, each cached on its own in
 /// `<cache>/wheels/<key>/` (so a changed lock line rebuilds that distribution
 /// only). Returns the wheels and how many were built now.
-pub fn wheelhouse(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<(Vec<PathBuf>, usize)> {
-    let base = wheel_key_base(plan, "wheel");
+pub fn wheelhouse(
+    builder: &Builder,
+    layout: &Layout,
+    app: &AppPlan,
+) -> Result<(Vec<PathBuf>, usize)> {
     let root = layout.cache.join("wheels");
     fs::create_dir_all(&root)?;
-    let work = layout.project_build(&plan.project).join("app");
-    fs::create_dir_all(work.join("home"))?;
-    fs::create_dir_all(work.join("tmp"))?;
-    let env = build_env(plan, &work);
     let mut wheels = Vec::new();
     let mut built = 0;
     for r in &app.requirements {
-        let key = wheel_key(&base, app, r);
+        let key = wheel_key(builder, app, r);
         let dir = root.join(format!("{}-{}", r.name, &key[..24]));
         // One build of a wheel at a time: a concurrent build of the same wheel
         // waits here and then finds it complete.
@@ -318,7 +402,7 @@ pub fn wheelhouse(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<(Vec<Pa
             let tmp = tempfile::Builder::new()
                 .prefix(".wheel-")
                 .tempdir_in(&root)?;
-            build_wheel(plan, app, r, &env, &work, tmp.path())?;
+            build_wheel(builder, app, r, tmp.path())?;
             fs::write(tmp.path().join(".complete"), key.as_bytes())?;
             if !dir.join(".complete").is_file() {
                 // else another build finished the same wheel meanwhile
@@ -335,14 +419,7 @@ pub fn wheelhouse(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<(Vec<Pa
 /// Download one distribution's file (sdist, or wheel where allowed) without pip's
 /// hash check, so that a mismatch is reported here, naming it; check its sha256
 /// against the lock; build the sdist into a wheel. The wheel lands in `out`.
-fn build_wheel(
-    plan: &Plan,
-    app: &AppPlan,
-    r: &Requirement,
-    env: &BTreeMap<String, String>,
-    work: &Path,
-    out: &Path,
-) -> Result<()> {
+fn build_wheel(builder: &Builder, app: &AppPlan, r: &Requirement, out: &Path) -> Result<()> {
     let binary = app.wheels.contains(&r.name);
     let pin = r.pin();
     let where_ = format!("{}:{}", app.lock.display(), r.line);
@@ -355,14 +432,8 @@ fn build_wheel(
         ["--no-binary", ":all:"]
     });
     args.push(&pin);
-    let log = work.join(format!("download-{}.log", r.name));
-    python(
-        plan,
-        env,
-        &args,
-        &log,
-        &format!("fetching {pin} ({where_})"),
-    )?;
+    let log = format!("download-{}.log", r.name);
+    builder.run(&args, &log, &format!("fetching {pin} ({where_})"))?;
     let file = &crate::util::single_file(&d, &pin)?;
     let got = sha256_file(file)?;
     if !r.hashes.contains(&got) {
@@ -385,7 +456,6 @@ fn build_wheel(
     if binary {
         fs::rename(file, out.join(file.file_name().unwrap_or_default()))?;
     } else {
-        let log = work.join(format!("wheel-{}.log", r.name));
         let (file_s, out_s) = (file.display().to_string(), out.display().to_string());
         let args = [
             "-m",
@@ -396,23 +466,22 @@ fn build_wheel(
             &out_s,
             &file_s,
         ];
-        python(
-            plan,
-            env,
-            &args,
-            &log,
-            &format!("building {pin} from its sdist"),
-        )?;
+        let log = format!("wheel-{}.log", r.name);
+        builder.run(&args, &log, &format!("building {pin} from its sdist"))?;
     }
     remove_any(&d)
 }
 
-/// Build (or reuse) the application's own wheel, keyed by its source. The source
-/// is copied first, so the build leaves nothing in it; the build runs its PEP 517
-/// backend from a cached environment ([`backend`]).
-pub fn app_wheel(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<PathBuf> {
-    let base = layout.project_build(&plan.project).join("app");
-    let dir = base.join(format!("wheel-{}", &app.source_key[..24]));
+/// Build (or reuse) the application's own wheel, keyed by its source and the
+/// builder. The source is copied first, so the build leaves nothing in it; the
+/// build runs its PEP 517 backend from a cached environment ([`backend`]).
+pub fn app_wheel(builder: &Builder, layout: &Layout, app: &AppPlan) -> Result<PathBuf> {
+    let base = &builder.work;
+    let key = builder
+        .key("app-wheel")
+        .with("source", &app.source_key)
+        .key();
+    let dir = base.join(format!("wheel-{}", &key[..24]));
     if let Some(w) = find_wheel(&dir)? {
         return Ok(w);
     }
@@ -426,12 +495,10 @@ pub fn app_wheel(plan: &Plan, layout: &Layout, app: &AppPlan) -> Result<PathBuf>
     let tmp = base.join(".wheel-tmp");
     remove_any(&tmp)?;
     fs::create_dir_all(&tmp)?;
-    fs::create_dir_all(base.join("home"))?;
-    fs::create_dir_all(base.join("tmp"))?;
-    let env = build_env(plan, &base);
-    backend::build(plan, layout, app, &env, &base, &src, &tmp)?;
+    backend::build(builder, layout, app, &src, &tmp)?;
     remove_any(&dir)?;
     fs::rename(&tmp, &dir)?;
+    remove_any(&src)?;
     find_wheel(&dir)?.context("the application's build produced no wheel")
 }
 
@@ -445,18 +512,15 @@ fn find_wheel(dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Install the wheelhouse and the application's wheel into the staged embedded
-/// prefix with no index, check that every dependency is there, and link the entry
-/// points into `<install_dir>/bin`.
+/// prefix with the builder's pip and no index, check that every dependency is
+/// there, and link the entry points into `<install_dir>/bin`.
 pub fn install(
-    plan: &Plan,
-    layout: &Layout,
+    builder: &Builder,
     app: &AppPlan,
     wheelhouse: &[PathBuf],
     app_wheel: &Path,
     embedded: &Path,
 ) -> Result<()> {
-    let work = layout.project_build(&plan.project).join("app");
-    let env = build_env(plan, &work);
     // By name from --find-links dirs, not by file path: pip records a file path
     // as a direct URL (`direct_url.json`), which would put a build path into the
     // tree and make it differ between build dirs.
@@ -483,13 +547,7 @@ pub fn install(
         args.push(wheel.pin());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    python(
-        plan,
-        &env,
-        &args,
-        &work.join("install.log"),
-        "installing the application",
-    )?;
+    builder.run(&args, "install.log", "installing the application")?;
     // Every requirement of every installed distribution must be installed too.
     let site = fs::read_dir(embedded.join("lib"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -499,13 +557,12 @@ pub fn install(
         })
         .map(|p| p.join("site-packages"))
         .context("no lib/python3.* in the staged tree")?;
-    let mut check_env = env.clone();
+    let mut check_env = builder.env.clone();
     check_env.insert("PYTHONPATH".into(), site.display().to_string());
-    python(
-        plan,
+    builder.run_with(
         &check_env,
         &["-m", "pip", "check"],
-        &work.join("pip-check.log"),
+        "pip-check.log",
         &format!("the lock {} is incomplete: pip check", app.lock.display()),
     )?;
     let bin = embedded.parent().unwrap_or(embedded).join("bin");

@@ -60,8 +60,8 @@ fn app_layer(s: &Session, p: &Planned) -> Result<Option<Wheels>> {
         return Ok(None);
     };
     let t = Instant::now();
-    let (house, built) = app::wheelhouse(&p.plan, &s.layout, a)?;
-    let wheel = app::app_wheel(&p.plan, &s.layout, a)?;
+    let (house, built) = app::wheelhouse(&p.builder, &s.layout, a)?;
+    let wheel = app::app_wheel(&p.builder, &s.layout, a)?;
     let report = AppReport {
         wheels: house.clone(),
         wheels_built: built,
@@ -87,7 +87,7 @@ fn finish_tree(
     let (plan, layout) = (&p.plan, &s.layout);
     let mut contents = p.contents.clone();
     if let (Some(a), Some(w)) = (&p.app, wheels) {
-        app::install(plan, layout, a, &w.house, &w.wheel, &staged.embedded)?;
+        app::install(&p.builder, a, &w.house, &w.wheel, &staged.embedded)?;
     }
     // The project's dead weight goes before anything lists the tree.
     stage::prune(plan, &staged.embedded)?;

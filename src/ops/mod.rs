@@ -103,6 +103,8 @@ impl Session {
 pub struct Planned {
     /// The component graph.
     pub plan: Plan,
+    /// The Python that builds and installs the application's wheels.
+    pub builder: app::Builder,
     /// The application layer, if the project has one.
     pub app: Option<AppPlan>,
     /// What the build will ship, as far as the plan decides it.
@@ -135,11 +137,13 @@ pub fn plan(s: &Session) -> Result<Planned> {
         &s.target,
     )?;
     let app = app::plan(&s.project)?;
-    let app_key = app.as_ref().map(|a| app::key(&plan, a)).transpose()?;
+    let builder = app::Builder::embedded(&plan, &s.layout)?;
+    let app_key = app.as_ref().map(|a| app::key(&builder, a));
     let contents = provenance::Contents::from_plan(&s.project, &plan, app.as_ref());
     let tree_id = stage::stage_id(&plan, app_key.as_deref(), &provenance::key(&contents));
     Ok(Planned {
         plan,
+        builder,
         app,
         contents,
         app_key,
