@@ -13,6 +13,7 @@
 //! The registry pip downloads from is pip's own configuration: nothing here names it.
 
 mod backend;
+pub mod windows;
 
 use crate::fingerprint::Fingerprint;
 use crate::load::Project;

@@ -109,15 +109,13 @@ fn dist_license_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Read every license file: the components' from their source archives (the
-/// components' `license_dests` are narrowed to those found), the distributions'
-/// from `site_packages`. Returns (path relative to the install dir, contents),
-/// sorted. Fails, naming the component, when a component's file is not in its
-/// source and the project does not allow it.
-pub fn collect(
+/// The components' license files from their source archives (the components'
+/// `license_dests` are narrowed to those found): (path relative to the install
+/// dir, contents). Fails, naming the component, when a component's file is not
+/// in its source and the project does not allow it.
+pub fn component_files(
     c: &mut Contents,
     sources: &HashMap<String, PathBuf>,
-    site_packages: Option<&Path>,
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let allow = c.allow_missing_licenses.clone();
@@ -167,19 +165,22 @@ pub fn collect(
             }
         }
     }
-    if let Some(site) = site_packages {
-        let infos = dist_infos(site)?;
-        for d in c.distributions.iter().chain(c.app.iter()) {
-            if let Some(info) = infos.get(&d.name) {
-                for (rel, path) in &info.license_files {
-                    let data =
-                        fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                    out.push((format!("LICENSES/python-{}/{rel}", d.name), data));
-                }
+    Ok(out)
+}
+
+/// The distributions' license files from their `.dist-info` in `site_packages`:
+/// `LICENSES/python-<name>/...`, whatever the target.
+pub fn dist_files(c: &Contents, site_packages: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let infos = dist_infos(site_packages)?;
+    for d in c.distributions.iter().chain(c.app.iter()) {
+        if let Some(info) = infos.get(&d.name) {
+            for (rel, path) in &info.license_files {
+                let data = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                out.push((format!("LICENSES/python-{}/{rel}", d.name), data));
             }
         }
     }
-    out.sort();
     Ok(out)
 }
 

@@ -30,7 +30,15 @@ pub fn render(c: &Contents) -> Value {
             })
         })
         .collect();
-    let t = &c.toolchain;
+    let toolchain = c.toolchain.as_ref().map(|t| {
+        json!({
+            "cc": t.cc,
+            "cxx": t.cxx,
+            "cc_version": t.cc_version,
+            "triple": t.triple,
+            "libc": t.libc,
+        })
+    });
     json!({
         "manifest_version": 1,
         "project": {
@@ -43,14 +51,9 @@ pub fn render(c: &Contents) -> Value {
         "build_date": rfc3339(c.source_date_epoch),
         "source_date_epoch": c.source_date_epoch,
         "ferrobus_version": env!("CARGO_PKG_VERSION"),
-        "target": t.target,
-        "toolchain": {
-            "cc": t.cc,
-            "cxx": t.cxx,
-            "cc_version": t.cc_version,
-            "triple": t.triple,
-            "libc": t.libc,
-        },
+        "target": c.target,
+        // null when the runtime was assembled, not compiled here.
+        "toolchain": toolchain,
         "components": components,
         "python_distributions": c.distributions.iter().map(dist).collect::<Vec<_>>(),
         "app": c.app.as_ref().map(dist),
@@ -78,15 +81,18 @@ pub fn text(c: &Contents) -> String {
         c.project.version,
         c.project.iteration,
         c.project.install_dir,
-        c.toolchain.target,
+        c.target,
         rfc3339(c.source_date_epoch),
         c.source_date_epoch,
         env!("CARGO_PKG_VERSION")
     );
-    s.push_str(&format!(
-        "toolchain {} ({}, {})\n",
-        c.toolchain.cc_version, c.toolchain.triple, c.toolchain.libc
-    ));
+    match &c.toolchain {
+        Some(t) => s.push_str(&format!(
+            "toolchain {} ({}, {})\n",
+            t.cc_version, t.triple, t.libc
+        )),
+        None => s.push_str("toolchain none: the runtime is assembled, nothing compiled\n"),
+    }
     s.push_str(&format!(
         "{:<12} {:<14} {:<36} {:<16} {:<16} {:<7} license files\n",
         "component", "version", "license", "source sha256", "key", "patches"

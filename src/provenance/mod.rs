@@ -17,6 +17,7 @@
 //! wall-clock time, sorted keys and lists), so it is byte-reproducible. The part
 //! the plan decides goes into [`key`], which is part of the staged tree's identity.
 
+pub mod assembled;
 pub mod licenses;
 pub mod manifest;
 pub mod sbom;
@@ -113,8 +114,11 @@ pub struct Contents {
     pub project: ProjectInfo,
     /// SOURCE_DATE_EPOCH: the build date.
     pub source_date_epoch: u64,
-    /// The toolchain.
-    pub toolchain: Toolchain,
+    /// The target built for (`linux-x86_64`, `windows-x86_64`).
+    pub target: String,
+    /// The C toolchain, when the runtime was compiled here (none when it was
+    /// assembled from a published distribution).
+    pub toolchain: Option<Toolchain>,
     /// Shipped components, sorted by name.
     pub components: Vec<ComponentInfo>,
     /// The project's root components that are shipped, sorted.
@@ -231,7 +235,8 @@ impl Contents {
                 install_dir: project.install_dir.clone(),
             },
             source_date_epoch: plan.source_date_epoch,
-            toolchain: plan.toolchain.clone(),
+            target: plan.toolchain.target.clone(),
+            toolchain: Some(plan.toolchain.clone()),
             components,
             roots,
             distributions,
@@ -286,6 +291,13 @@ impl Contents {
             );
             a.sha256 = Some(sha256_file(app_wheel)?);
         }
+        self.add_dist_infos(site_packages)
+    }
+
+    /// Each distribution's license and license files from its installed
+    /// `.dist-info` in `site_packages` (the one `.dist-info` scan: every target),
+    /// and the distributions the interpreter brought itself, as `bundled`.
+    pub fn add_dist_infos(&mut self, site_packages: &Path) -> Result<()> {
         let infos = licenses::dist_infos(site_packages)?;
         // Distributions the interpreter brought (pip, from ensurepip) are shipped
         // too: listed as `bundled`, so the SBOM names everything installed.
@@ -378,25 +390,44 @@ pub fn write(
     sources: &HashMap<String, PathBuf>,
     install_dir: &Path,
 ) -> Result<()> {
-    let site = site_packages(&install_dir.join("embedded"));
-    let files = licenses::collect(contents, sources, site.as_deref())?;
-    let lic_root = install_dir.join("LICENSES");
-    crate::util::remove_any(&lic_root)?;
+    let mut files = licenses::component_files(contents, sources)?;
+    if let Some(site) = site_packages(&install_dir.join("embedded")) {
+        files.extend(licenses::dist_files(contents, &site)?);
+    }
+    write_all(contents, files, install_dir)
+}
+
+/// The provenance files of an assembled runtime: its components' license
+/// files are given (`component_files`: destination, contents; read out of the
+/// published distribution), the distributions' are found in `site_packages`.
+pub fn write_assembled(
+    contents: &mut Contents,
+    component_files: Vec<(String, Vec<u8>)>,
+    site_packages: &Path,
+    install_dir: &Path,
+) -> Result<()> {
+    contents.add_dist_infos(site_packages)?;
+    let mut files = component_files;
+    files.extend(licenses::dist_files(contents, site_packages)?);
+    write_all(contents, files, install_dir)
+}
+
+/// Write `LICENSES/` (exactly `files`), `LICENSE`, the version manifest and
+/// the SBOM into `install_dir`: the one writer of every target.
+fn write_all(contents: &Contents, mut files: Vec<(String, Vec<u8>)>, dir: &Path) -> Result<()> {
+    files.sort();
+    crate::util::remove_any(&dir.join("LICENSES"))?;
     for (rel, data) in &files {
-        let to = install_dir.join(rel);
-        fs::create_dir_all(to.parent().unwrap_or(install_dir))?;
+        let to = dir.join(rel);
+        fs::create_dir_all(to.parent().unwrap_or(dir))?;
         fs::write(&to, data).with_context(|| format!("writing {}", to.display()))?;
     }
+    let summary = licenses::summary(contents);
+    write_atomic(&dir.join("LICENSE"), summary.as_bytes())?;
+    let manifest = render(&manifest::render(contents));
+    write_atomic(&dir.join(MANIFEST_FILE), manifest.as_bytes())?;
     write_atomic(
-        &install_dir.join("LICENSE"),
-        licenses::summary(contents).as_bytes(),
-    )?;
-    write_atomic(
-        &install_dir.join(MANIFEST_FILE),
-        render(&manifest::render(contents)).as_bytes(),
-    )?;
-    write_atomic(
-        &install_dir.join(SBOM_FILE),
+        &dir.join(SBOM_FILE),
         render(&sbom::render(contents)).as_bytes(),
     )?;
     Ok(())

@@ -179,7 +179,7 @@ pub fn render(c: &Contents) -> Value {
             }]},
             "component": root,
             "properties": [
-                {"name": "ferrobus:target", "value": c.toolchain.target},
+                {"name": "ferrobus:target", "value": c.target},
                 {"name": "ferrobus:install-dir", "value": p.install_dir},
             ],
         },

@@ -1,368 +1,87 @@
-//! windows: the `windows-x86_64` target, assembled on the Linux build host.
-//!
-//! Nothing is compiled. CPython is the official embeddable distribution
-//! ([`python`]); the application's locked requirements are their published
-//! `win_amd64` wheels (downloaded by the host's pip, each sha256 checked against
-//! the lock); the application is its own pure-Python wheel, built by the host's
-//! pip. Everything is unpacked into one bundle:
+//! windows: the runtime of the `windows-x86_64` target, assembled on the Linux
+//! build host, not compiled: CPython's official embeddable distribution
+//! ([`python`]), unpacked into the bundle's `python\` with its `._pth` set to
+//! find `Lib\site-packages` and a `sitecustomize.py` that turns bytecode
+//! writing off (the install dir stays as installed, so an uninstall leaves
+//! nothing behind).
 //!
 //! ```text
 //! python\python.exe, python3xx.dll, python3xx.zip, *.pyd, *.dll   (embeddable)
 //! python\python3xx._pth            python3xx.zip, ., Lib\site-packages, import site
-//! python\Lib\site-packages\...     the wheels, and a sitecustomize.py that turns
-//!                                  bytecode writing off (the install dir stays as
-//!                                  installed, so uninstall leaves nothing behind)
-//! bin\<entry point>.cmd            finds ..\python\python.exe relative to itself
-//! LICENSE, LICENSES\, version-manifest.json, bom.json
+//! python\Lib\site-packages\...     the wheels (the app layer), sitecustomize.py
+//! bin\<entry point>.cmd            launchers (the app layer)
+//! LICENSE, LICENSES\, version-manifest.json, bom.json   (provenance)
 //! ```
 //!
-//! The bundle's PE files pass [`pe::check`]; then the formats of `[windows]` are
-//! written into `dist/`: a reproducible zip ([`crate::package::zip`]) and an MSI
-//! ([`crate::package::msi`]).
+//! The rest of the pipeline is every target's: the app layer installs the
+//! requirements' `win_amd64` wheels ([`crate::app::windows`]), provenance,
+//! the PE health check ([`crate::check::pe`]), the zip and MSI packagers.
 
 pub mod python;
 
-use crate::app::{self, AppPlan};
 use crate::fetch::FetchOptions;
-use crate::load::{self, Format, Project, WindowsConfig};
-use crate::paths::Layout;
-use crate::pypkg::{Interpreter, Requirement, console_scripts};
-use crate::util::{remove_any, sha256_file, write_atomic};
-use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use crate::pypkg::Interpreter;
+use crate::util::remove_any;
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
 
-/// The target name.
-pub const TARGET: &str = "windows-x86_64";
-
-/// What a Windows build needs besides the project.
+/// The assembled runtime, staged.
 #[derive(Debug, Clone)]
-pub struct Options {
-    /// The project file.
-    pub project: PathBuf,
-    /// The software definitions directory.
-    pub defs: PathBuf,
-    /// Cache and build roots.
-    pub layout: Layout,
-    /// Where installers go.
-    pub dist: PathBuf,
-    /// How sources are fetched.
-    pub fetch: FetchOptions,
-}
-
-/// The result of a Windows build.
-#[derive(Debug, Clone, Serialize)]
-pub struct Built {
+pub struct Runtime {
+    /// The definition it was assembled from.
+    pub def: python::EmbedDef,
+    /// Its files, by path inside the distribution.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Where they came from.
+    pub provenance: python::Provenance,
+    /// The interpreter wheels must fit (CPython 3.x on win_amd64).
+    pub interpreter: Interpreter,
     /// The staged bundle (the install dir's contents).
     pub bundle: PathBuf,
-    /// Installers written.
-    pub packages: Vec<PathBuf>,
-    /// The PE health check.
-    pub pe: crate::check::pe::Report,
-    /// Files in the bundle.
-    pub files: usize,
-    /// Their total size.
-    pub bytes: u64,
-    /// Seconds, total.
-    pub seconds: f64,
+    /// Its `python\Lib\site-packages`.
+    pub site_packages: PathBuf,
 }
 
-/// The project's `[windows]` section (checked when the project was loaded).
-pub fn validate(p: &Project) -> Result<&WindowsConfig> {
-    p.windows.as_ref().with_context(|| {
-        format!(
-            "{}: no [windows] section: the project does not build for {TARGET}",
-            p.path.display()
-        )
-    })
-}
-
-/// Build the project for Windows: fetch, stage, check, package.
-pub fn build(opts: &Options) -> Result<Built> {
-    let t = Instant::now();
-    let project = load::load_project(&opts.project)?;
-    let win = validate(&project)?.clone();
-    let app = app::plan(&project)?.context("no [app]")?;
-    let def = python::load(&opts.defs.join(&win.python))?;
-    let work = opts.layout.project_build(&project.name).join("windows");
-    fs::create_dir_all(&work)?;
-    let (py_files, py_prov) = python::fetch(&def, &opts.layout.sources(), &opts.fetch, &work)?;
-    let pyver = python_minor(&def.version)?;
-    let mut wheels = Vec::new();
-    for r in &app.requirements {
-        wheels.push(fetch_wheel(
-            r,
-            &app,
-            &pyver,
-            &opts.layout,
-            &work,
-            &opts.fetch,
-        )?);
-    }
-    let app_whl = app_wheel(&app, &work, project.source_date_epoch)?;
+/// Fetch the embeddable distribution of `def_path` (verified against its
+/// `files_sha256`) and stage it as a fresh bundle under `work/stage`.
+pub fn assemble(
+    def_path: &Path,
+    sources: &Path,
+    fetch: &FetchOptions,
+    work: &Path,
+) -> Result<Runtime> {
+    let def = python::load(def_path)?;
+    fs::create_dir_all(work)?;
+    let (files, provenance) = python::fetch(&def, sources, fetch, work)?;
+    let interpreter = Interpreter::cpython(&def.version, "win_amd64")
+        .with_context(|| format!("{}: version {}", def.path.display(), def.version))?;
     let bundle = work.join("stage");
     remove_any(&bundle)?;
-    fs::create_dir_all(&bundle)?;
     let pydir = bundle.join("python");
-    for (rel, data) in &py_files {
+    for (rel, data) in &files {
         let to = pydir.join(rel);
         fs::create_dir_all(to.parent().unwrap_or(&pydir))?;
         fs::write(&to, data)?;
     }
-    let site = pydir.join("Lib").join("site-packages");
-    fs::create_dir_all(&site)?;
-    write_pth(&pydir, &py_files)?;
+    let site_packages = pydir.join("Lib").join("site-packages");
+    fs::create_dir_all(&site_packages)?;
+    write_pth(&pydir, &files)?;
     fs::write(
-        site.join("sitecustomize.py"),
+        site_packages.join("sitecustomize.py"),
         "# Written by ferrobus: the bundle's files stay exactly as installed, so\n\
          # nothing (no __pycache__) is left behind by an uninstall.\n\
          import sys\n\nsys.dont_write_bytecode = True\n",
     )?;
-    let mut dists = Vec::new();
-    for w in &wheels {
-        dists.push(unpack_wheel(&w.path, &w.file, &site)?);
-    }
-    let app_dist = unpack_wheel(&app_whl, &file_name(&app_whl), &site)?;
-    write_launchers(&bundle, &app, &app_dist)?;
-    write_provenance(
-        &bundle, &project, &win, &app, &def, &py_prov, &py_files, &wheels, &dists,
-    )?;
-    let report = crate::check::pe::check(&bundle)?;
-    if !report.ok() {
-        bail!(
-            "PE health check of {} failed:\n{}",
-            bundle.display(),
-            report.render()
-        );
-    }
-    let (files, bytes) = walkdir::WalkDir::new(&bundle)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .fold((0, 0), |(n, b), e| {
-            (n + 1, b + e.metadata().map(|m| m.len()).unwrap_or(0))
-        });
-    let packages = package(&bundle, &project, &win, &opts.dist)?;
-    Ok(Built {
-        bundle,
-        packages,
-        pe: report,
+    Ok(Runtime {
+        def,
         files,
-        bytes,
-        seconds: t.elapsed().as_secs_f64(),
+        provenance,
+        interpreter,
+        bundle,
+        site_packages,
     })
-}
-
-/// `3.13` from `3.13.2`: the interpreter the wheels are chosen for.
-fn python_minor(version: &str) -> Result<String> {
-    let mut it = version.split('.');
-    match (it.next(), it.next()) {
-        (Some(a), Some(b)) if a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok() => {
-            Ok(format!("{a}.{b}"))
-        }
-        _ => bail!("python version \"{version}\" is not major.minor.patch"),
-    }
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// A requirement's win_amd64 wheel, in the source cache.
-#[derive(Debug, Clone)]
-struct Wheel {
-    req: Requirement,
-    path: PathBuf,
-    file: String,
-    sha256: String,
-}
-
-/// The win_amd64 wheel of one locked distribution: from the source cache when
-/// one of the lock's hashes is there as a wheel, else downloaded by the host's
-/// pip for the bundle's interpreter and checked against the lock.
-fn fetch_wheel(
-    r: &Requirement,
-    app: &AppPlan,
-    pyver: &str,
-    layout: &Layout,
-    work: &Path,
-    fetch: &FetchOptions,
-) -> Result<Wheel> {
-    let sources = layout.sources();
-    let py = Interpreter::cpython(pyver, "win_amd64")?;
-    for h in &r.hashes {
-        let p = sources.join(h);
-        let name = fs::read_to_string(sources.join(format!("{h}.name"))).unwrap_or_default();
-        if p.is_file() && py.accepts(&name) {
-            return Ok(Wheel {
-                req: r.clone(),
-                path: p,
-                file: name,
-                sha256: h.clone(),
-            });
-        }
-    }
-    let pin = format!("{}=={}", r.name, r.version);
-    let where_ = format!("{}:{}", app.lock.display(), r.line);
-    if fetch.offline {
-        bail!("{where_}: no win_amd64 wheel of {pin} in the cache (offline)");
-    }
-    fs::create_dir_all(&sources)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".wheel-")
-        .tempdir_in(work)?;
-    python::pip_download(
-        &[
-            "--no-deps",
-            "--only-binary=:all:",
-            "--platform",
-            "win_amd64",
-            "--python-version",
-            pyver,
-            "--implementation",
-            "cp",
-            "--dest",
-            &tmp.path().display().to_string(),
-            &pin,
-        ],
-        &format!("{pin} (win_amd64, {where_})"),
-    )?;
-    let file = crate::util::single_file(tmp.path(), &pin)?;
-    let got = sha256_file(&file)?;
-    let name = file_name(&file);
-    if !py.accepts(&name) {
-        bail!("{where_}: pip chose {name}, which does not fit CPython {pyver} on win_amd64");
-    }
-    if !r.hashes.contains(&got) {
-        bail!(
-            "{where_}: hash mismatch for {pin}: {name} has sha256 {got}, the lock allows {}",
-            r.hashes.join(", ")
-        );
-    }
-    let dst = python::store(&file, &sources, &got, &name)?;
-    Ok(Wheel {
-        req: r.clone(),
-        path: dst,
-        file: name,
-        sha256: got,
-    })
-}
-
-/// The application's own wheel, built by the host's pip from a copy of its
-/// source (it is pure Python), kept per source key.
-fn app_wheel(app: &AppPlan, work: &Path, epoch: u64) -> Result<PathBuf> {
-    let dir = work.join(format!("app-wheel-{}-{epoch}", &app.source_key[..24]));
-    let find = |d: &Path| -> Option<PathBuf> {
-        fs::read_dir(d)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "whl"))
-    };
-    if let Some(w) = find(&dir) {
-        return Ok(w);
-    }
-    let src = work.join("app-src");
-    remove_any(&src)?;
-    let skip = |n: &str| {
-        matches!(n, "build" | "dist" | "__pycache__" | ".git" | ".venv") || n.ends_with(".egg-info")
-    };
-    for e in walkdir::WalkDir::new(&app.source)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !skip(&e.file_name().to_string_lossy()))
-    {
-        let e = e?;
-        let to = src.join(e.path().strip_prefix(&app.source)?);
-        if e.file_type().is_dir() {
-            fs::create_dir_all(&to)?;
-        } else if e.file_type().is_file() {
-            fs::copy(e.path(), &to)?;
-        }
-    }
-    let tmp = work.join(".app-wheel-tmp");
-    remove_any(&tmp)?;
-    let out = Command::new("python3")
-        .args(["-m", "pip", "wheel", "--disable-pip-version-check", "-q"])
-        .args(["--no-deps", "--wheel-dir"])
-        .arg(&tmp)
-        .arg(&src)
-        .env("SOURCE_DATE_EPOCH", epoch.to_string())
-        .output()
-        .context("running python3 -m pip wheel (the build host's Python)")?;
-    if !out.status.success() {
-        bail!(
-            "building the application from {} failed:\n{}",
-            app.source.display(),
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-    }
-    remove_any(&dir)?;
-    fs::rename(&tmp, &dir)?;
-    remove_any(&src)?;
-    find(&dir).context("the application's build produced no wheel")
-}
-
-/// What one installed distribution left in site-packages.
-#[derive(Debug, Clone)]
-struct Dist {
-    /// `<name>-<version>.dist-info`.
-    dist_info: String,
-}
-
-/// Unpack a wheel into site-packages (purelib and platlib alike: the embeddable
-/// Python has one site-packages). Scripts are not unpacked: console entry
-/// points get launchers from [`write_launchers`].
-fn unpack_wheel(wheel: &Path, file: &str, site: &Path) -> Result<Dist> {
-    let f = fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
-    let mut z = zip::ZipArchive::new(f).with_context(|| format!("{file}: not a wheel"))?;
-    let mut dist_info = None;
-    for i in 0..z.len() {
-        let mut e = z.by_index(i)?;
-        if e.is_dir() {
-            continue;
-        }
-        let name = e.name()?.to_string();
-        if name.split('/').any(|p| p == ".." || p.is_empty()) || name.starts_with('/') {
-            bail!("{file}: unsafe path {name}");
-        }
-        let first = name.split('/').next().unwrap_or("");
-        if first.ends_with(".dist-info") {
-            dist_info = Some(first.to_string());
-        }
-        let rel = if first.ends_with(".data") {
-            let rest: Vec<&str> = name.splitn(3, '/').collect();
-            match rest.get(1).copied() {
-                Some("purelib") | Some("platlib") => rest.get(2).copied().unwrap_or("").to_string(),
-                Some("scripts") => continue,
-                other => bail!(
-                    "{file}: {name}: the .data category {} is not supported in a Windows bundle",
-                    other.unwrap_or("")
-                ),
-            }
-        } else {
-            name.clone()
-        };
-        let to = site.join(&rel);
-        if to.exists() {
-            bail!(
-                "{file}: {rel} is already in site-packages (another wheel, or ferrobus' sitecustomize.py)"
-            );
-        }
-        fs::create_dir_all(to.parent().unwrap_or(site))?;
-        let mut buf = Vec::new();
-        e.read_to_end(&mut buf)?;
-        fs::write(&to, buf)?;
-    }
-    let dist_info = dist_info.with_context(|| format!("{file}: no .dist-info"))?;
-    fs::write(site.join(&dist_info).join("INSTALLER"), "ferrobus\n")?;
-    Ok(Dist { dist_info })
 }
 
 /// Rewrite the `._pth` file: the standard library zip, the Python directory,
@@ -379,274 +98,4 @@ fn write_pth(pydir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
     let text = format!("{zip}\r\n.\r\nLib\\site-packages\r\nimport site\r\n");
     fs::write(pydir.join(pth), text)?;
     Ok(())
-}
-
-/// `bin\<name>.cmd` for every `[app] entry_points` name, from the application's
-/// `entry_points.txt`: runs the bundle's own python.exe, found relative to the
-/// script (`%~dp0`), so the bundle works wherever it is installed or unpacked.
-fn write_launchers(bundle: &Path, app: &AppPlan, app_dist: &Dist) -> Result<()> {
-    let eps_file = bundle
-        .join("python/Lib/site-packages")
-        .join(&app_dist.dist_info)
-        .join("entry_points.txt");
-    let text = fs::read_to_string(&eps_file).unwrap_or_default();
-    let scripts = console_scripts(&text).with_context(|| format!("{}", eps_file.display()))?;
-    let bin = bundle.join("bin");
-    for ep in &app.entry_points {
-        let Some(target) = scripts.get(ep) else {
-            bail!(
-                "entry point \"{ep}\" is not a console script of {} (its entry_points.txt)",
-                app.name
-            );
-        };
-        let (module, attr) = (&target.module, &target.attr);
-        let head = attr.split('.').next().unwrap_or(attr);
-        if !module
-            .chars()
-            .chain(attr.chars())
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            bail!("entry point {ep} = {target}: not a plain module:function");
-        }
-        let cmd = format!(
-            "@echo off\r\n\
-             rem {ep}: {target}, run by the bundle's own Python (..\\python beside this script).\r\n\
-             \"%~dp0..\\python\\python.exe\" -B -c \"import sys; from {module} import {head}; sys.exit({attr}())\" %*\r\n"
-        );
-        fs::create_dir_all(&bin)?;
-        fs::write(bin.join(format!("{ep}.cmd")), cmd)?;
-    }
-    Ok(())
-}
-
-/// The provenance files of the bundle, in the formats of the Linux packages
-/// ([`crate::provenance`]): `version-manifest.json`, a CycloneDX `bom.json`,
-/// `LICENSE` and `LICENSES/` (the embeddable distribution's license files, the
-/// wheels' from their `.dist-info`).
-#[allow(clippy::too_many_arguments)]
-fn write_provenance(
-    bundle: &Path,
-    project: &Project,
-    win: &WindowsConfig,
-    app: &AppPlan,
-    def: &python::EmbedDef,
-    prov: &python::Provenance,
-    py_files: &BTreeMap<String, Vec<u8>>,
-    wheels: &[Wheel],
-    dists: &[Dist],
-) -> Result<()> {
-    use crate::provenance::{self as pv, ComponentInfo, Contents, Distribution, ProjectInfo};
-    let site = bundle.join("python/Lib/site-packages");
-    let mut lic_dests = Vec::new();
-    for f in &def.license_files {
-        let data = py_files.get(f).with_context(|| {
-            format!(
-                "{}: license file {f} is not in the distribution",
-                def.path.display()
-            )
-        })?;
-        let rel = format!("LICENSES/{}/{f}", def.name);
-        let to = bundle.join(&rel);
-        fs::create_dir_all(to.parent().unwrap_or(bundle))?;
-        fs::write(&to, data)?;
-        lic_dests.push(rel);
-    }
-    let (urls, file_name) = match prov.route.as_str() {
-        "upstream" => (def.upstream.url.clone(), prov.file.clone()),
-        _ => (vec![], prov.file.clone()),
-    };
-    let component = ComponentInfo {
-        name: def.name.clone(),
-        version: def.version.clone(),
-        license: def.license.clone(),
-        license_files: def.license_files.clone(),
-        license_dests: lic_dests,
-        urls,
-        sha256: prov.sha256.clone(),
-        file_name,
-        debian: None,
-        // The identity of the files shipped, whichever route they came by.
-        key: def.files_sha256.clone(),
-        patches: vec![],
-        depends: vec![],
-    };
-    let mut distributions = Vec::new();
-    for (w, d) in wheels.iter().zip(dists) {
-        let di = site.join(&d.dist_info);
-        let meta = fs::read_to_string(di.join("METADATA")).unwrap_or_default();
-        let field = |k: &str| {
-            meta.lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(|v| v.trim().to_string())
-                // An SPDX expression, not a license text.
-                .filter(|v| {
-                    !v.is_empty()
-                        && v.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || " -.+()".contains(c))
-                })
-        };
-        let license = field("License-Expression:")
-            .or_else(|| field("License:"))
-            .unwrap_or_else(|| "NOASSERTION".into());
-        let out = format!("LICENSES/python-{}", w.req.name);
-        let mut dests = Vec::new();
-        for e in walkdir::WalkDir::new(&di).sort_by_file_name() {
-            let e = e?;
-            let n = e.file_name().to_string_lossy().to_ascii_uppercase();
-            let under_licenses = e
-                .path()
-                .strip_prefix(&di)
-                .is_ok_and(|p| p.starts_with("licenses"));
-            if e.file_type().is_file()
-                && (under_licenses
-                    || n.starts_with("LICENSE")
-                    || n.starts_with("COPYING")
-                    || n.starts_with("NOTICE"))
-            {
-                let rel = format!("{out}/{}", e.file_name().to_string_lossy());
-                let to = bundle.join(&rel);
-                fs::create_dir_all(to.parent().unwrap_or(bundle))?;
-                fs::copy(e.path(), &to)?;
-                dests.push(rel);
-            }
-        }
-        let mut lock_hashes = w.req.hashes.clone();
-        lock_hashes.sort();
-        distributions.push(Distribution {
-            name: w.req.name.clone(),
-            version: w.req.version.to_string(),
-            kind: "wheel".into(),
-            file: Some(w.file.clone()),
-            sha256: Some(w.sha256.clone()),
-            lock_hashes,
-            license,
-            license_dests: dests,
-        });
-    }
-    distributions.sort_by(|a, b| a.name.cmp(&b.name));
-    let install_dir = match &win.msi {
-        Some(m) => format!("C:\\Program Files\\{}", m.product_name),
-        None => project.name.clone(),
-    };
-    let c = Contents {
-        project: ProjectInfo {
-            name: project.name.clone(),
-            version: project.version.clone(),
-            iteration: project.iteration,
-            license: project.license.clone(),
-            install_dir,
-        },
-        source_date_epoch: project.source_date_epoch,
-        toolchain: crate::toolchain::Toolchain {
-            target: TARGET.into(),
-            cc: String::new(),
-            cxx: String::new(),
-            cc_version: "none: nothing is compiled for this target".into(),
-            triple: "x86_64-pc-windows-msvc".into(),
-            libc: "ucrt".into(),
-            compiler: String::new(),
-            ar: None,
-            ranlib: None,
-            wrapper: None,
-        },
-        components: vec![component],
-        roots: vec![def.name.clone()],
-        distributions,
-        app: Some(Distribution {
-            name: app.name.clone(),
-            version: app.version.clone(),
-            kind: "source".into(),
-            file: None,
-            sha256: None,
-            lock_hashes: vec![],
-            license: if app.license.is_empty() {
-                "NOASSERTION".into()
-            } else {
-                app.license.clone()
-            },
-            license_dests: vec![],
-        }),
-        allow_missing_licenses: project.provenance.allow_missing_licenses.clone(),
-    };
-    write_atomic(
-        &bundle.join("LICENSE"),
-        pv::licenses::summary(&c).as_bytes(),
-    )?;
-    write_atomic(
-        &bundle.join(pv::MANIFEST_FILE),
-        pv::render(&pv::manifest::render(&c)).as_bytes(),
-    )?;
-    write_atomic(
-        &bundle.join(pv::SBOM_FILE),
-        pv::render(&pv::sbom::render(&c)).as_bytes(),
-    )?;
-    Ok(())
-}
-
-/// The installers' file name stem: `<name>-<version>-<iteration>.windows-x86_64`.
-pub fn stem(p: &Project) -> String {
-    format!("{}-{}-{}.{TARGET}", p.name, p.version, p.iteration)
-}
-
-/// Write the project's Windows formats into `dist` (each through a temporary
-/// file, renamed), with `<stem>.SHA256SUMS`, `<stem>.version-manifest.json` and
-/// `<stem>.cdx.json` beside them.
-pub fn package(
-    bundle: &Path,
-    p: &Project,
-    win: &WindowsConfig,
-    dist: &Path,
-) -> Result<Vec<PathBuf>> {
-    fs::create_dir_all(dist)?;
-    let mut written = Vec::new();
-    for f in &win.formats {
-        let out = dist.join(format!("{}.{f}", stem(p)));
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", file_name(&out)))
-            .tempfile_in(dist)?;
-        match f {
-            Format::Zip => {
-                crate::package::zip::write(bundle, &p.name, p.source_date_epoch, tmp.path())?
-            }
-            Format::Msi => {
-                let m = win.msi.as_ref().context("no [windows.msi]")?;
-                let meta = crate::package::msi::MsiMeta {
-                    product_name: m.product_name.clone(),
-                    manufacturer: m.manufacturer.clone(),
-                    upgrade_code: m.upgrade_code.clone(),
-                    version: p.version.clone(),
-                    iteration: p.iteration,
-                    description: p.description.lines().next().unwrap_or("").to_string(),
-                    homepage: p.homepage.clone(),
-                    epoch: p.source_date_epoch,
-                };
-                crate::package::msi::write(bundle, &meta, tmp.path())
-                    .with_context(|| format!("writing {}", out.display()))?;
-            }
-            other => bail!("unknown Windows format {other}"),
-        }
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
-        tmp.persist(&out)?;
-        written.push(out);
-    }
-    // The version manifest and the SBOM beside the installers, as for Linux.
-    let mut beside = Vec::new();
-    for (file, suffix) in [
-        (crate::provenance::MANIFEST_FILE, "version-manifest.json"),
-        (crate::provenance::SBOM_FILE, "cdx.json"),
-    ] {
-        let to = dist.join(format!("{}.{suffix}", stem(p)));
-        fs::copy(bundle.join(file), &to)?;
-        beside.push(to);
-    }
-    let mut sums = String::new();
-    for w in written.iter().chain(&beside) {
-        sums.push_str(&format!("{}  {}\n", sha256_file(w)?, file_name(w)));
-    }
-    write_atomic(
-        &dist.join(format!("{}.SHA256SUMS", stem(p))),
-        sums.as_bytes(),
-    )?;
-    Ok(written)
 }

@@ -1,0 +1,240 @@
+//! app::windows: the application layer of an assembled (Windows) runtime.
+//!
+//! The lock's requirements are their published wheels for the runtime's
+//! interpreter (`win_amd64`: nothing is compiled), downloaded by the host's pip
+//! into the source cache, each file's tags checked against the interpreter and
+//! its sha256 against the lock. The application is its own wheel, built by the
+//! one app-wheel builder ([`super::app_wheel`], with the host's Python). Every
+//! wheel is installed by [`install_wheel`] into the runtime's layout, and each
+//! console entry point gets a `.cmd` launcher.
+
+use super::{AppPlan, Builder};
+use crate::fetch::FetchOptions;
+use crate::paths::Layout;
+use crate::pypkg::{Interpreter, Requirement, WheelSource, console_scripts};
+use crate::util::sha256_file;
+use crate::windows::{Runtime, python};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What the app layer installed into an assembled runtime.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// Each locked requirement with the wheel file it was installed from.
+    pub wheels: Vec<(Requirement, WheelSource)>,
+    /// Those wheels, in the source cache.
+    pub wheel_paths: Vec<PathBuf>,
+    /// The application's own wheel.
+    pub app_wheel: PathBuf,
+}
+
+/// Where a wheel's files go: the install scheme of one interpreter.
+#[derive(Debug, Clone)]
+pub struct Scheme {
+    /// `purelib` and `platlib` (one directory in an embeddable Python).
+    pub site_packages: PathBuf,
+    /// `scripts`, or `None` to leave them out (launchers are made from
+    /// the entry points instead).
+    pub scripts: Option<PathBuf>,
+}
+
+/// Fetch every locked requirement's wheel, build the application's wheel with
+/// `builder`, install them all into `rt`'s site-packages and write a launcher
+/// for each of the app's entry points.
+pub fn install(
+    rt: &Runtime,
+    app: &AppPlan,
+    builder: &Builder,
+    layout: &Layout,
+    fetch: &FetchOptions,
+) -> Result<Installed> {
+    let scheme = Scheme {
+        site_packages: rt.site_packages.clone(),
+        scripts: None,
+    };
+    let (mut wheels, mut wheel_paths) = (Vec::new(), Vec::new());
+    for r in &app.requirements {
+        let (path, source) = fetch_wheel(r, app, &rt.interpreter, layout, builder, fetch)?;
+        install_wheel(&path, &source.file, &scheme)?;
+        wheels.push((r.clone(), source));
+        wheel_paths.push(path);
+    }
+    let app_wheel = super::app_wheel(builder, layout, app)?;
+    let name = app_wheel.file_name().unwrap_or_default().to_string_lossy();
+    let dist_info = install_wheel(&app_wheel, &name, &scheme)?;
+    write_launchers(&rt.bundle, app, &rt.site_packages.join(dist_info))?;
+    Ok(Installed {
+        wheels,
+        wheel_paths,
+        app_wheel,
+    })
+}
+
+/// The wheel of one locked distribution for `py`: from the source cache when
+/// one of the lock's hashes is there as a fitting wheel, else downloaded by the
+/// host's pip and checked against the lock. Returns its path and record.
+fn fetch_wheel(
+    r: &Requirement,
+    app: &AppPlan,
+    py: &Interpreter,
+    layout: &Layout,
+    builder: &Builder,
+    fetch: &FetchOptions,
+) -> Result<(PathBuf, WheelSource)> {
+    let sources = layout.sources();
+    let record = |file: String, sha256: String| WheelSource {
+        kind: "wheel".into(),
+        file,
+        sha256,
+    };
+    for h in &r.hashes {
+        let p = sources.join(h);
+        let name = fs::read_to_string(sources.join(format!("{h}.name"))).unwrap_or_default();
+        if p.is_file() && py.accepts(&name) {
+            return Ok((p, record(name, h.clone())));
+        }
+    }
+    let pin = r.pin();
+    let where_ = format!("{}:{}", app.lock.display(), r.line);
+    if fetch.offline {
+        bail!(
+            "{where_}: no {} wheel of {pin} in the cache (offline)",
+            py.platform
+        );
+    }
+    fs::create_dir_all(&sources)?;
+    fs::create_dir_all(&builder.work)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".wheel-")
+        .tempdir_in(&builder.work)?;
+    let version = format!("{}.{}", py.major, py.minor);
+    python::pip_download(
+        &[
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            &py.platform,
+            "--python-version",
+            &version,
+            "--implementation",
+            &py.implementation,
+            "--dest",
+            &tmp.path().display().to_string(),
+            &pin,
+        ],
+        &format!("{pin} ({}, {where_})", py.platform),
+    )?;
+    let file = crate::util::single_file(tmp.path(), &pin)?;
+    let got = sha256_file(&file)?;
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    if !py.accepts(&name) {
+        bail!(
+            "{where_}: pip chose {name}, which does not fit CPython {version} on {}",
+            py.platform
+        );
+    }
+    if !r.hashes.contains(&got) {
+        bail!(
+            "{where_}: hash mismatch for {pin}: {name} has sha256 {got}, the lock allows {}",
+            r.hashes.join(", ")
+        );
+    }
+    let dst = python::store(&file, &sources, &got, &name)?;
+    Ok((dst, record(name.into_owned(), got)))
+}
+
+/// Install one wheel into `scheme` (written by hand: the wheel format is a zip
+/// with a small layout, and the Linux runtime installs with its own pip, which no
+/// crate replaces; this is the installer of a runtime that cannot run here).
+/// `.data/purelib` and `.data/platlib` go to site-packages, `.data/scripts` to
+/// the scheme's scripts (or nowhere); other categories are refused. A file
+/// another wheel installed is an error naming both. Returns the `.dist-info`.
+pub fn install_wheel(wheel: &Path, file: &str, scheme: &Scheme) -> Result<String> {
+    let site = &scheme.site_packages;
+    let f = fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
+    let mut z = zip::ZipArchive::new(f).with_context(|| format!("{file}: not a wheel"))?;
+    let mut dist_info = BTreeSet::new();
+    for i in 0..z.len() {
+        let mut e = z.by_index(i)?;
+        if e.is_dir() {
+            continue;
+        }
+        let name = e.name()?.to_string();
+        if name.split('/').any(|p| p == ".." || p.is_empty()) || name.starts_with('/') {
+            bail!("{file}: unsafe path {name}");
+        }
+        let first = name.split('/').next().unwrap_or("");
+        if first.ends_with(".dist-info") {
+            dist_info.insert(first.to_string());
+        }
+        let to = if first.ends_with(".data") {
+            let rest: Vec<&str> = name.splitn(3, '/').collect();
+            let inner = rest.get(2).copied().unwrap_or("");
+            match (rest.get(1).copied(), &scheme.scripts) {
+                (Some("purelib" | "platlib"), _) => site.join(inner),
+                (Some("scripts"), Some(dir)) => dir.join(inner),
+                (Some("scripts"), None) => continue,
+                (other, _) => bail!(
+                    "{file}: {name}: the .data category {} is not supported by this layout",
+                    other.unwrap_or("")
+                ),
+            }
+        } else {
+            site.join(&name)
+        };
+        if to.exists() {
+            bail!(
+                "{file}: {} is already installed (another wheel, or ferrobus' sitecustomize.py)",
+                to.strip_prefix(site).unwrap_or(&to).display()
+            );
+        }
+        fs::create_dir_all(to.parent().unwrap_or(site))?;
+        let mut buf = Vec::new();
+        e.read_to_end(&mut buf)?;
+        fs::write(&to, buf)?;
+    }
+    let mut it = dist_info.into_iter();
+    let (Some(dist_info), None) = (it.next(), it.next()) else {
+        bail!("{file}: not exactly one .dist-info");
+    };
+    fs::write(site.join(&dist_info).join("INSTALLER"), "ferrobus\n")?;
+    Ok(dist_info)
+}
+
+/// `bin\<name>.cmd` for every `[app] entry_points` name, from the application's
+/// `entry_points.txt`: runs the bundle's own python.exe, found relative to the
+/// script (`%~dp0`), so the bundle works wherever it is installed or unpacked.
+fn write_launchers(bundle: &Path, app: &AppPlan, dist_info: &Path) -> Result<()> {
+    let eps_file = dist_info.join("entry_points.txt");
+    let text = fs::read_to_string(&eps_file).unwrap_or_default();
+    let scripts = console_scripts(&text).with_context(|| format!("{}", eps_file.display()))?;
+    let bin = bundle.join("bin");
+    for ep in &app.entry_points {
+        let Some(target) = scripts.get(ep) else {
+            bail!(
+                "entry point \"{ep}\" is not a console script of {} (its entry_points.txt)",
+                app.name
+            );
+        };
+        let (module, attr) = (&target.module, &target.attr);
+        let head = attr.split('.').next().unwrap_or(attr);
+        if !module
+            .chars()
+            .chain(attr.chars())
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            bail!("entry point {ep} = {target}: not a plain module:function");
+        }
+        let cmd = format!(
+            "@echo off\r\n\
+             rem {ep}: {target}, run by the bundle's own Python (..\\python beside this script).\r\n\
+             \"%~dp0..\\python\\python.exe\" -B -c \"import sys; from {module} import {head}; sys.exit({attr}())\" %*\r\n"
+        );
+        fs::create_dir_all(&bin)?;
+        fs::write(bin.join(format!("{ep}.cmd")), cmd)?;
+    }
+    Ok(())
+}
