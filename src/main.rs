@@ -114,9 +114,10 @@ enum Cmd {
         sign: SignArgs,
     },
     /// Check artifacts: their checksum in SHA256SUMS (and its signature), their
-    /// own signature (deb, rpm), and that the SBOM matches the payload.
+    /// own signature (deb, rpm), and that the SBOM matches the payload (naming
+    /// the files that differ).
     Verify {
-        /// Artifacts in a dist directory (deb, rpm, tar.xz, tar.zst, sh).
+        /// Artifacts in a dist directory (deb, rpm, tar.xz, tar.zst, sh, zip, msi).
         #[arg(required = true)]
         artifacts: Vec<PathBuf>,
         /// ASCII-armoured OpenPGP public key the signatures must verify with
@@ -257,25 +258,18 @@ fn do_package(
     sign: &SignArgs,
 ) -> Result<(Vec<package::Packaged>, Vec<PathBuf>)> {
     let mut meta = package::Meta::from_project(project)?;
-    if let Some(key) = &sign.signing_key {
-        let pass = std::env::var("FERROBUS_SIGNING_PASSPHRASE").ok();
-        meta.signing = Some(package::sign::SigningKey::load(key, pass)?);
-    }
+    meta.signing = package::sign::SigningKey::from_option(sign.signing_key.as_deref())?;
     let id = stage::stage_id(plan);
-    let packages = package::package_all(stage_root, &meta, &project.package.formats, dist, &id)?;
-    let mut prov = provenance::copy_to_dist(
-        stage_root,
-        &project.install_dir,
-        &meta.name,
-        &meta.full_version(),
-        dist,
-    )?;
-    prov.extend(package::sign::sign_sums(
-        dist,
-        meta.signing.as_ref(),
-        meta.epoch,
-    )?);
-    Ok((packages, prov))
+    let beside = package::Beside {
+        dir: stage_root.join(project.install_dir.trim_start_matches('/')),
+        stem: format!("{}-{}", meta.name, meta.full_version()),
+    };
+    let formats = &project.package.formats;
+    let out = package::publish(stage_root, Some(&beside), &meta, formats, dist, &id)?;
+    Ok((
+        out.packages,
+        out.provenance.into_iter().chain(out.signature).collect(),
+    ))
 }
 
 fn fetch_opts(f: &FetchArgs, cli: &Cli) -> FetchOptions {
@@ -335,7 +329,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let t = Instant::now();
             if target == ferrobus::windows::TARGET {
-                return build_windows(&cli, p, f, &layout);
+                return build_windows(&cli, p, f, sign, &layout);
             }
             if target != "linux-x86_64" {
                 anyhow::bail!(
@@ -613,7 +607,13 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// `build --target windows-x86_64`: the project's Windows bundle and installers.
-fn build_windows(cli: &Cli, p: &ProjectArgs, f: &FetchArgs, layout: &Layout) -> Result<()> {
+fn build_windows(
+    cli: &Cli,
+    p: &ProjectArgs,
+    f: &FetchArgs,
+    sign: &SignArgs,
+    layout: &Layout,
+) -> Result<()> {
     if !p.overrides.is_empty() {
         anyhow::bail!(
             "--override applies to components built from source, not to {}",
@@ -629,6 +629,7 @@ fn build_windows(cli: &Cli, p: &ProjectArgs, f: &FetchArgs, layout: &Layout) -> 
         layout: layout.clone(),
         dist: cli.dist_dir.clone(),
         fetch: fetch_opts(f, cli),
+        signing: package::sign::SigningKey::from_option(sign.signing_key.as_deref())?,
     };
     let b = ferrobus::windows::build(&opts)?;
     if cli.json {
@@ -640,6 +641,9 @@ fn build_windows(cli: &Cli, p: &ProjectArgs, f: &FetchArgs, layout: &Layout) -> 
         );
         for p in &b.packages {
             println!("installer {}", p.display());
+        }
+        for p in b.provenance.iter().chain(&b.signature) {
+            println!("provenance {}", p.display());
         }
         println!(
             "staged {} ({} files, {:.1} MB) in {:.1}s",

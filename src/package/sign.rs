@@ -60,6 +60,13 @@ impl SigningKey {
         })
     }
 
+    /// The key named on the command line (or by `FERROBUS_SIGNING_KEY`), if any,
+    /// unlocked with `FERROBUS_SIGNING_PASSPHRASE` when that is set.
+    pub fn from_option(path: Option<&Path>) -> Result<Option<SigningKey>> {
+        path.map(|p| SigningKey::load(p, std::env::var("FERROBUS_SIGNING_PASSPHRASE").ok()))
+            .transpose()
+    }
+
     /// When signatures are made: SOURCE_DATE_EPOCH, or the key's creation if later.
     pub fn signing_time(&self, epoch: u64) -> u64 {
         epoch.max(self.created)

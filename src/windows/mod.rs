@@ -16,9 +16,13 @@
 //! LICENSE, LICENSES\, version-manifest.json, bom.json
 //! ```
 //!
-//! The bundle's PE files pass [`pe::check`]; then the formats of `[windows]` are
-//! written into `dist/`: a reproducible zip ([`crate::package::zip`]) and an MSI
-//! ([`crate::package::msi`]).
+//! The bundle's PE files pass [`pe::check`]; its SBOM is sealed to it
+//! ([`crate::provenance::seal`], as on Linux); then the formats of `[windows]`
+//! are written into `dist/` by the packagers every target uses
+//! ([`crate::package::publish`]): a reproducible zip ([`crate::package::zip`])
+//! and an MSI ([`crate::package::msi`]), the version manifest and SBOM beside
+//! them, all listed in the one `SHA256SUMS` of `dist/` (signed with the signing
+//! key, if one is given).
 
 pub mod pe;
 pub mod python;
@@ -77,7 +81,7 @@ fn default_python() -> String {
 }
 
 /// Every Windows format name.
-pub const FORMATS: &[&str] = &["zip", "msi"];
+pub const FORMATS: &[&str] = crate::package::WINDOWS_FORMATS;
 
 /// What a Windows build needs besides the project.
 #[derive(Debug, Clone)]
@@ -92,6 +96,8 @@ pub struct Options {
     pub dist: PathBuf,
     /// How sources are fetched.
     pub fetch: FetchOptions,
+    /// The key that signs `SHA256SUMS`, if any.
+    pub signing: Option<crate::package::sign::SigningKey>,
 }
 
 /// The result of a Windows build.
@@ -101,6 +107,12 @@ pub struct Built {
     pub bundle: PathBuf,
     /// Installers written.
     pub packages: Vec<PathBuf>,
+    /// The version manifest and SBOM beside them.
+    pub provenance: Vec<PathBuf>,
+    /// `SHA256SUMS` of the dist dir.
+    pub sums: PathBuf,
+    /// Its signature, when signed.
+    pub signature: Option<PathBuf>,
     /// The PE health check.
     pub pe: pe::Report,
     /// Files in the bundle.
@@ -211,6 +223,8 @@ pub fn build(opts: &Options) -> Result<Built> {
             report.render()
         );
     }
+    // The SBOM records the digest of the final bundle.
+    crate::provenance::seal::seal(&bundle)?;
     let (files, bytes) = walkdir::WalkDir::new(&bundle)
         .into_iter()
         .filter_map(|e| e.ok())
@@ -218,10 +232,13 @@ pub fn build(opts: &Options) -> Result<Built> {
         .fold((0, 0), |(n, b), e| {
             (n + 1, b + e.metadata().map(|m| m.len()).unwrap_or(0))
         });
-    let packages = package(&bundle, &project, &win, &opts.dist)?;
+    let out = package(&bundle, &project, &win, &opts.dist, opts.signing.clone())?;
     Ok(Built {
         bundle,
-        packages,
+        packages: out.packages.into_iter().map(|p| p.path).collect(),
+        provenance: out.provenance,
+        sums: out.sums,
+        signature: out.signature,
         pe: report,
         files,
         bytes,
@@ -706,65 +723,35 @@ pub fn stem(p: &Project) -> String {
     format!("{}-{}-{}.{TARGET}", p.name, p.version, p.iteration)
 }
 
-/// Write the project's Windows formats into `dist` (each through a temporary
-/// file, renamed), with `<stem>.SHA256SUMS`, `<stem>.version-manifest.json` and
-/// `<stem>.cdx.json` beside them.
+/// Write the project's Windows formats into `dist` with the packagers every
+/// target uses, and `<stem>.version-manifest.json` and `<stem>.cdx.json` beside
+/// them; all are listed in `dist/SHA256SUMS`, signed with `signing` if given.
 pub fn package(
     bundle: &Path,
     p: &Project,
     win: &WindowsConfig,
     dist: &Path,
-) -> Result<Vec<PathBuf>> {
-    fs::create_dir_all(dist)?;
-    let mut written = Vec::new();
-    for f in &win.formats {
-        let out = dist.join(format!("{}.{f}", stem(p)));
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", file_name(&out)))
-            .tempfile_in(dist)?;
-        match f.as_str() {
-            "zip" => crate::package::zip::write(bundle, &p.name, p.source_date_epoch, tmp.path())?,
-            "msi" => {
-                let m = win.msi.as_ref().context("no [windows.msi]")?;
-                let meta = crate::package::msi::MsiMeta {
-                    product_name: m.product_name.clone(),
-                    manufacturer: m.manufacturer.clone(),
-                    upgrade_code: m.upgrade_code.clone(),
-                    version: p.version.clone(),
-                    iteration: p.iteration,
-                    description: p.description.lines().next().unwrap_or("").to_string(),
-                    homepage: p.homepage.clone(),
-                    epoch: p.source_date_epoch,
-                };
-                crate::package::msi::write(bundle, &meta, tmp.path())
-                    .with_context(|| format!("writing {}", out.display()))?;
-            }
-            other => bail!("unknown Windows format {other}"),
-        }
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
-        tmp.persist(&out)?;
-        written.push(out);
-    }
-    // The version manifest and the SBOM beside the installers, as for Linux.
-    let mut beside = Vec::new();
-    for (file, suffix) in [
-        (crate::provenance::MANIFEST_FILE, "version-manifest.json"),
-        (crate::provenance::SBOM_FILE, "cdx.json"),
-    ] {
-        let to = dist.join(format!("{}.{suffix}", stem(p)));
-        fs::copy(bundle.join(file), &to)?;
-        beside.push(to);
-    }
-    let mut sums = String::new();
-    for w in written.iter().chain(&beside) {
-        sums.push_str(&format!("{}  {}\n", sha256_file(w)?, file_name(w)));
-    }
-    write_atomic(
-        &dist.join(format!("{}.SHA256SUMS", stem(p))),
-        sums.as_bytes(),
-    )?;
-    Ok(written)
+    signing: Option<crate::package::sign::SigningKey>,
+) -> Result<crate::package::Published> {
+    use crate::package::{self, Beside, Meta};
+    let mut meta = Meta::from_project(p)?;
+    meta.signing = signing;
+    // What identifies the bundle's contents: every file but the SBOM (the seal),
+    // and the SBOM.
+    let nodes = crate::provenance::seal::tree_nodes(bundle)?;
+    let tree_id = format!(
+        "{}\n{}",
+        crate::provenance::seal::digest(&nodes),
+        sha256_file(&bundle.join(crate::provenance::SBOM_FILE))?
+    );
+    let beside = Beside {
+        dir: bundle.to_path_buf(),
+        stem: stem(p),
+    };
+    let out = package::publish(bundle, Some(&beside), &meta, &win.formats, dist, &tree_id)?;
+    // The per-build checksum list of older versions: SHA256SUMS has it all now.
+    let _ = fs::remove_file(dist.join(format!("{}.SHA256SUMS", stem(p))));
+    Ok(out)
 }
 
 #[cfg(test)]
