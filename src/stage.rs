@@ -143,4 +143,4 @@ pub fn stage_id(plan: &Plan) -> String {
 
 /// Bumped whenever relocation or staging changes what a staged tree holds, so
 /// that trees staged by an older ferrobus are staged again.
-const TREE_SCHEMA: u32 = 8;
+const TREE_SCHEMA: u32 = 9;
