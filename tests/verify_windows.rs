@@ -55,7 +55,7 @@ fn prerequisite(ok: bool, test: &str, reason: &str) -> bool {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{test}: {reason} (CI=true: a missing prerequisite is a failure)");
         }
-        eprintln!("\n*** SKIPPED {test}: {reason} ***\n");
+        eprintln!("\nSKIPPED {test}: {reason}");
     }
     ok
 }

@@ -13,7 +13,7 @@
 //!                                  bytecode writing off (the install dir stays as
 //!                                  installed, so uninstall leaves nothing behind)
 //! bin\<entry point>.cmd            finds ..\python\python.exe relative to itself
-//! LICENSE, LICENSES\, version-manifest.json, bom.json
+//! LICENSE, LICENSES\, version-manifest.json, bom.json, payload-files.txt
 //! ```
 //!
 //! The bundle's PE files pass [`pe::check`]; its SBOM is sealed to it
