@@ -198,9 +198,10 @@ pub fn package(s: &Session, signing: Option<SigningKey>) -> Result<Vec<PathBuf>>
     Ok(packages.into_iter().map(|p| p.path).chain(prov).collect())
 }
 
-/// Write the project's Linux installers from its checked stage into dist/,
-/// the version manifest and SBOM beside them, and SHA256SUMS (signed when a
-/// key is given). Returns (installers, provenance and signature files).
+/// Write the project's Linux installers from its checked stage into dist/
+/// through the one publisher: the version manifest and SBOM beside them, all in
+/// dist's one SHA256SUMS (signed when a key is given). Returns (installers,
+/// provenance and signature files).
 fn publish(
     s: &Session,
     p: &Planned,
@@ -209,21 +210,21 @@ fn publish(
 ) -> Result<(Vec<package::Packaged>, Vec<PathBuf>)> {
     let mut meta = package::Meta::from_project(&s.project)?;
     meta.signing = signing;
+    let beside = package::Beside {
+        dir: stage_root.join(s.project.install_dir.trim_start_matches('/')),
+        stem: format!("{}-{}", meta.name, meta.full_version()),
+    };
     let formats = &s.project.package.formats;
-    let packages = package::package_all(stage_root, &meta, formats, &s.dist, &p.tree_id)?;
-    let mut prov = provenance::copy_to_dist(
+    let out = package::publish(
         stage_root,
-        &s.project.install_dir,
-        &meta.name,
-        &meta.full_version(),
+        Some(&beside),
+        &meta,
+        formats,
         &s.dist,
+        &p.tree_id,
     )?;
-    prov.extend(package::sign::sign_sums(
-        &s.dist,
-        meta.signing.as_ref(),
-        meta.epoch,
-    )?);
-    Ok((packages, prov))
+    let files = out.provenance.into_iter().chain(out.signature).collect();
+    Ok((out.packages, files))
 }
 
 /// Check artifacts: checksum (and its signature), own signature, SBOM against

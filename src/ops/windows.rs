@@ -6,13 +6,13 @@ use super::report::{AppReport, BuildReport};
 use super::{BuildOptions, Session};
 use crate::app::{self, Builder};
 use crate::check::{self, Failed};
-use crate::load::Format;
+use crate::fingerprint::Fingerprint;
+use crate::package::{self, Beside, Meta, Published};
 use crate::provenance::{self, assembled};
 use crate::target::BinaryFormat;
-use crate::util::{sha256_file, write_atomic};
+use crate::util::sha256_file;
 use anyhow::{Context, Result, bail};
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// Assemble, check and package the session's Windows bundle.
@@ -71,7 +71,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     }
     // The SBOM records the digest of the final bundle.
     provenance::seal::seal(&rt.bundle)?;
-    let packages = package(&rt.bundle, s)?;
+    let out = package(&rt.bundle, s, opts)?;
     Ok(BuildReport {
         project: p.name.clone(),
         target: s.target.name,
@@ -84,75 +84,36 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         app: Some(app_report),
         relocate: None,
         check: Some(health),
-        packages,
-        provenance: vec![],
+        packages: out.packages,
+        provenance: out.provenance.into_iter().chain(out.signature).collect(),
     })
 }
 
-/// The installers' file name stem: `<name>-<version>-<iteration>.windows-x86_64`.
-fn stem(s: &Session) -> String {
+/// Write the bundle's formats (zip, msi) into dist/ through the one publisher:
+/// the version manifest and SBOM beside them, all in dist's one SHA256SUMS,
+/// signed when a key is given.
+fn package(bundle: &Path, s: &Session, opts: &BuildOptions) -> Result<Published> {
     let p = &s.project;
-    format!("{}-{}-{}.{}", p.name, p.version, p.iteration, s.target)
-}
-
-/// Write the project's Windows formats into dist/ (temporary: until zip and
-/// msi are `Packager`s).
-fn package(bundle: &Path, s: &Session) -> Result<Vec<crate::package::Packaged>> {
-    let (p, dist) = (&s.project, &s.dist);
     let win = p.windows.as_ref().context("no [windows]")?;
-    fs::create_dir_all(dist)?;
-    let mut written = Vec::new();
-    for f in &win.formats {
-        let out = dist.join(format!("{}.{f}", stem(s)));
-        let tmp = tempfile::Builder::new()
-            .prefix(".windows.")
-            .tempfile_in(dist)?;
-        match f {
-            Format::Zip => {
-                crate::package::zip::write(bundle, &p.name, p.source_date_epoch, tmp.path())?
-            }
-            Format::Msi => {
-                let m = win.msi.as_ref().context("no [windows.msi]")?;
-                let meta = crate::package::msi::MsiMeta {
-                    product_name: m.product_name.clone(),
-                    manufacturer: m.manufacturer.clone(),
-                    upgrade_code: m.upgrade_code.clone(),
-                    version: p.version.clone(),
-                    iteration: p.iteration,
-                    description: p.description.lines().next().unwrap_or("").to_string(),
-                    homepage: p.homepage.clone(),
-                    epoch: p.source_date_epoch,
-                };
-                crate::package::msi::write(bundle, &meta, tmp.path())
-                    .with_context(|| format!("writing {}", out.display()))?;
-            }
-            other => bail!("unknown Windows format {other}"),
-        }
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
-        tmp.persist(&out)?;
-        written.push(out);
-    }
-    let mut beside: Vec<PathBuf> = Vec::new();
-    for (file, suffix) in [
-        (provenance::MANIFEST_FILE, "version-manifest.json"),
-        (provenance::SBOM_FILE, "cdx.json"),
-    ] {
-        let to = dist.join(format!("{}.{suffix}", stem(s)));
-        fs::copy(bundle.join(file), &to)?;
-        beside.push(to);
-    }
-    let mut sums = String::new();
-    for w in written.iter().chain(&beside) {
-        let name = w.file_name().unwrap_or_default().to_string_lossy();
-        sums.push_str(&format!("{}  {name}\n", sha256_file(w)?));
-    }
-    write_atomic(
-        &dist.join(format!("{}.SHA256SUMS", stem(s))),
-        sums.as_bytes(),
-    )?;
-    Ok(written
-        .into_iter()
-        .map(|path| crate::package::Packaged { path, seconds: 0.0 })
-        .collect())
+    let mut meta = Meta::from_project(p)?;
+    meta.signing = opts.signing.clone();
+    // What identifies the bundle's contents: every file but the SBOM (the
+    // seal), and the SBOM.
+    let nodes = provenance::seal::tree_nodes(bundle)?;
+    let tree_id = Fingerprint::new("bundle")
+        .with("files", provenance::seal::digest(&nodes))
+        .with("sbom", sha256_file(&bundle.join(provenance::SBOM_FILE))?)
+        .key();
+    let beside = Beside {
+        dir: bundle.to_path_buf(),
+        stem: format!("{}-{}-{}.{}", p.name, p.version, p.iteration, s.target),
+    };
+    package::publish(
+        bundle,
+        Some(&beside),
+        &meta,
+        &win.formats,
+        &s.dist,
+        &tree_id,
+    )
 }

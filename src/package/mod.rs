@@ -4,8 +4,13 @@
 //! ([`archive`]): entries sorted, owned by root:root, mtime = SOURCE_DATE_EPOCH,
 //! modes normalised, so that the same inputs give byte-identical files.
 //! Formats: `tar.xz`, `tar.zst` ([`tarball`]), `deb` ([`deb`]), `rpm` ([`rpm`]) and the
-//! self-extracting `sh` ([`shell`]); what deb and rpm carry besides the install dir
-//! (maintainer scripts, units, config files) comes from [`scripts`].
+//! self-extracting `sh` ([`shell`]) of a Linux file-system image; `zip` ([`zip`])
+//! and `msi` ([`msi`]) of a Windows bundle. What deb and rpm carry besides the
+//! install dir (maintainer scripts, units, config files) comes from [`scripts`].
+//!
+//! [`publish`] is the one way into `dist/`: the packages, the version manifest and
+//! SBOM beside them, and one `SHA256SUMS` for the whole directory (merged with
+//! what other builds, of other targets, wrote there), signed when a key is given.
 
 pub mod archive;
 pub mod deb;
@@ -22,8 +27,9 @@ use crate::util::{sha256_file, write_atomic};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
-/// What every packager needs to know about the package.
-#[derive(Debug, Clone)]
+/// What every packager needs to know about the package (serialised into the
+/// packages' identity, but for the signing key, which enters by its id).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Meta {
     /// Package name.
     pub name: String,
@@ -69,11 +75,16 @@ pub struct Meta {
     pub config: Vec<ConfigData>,
     /// The key that signs the deb, the rpm and SHA256SUMS, if one is configured
     /// (never from the project file: see [`sign`]).
+    #[serde(skip)]
     pub signing: Option<sign::SigningKey>,
+    /// The zip's top folder (the project name).
+    pub zip_top: String,
+    /// The MSI's settings (`[windows.msi]`), if the project has them.
+    pub msi: Option<msi::MsiMeta>,
 }
 
 /// A configuration file's destination and default contents.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ConfigData {
     /// Absolute destination on the target.
     pub dest: String,
@@ -122,6 +133,16 @@ impl Meta {
             services: p.service.clone(),
             config,
             signing: None,
+            zip_top: p.name.clone(),
+            msi: p
+                .windows
+                .as_ref()
+                .and_then(|w| w.msi.as_ref())
+                .map(|m| msi::MsiMeta {
+                    product_name: m.product_name.clone(),
+                    manufacturer: m.manufacturer.clone(),
+                    upgrade_code: m.upgrade_code.clone(),
+                }),
         })
     }
 
@@ -151,10 +172,14 @@ pub trait Packager: Send + Sync {
     fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()>;
 }
 
-/// Every format name a project may list.
+/// Every format name a project may list in `[package] formats` (of a Linux
+/// file-system image).
 pub const FORMATS: &[&str] = &["tar.xz", "tar.zst", "deb", "rpm", "sh"];
 
-/// The packager of a format name.
+/// Every format name of a Windows bundle (`[windows] formats`).
+pub const WINDOWS_FORMATS: &[&str] = &["zip", "msi"];
+
+/// The packager of a format name (Linux or Windows).
 pub fn packager(format: &str) -> Result<Box<dyn Packager>> {
     Ok(match format {
         "tar.xz" => Box::new(tarball::Tarball::Xz),
@@ -162,9 +187,12 @@ pub fn packager(format: &str) -> Result<Box<dyn Packager>> {
         "deb" => Box::new(deb::Deb),
         "rpm" => Box::new(rpm::Rpm),
         "sh" => Box::new(shell::Shell),
+        "zip" => Box::new(zip::Zip),
+        "msi" => Box::new(msi::Msi),
         other => bail!(
-            "unknown package format \"{other}\" (known: {})",
-            FORMATS.join(", ")
+            "unknown package format \"{other}\" (known: {}, {})",
+            FORMATS.join(", "),
+            WINDOWS_FORMATS.join(", ")
         ),
     })
 }
@@ -178,13 +206,31 @@ pub struct Packaged {
     pub seconds: f64,
 }
 
-/// Write every requested format into `dist`, then `SHA256SUMS`. The formats are
-/// written at the same time, one thread each: the compressors are multithreaded,
-/// but tar building, the rpm digests and gzip run on one core each, so together
-/// they fill both cores of a small build host. Each package is written to a
-/// temporary file and renamed, so `dist` never holds a partial one.
-/// `tree_id` identifies the staged tree's contents: when it, the metadata and the
-/// formats are those of the packages already in `dist`, nothing is rewritten.
+/// The provenance files of the packaged tree, copied beside the packages.
+#[derive(Debug, Clone)]
+pub struct Beside {
+    /// The directory holding `version-manifest.json` and `bom.json` (the staged
+    /// install dir).
+    pub dir: PathBuf,
+    /// The copies' name stem: `<stem>.version-manifest.json`, `<stem>.cdx.json`.
+    pub stem: String,
+}
+
+/// What one build put into `dist`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Published {
+    /// The packages.
+    pub packages: Vec<Packaged>,
+    /// The version manifest and SBOM copied beside them.
+    pub provenance: Vec<PathBuf>,
+    /// `SHA256SUMS`.
+    pub sums: PathBuf,
+    /// `SHA256SUMS.sig`, when `meta.signing` is set.
+    pub signature: Option<PathBuf>,
+}
+
+/// Write every requested format into `dist` ([`publish`] without provenance
+/// copies), returning the packages.
 pub fn package_all(
     root: &Path,
     meta: &Meta,
@@ -192,13 +238,68 @@ pub fn package_all(
     dist: &Path,
     tree_id: &str,
 ) -> Result<Vec<Packaged>> {
+    Ok(publish(root, None, meta, formats, dist, tree_id)?.packages)
+}
+
+/// Write every requested format into `dist`, copy the provenance files beside
+/// them, then record all of it in `SHA256SUMS` and sign that with
+/// `meta.signing` ([`record_sums`]).
+///
+/// The formats are written at the same time, one thread each: the compressors
+/// are multithreaded, but tar building, the rpm digests and gzip run on one core
+/// each, so together they fill both cores of a small build host. Each package is
+/// written to a temporary file and renamed, so `dist` never holds a partial one.
+/// `tree_id` identifies the staged tree's contents: when it, the metadata and the
+/// formats are those of the packages already in `dist`, they are not rewritten.
+pub fn publish(
+    root: &Path,
+    beside: Option<&Beside>,
+    meta: &Meta,
+    formats: &[crate::load::Format],
+    dist: &Path,
+    tree_id: &str,
+) -> Result<Published> {
     std::fs::create_dir_all(dist)?;
-    let id = crate::util::sha256_bytes(format!("{tree_id}\n{meta:?}\n{formats:?}").as_bytes());
-    let marker = dist.join(format!(".{}.id", meta.name));
-    let packagers: Vec<Box<dyn Packager>> = formats
+    let packages = write_packages(root, meta, formats, dist, tree_id)?;
+    let provenance = match beside {
+        Some(b) => crate::provenance::copy_to_dist(&b.dir, &b.stem, dist)?,
+        None => vec![],
+    };
+    let written: Vec<PathBuf> = packages
         .iter()
-        .map(|f| packager(f.as_str()))
-        .collect::<Result<_>>()?;
+        .map(|p| p.path.clone())
+        .chain(provenance.iter().cloned())
+        .collect();
+    let (sums, signature) = record_sums(dist, &written, meta.signing.as_ref(), meta.epoch)?;
+    Ok(Published {
+        packages,
+        provenance,
+        sums,
+        signature,
+    })
+}
+
+/// The packages of `formats`, written unless `dist` already holds them for the
+/// same tree, metadata and formats.
+fn write_packages(
+    root: &Path,
+    meta: &Meta,
+    formats: &[crate::load::Format],
+    dist: &Path,
+    tree_id: &str,
+) -> Result<Vec<Packaged>> {
+    let id = crate::fingerprint::Fingerprint::new("packages")
+        .with("tree", tree_id)
+        .with("meta", meta)
+        .with("signing_key", meta.signing.as_ref().map(|k| k.id()))
+        .with("formats", formats)
+        .key();
+    // One marker per set of formats, so that the Linux and the Windows packages
+    // of a project, written into the same dist, do not invalidate each other.
+    let names: Vec<&str> = formats.iter().map(|f| f.as_str()).collect();
+    let marker = dist.join(format!(".{}.{}.id", meta.name, names.join("+")));
+    let packagers: Vec<Box<dyn Packager>> =
+        names.iter().map(|f| packager(f)).collect::<Result<_>>()?;
     let outs: Vec<PathBuf> = packagers
         .iter()
         .map(|p| dist.join(p.file_name(meta)))
@@ -222,17 +323,55 @@ pub fn package_all(
             .map(|j| j.join().unwrap_or_else(|_| bail!("a packager panicked")))
             .collect::<Result<_>>()
     })?;
-    let mut sums = String::new();
-    let mut names: Vec<&PathBuf> = written.iter().map(|w| &w.path).collect();
-    names.sort();
-    for w in names {
-        let name = w.file_name().unwrap_or_default().to_string_lossy();
-        sums.push_str(&format!("{}  {name}\n", sha256_file(w)?));
-    }
-    write_atomic(&dist.join("SHA256SUMS"), sums.as_bytes())?;
     write_atomic(&marker, id.as_bytes())?;
     Ok(written)
 }
+
+/// The one writer of `dist/SHA256SUMS`: the entries of `written` (files in
+/// `dist`) replace theirs, entries of files no longer in `dist` are dropped,
+/// the others (another target's packages) are kept; sorted by name. Then
+/// `SHA256SUMS.sig` is made with `key`, or a stale one removed when there is no
+/// key ([`sign::sign_sums`]). Builds into the same `dist` take turns (a lock
+/// file beside it). Returns the paths of `SHA256SUMS` and its signature.
+pub fn record_sums(
+    dist: &Path,
+    written: &[PathBuf],
+    key: Option<&sign::SigningKey>,
+    epoch: u64,
+) -> Result<(PathBuf, Option<PathBuf>)> {
+    use fs2::FileExt;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dist.join(".SHA256SUMS.lock"))
+        .with_context(|| format!("locking {}", dist.display()))?;
+    lock.lock_exclusive()?;
+    let path = dist.join(SUMS);
+    let mut entries: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .filter(|(_, n)| !n.contains('/') && dist.join(n).is_file())
+        .map(|(h, n)| (n.to_string(), h.to_string()))
+        .collect();
+    for w in written {
+        let name = w
+            .file_name()
+            .with_context(|| format!("{}: not a file", w.display()))?
+            .to_string_lossy()
+            .into_owned();
+        entries.insert(name, sha256_file(w)?);
+    }
+    let text: String = entries.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
+    write_atomic(&path, text.as_bytes())?;
+    let sig = sign::sign_sums(dist, key, epoch)?;
+    drop(lock);
+    Ok((path, sig))
+}
+
+/// The checksum list's name in `dist`.
+pub const SUMS: &str = "SHA256SUMS";
 
 /// Write one package through a temporary file beside `out`.
 fn write_one(p: &dyn Packager, root: &Path, meta: &Meta, out: &Path) -> Result<Packaged> {

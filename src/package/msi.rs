@@ -20,6 +20,7 @@
 //! compound file's root entry times (which the `cfb` crate sets to "now") are
 //! set to SOURCE_DATE_EPOCH after writing.
 
+use super::{Meta, Packager};
 use crate::util::sha256_bytes;
 use anyhow::{Context, Result, bail};
 use msi::{Category, Column, Insert, Package, PackageType, Value};
@@ -30,10 +31,14 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// The cabinet stream's name.
-const CAB: &str = "bundle.cab";
+pub const CAB: &str = "bundle.cab";
 
-/// What the MSI needs besides the bundle.
-#[derive(Debug, Clone)]
+/// What the MSI needs besides the bundle and the package metadata
+/// (`[windows.msi]`). From [`Meta`] it takes the version (`major.minor.build`,
+/// each a number), the iteration (part of the ProductCode), the description's
+/// first line (ARPCOMMENTS, summary comments), the home page (ARPURLINFOABOUT)
+/// and SOURCE_DATE_EPOCH.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct MsiMeta {
     /// ProductName, and the folder under ProgramFiles64Folder.
     pub product_name: String,
@@ -41,16 +46,27 @@ pub struct MsiMeta {
     pub manufacturer: String,
     /// UpgradeCode (`{GUID}`).
     pub upgrade_code: String,
-    /// The project's version (`major.minor.build`, each a number).
-    pub version: String,
-    /// The project's iteration (part of the ProductCode).
-    pub iteration: u32,
-    /// One-line description (ARPCOMMENTS, summary comments).
-    pub description: String,
-    /// Home page (ARPURLINFOABOUT).
-    pub homepage: String,
-    /// SOURCE_DATE_EPOCH.
-    pub epoch: u64,
+}
+
+/// The `.msi` of a Windows bundle: `root` is the bundle (the install dir's
+/// contents); `meta.msi` must be set.
+pub struct Msi;
+
+impl Packager for Msi {
+    fn format(&self) -> &'static str {
+        "msi"
+    }
+    fn file_name(&self, meta: &Meta) -> String {
+        format!(
+            "{}-{}.{}.msi",
+            meta.name,
+            meta.full_version(),
+            super::zip::PLATFORM
+        )
+    }
+    fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()> {
+        write(root, meta, out)
+    }
 }
 
 /// The 16 bytes of a `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}` GUID (braces
@@ -185,14 +201,19 @@ struct FileRow {
 }
 
 /// Write the MSI of `bundle` to `out`.
-pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
+pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
+    let meta = package.msi.as_ref().context(
+        "no [windows.msi]: the MSI needs a product name, a manufacturer and an upgrade code",
+    )?;
+    let description = package.description.lines().next().unwrap_or("");
     let upgrade = canonical_guid(&meta.upgrade_code)
         .with_context(|| format!("upgrade_code \"{}\" is not a GUID", meta.upgrade_code))?;
-    let version = product_version(&meta.version)?;
+    let version = product_version(&package.version)?;
     let product_code = derived_guid(&format!(
         "product\n{upgrade}\n{}\n{}",
-        meta.version, meta.iteration
+        package.version, package.iteration
     ));
+    let epoch = package.epoch;
     for v in [&meta.product_name, &meta.manufacturer] {
         if !v.is_ascii() {
             bail!("\"{v}\": the MSI's names must be ASCII (code page 1252 database)");
@@ -265,7 +286,7 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
 
     // The cabinet: files in File.Sequence order, named by their File key.
     let cab_time = {
-        let t = time::OffsetDateTime::from_unix_timestamp(meta.epoch as i64)
+        let t = time::OffsetDateTime::from_unix_timestamp(epoch as i64)
             .context("SOURCE_DATE_EPOCH out of range")?;
         time::PrimitiveDateTime::new(t.date(), t.time())
     };
@@ -301,11 +322,11 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
         ("ARPNOREPAIR", "1".into()),
         ("SecureCustomProperties", "OLDERVERSIONFOUND".into()),
     ];
-    if !meta.homepage.is_empty() {
-        props.push(("ARPURLINFOABOUT", meta.homepage.clone()));
+    if !package.homepage.is_empty() {
+        props.push(("ARPURLINFOABOUT", package.homepage.clone()));
     }
-    if !meta.description.is_empty() {
-        props.push(("ARPCOMMENTS", meta.description.clone()));
+    if !description.is_empty() {
+        props.push(("ARPCOMMENTS", description.to_string()));
     }
     tables.push((
         "Property",
@@ -389,10 +410,10 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
             s("Complete"),
             Value::Null,
             s(&meta.product_name),
-            if meta.description.is_empty() {
+            if description.is_empty() {
                 Value::Null
             } else {
-                s(&meta.description)
+                s(description)
             },
             Value::Int(1),
             Value::Int(1),
@@ -645,10 +666,23 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
     ));
 
     // The package code: everything the package holds.
-    let mut id = format!("{}\n", sha256_bytes(&cab_bytes));
-    for (name, _, rows) in &tables {
-        id.push_str(&format!("{name}\n{rows:?}\n"));
-    }
+    let value = |v: &Value| match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Int(i) => (*i).into(),
+        Value::Str(s) => s.clone().into(),
+        Value::Binary => "<binary stream>".into(),
+    };
+    let rows: Vec<(&str, Vec<Vec<serde_json::Value>>)> = tables
+        .iter()
+        .map(|(name, _, rows)| {
+            let rows = rows.iter().map(|r| r.iter().map(value).collect()).collect();
+            (*name, rows)
+        })
+        .collect();
+    let id = crate::fingerprint::Fingerprint::new("msi-package")
+        .with("cabinet", sha256_bytes(&cab_bytes))
+        .with("tables", rows)
+        .key();
     let package_code = derived_guid(&format!("package\n{id}"));
 
     let file = fs::OpenOptions::new()
@@ -661,15 +695,15 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
     let mut pkg = Package::create(PackageType::Installer, file)?;
     pkg.set_database_codepage(msi::CodePage::Windows1252);
     {
-        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(meta.epoch);
+        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
         let si = pkg.summary_info_mut();
         si.set_codepage(msi::CodePage::Windows1252);
         si.set_title("Installation Database");
         si.set_subject(meta.product_name.clone());
         si.set_author(meta.manufacturer.clone());
         si.set_keywords(&["Installer".to_string(), meta.product_name.clone()]);
-        if !meta.description.is_empty() {
-            si.set_comments(meta.description.clone());
+        if !description.is_empty() {
+            si.set_comments(description.to_string());
         }
         si.set_arch("x64");
         si.set_languages(&[msi::LanguageId::from_id(1033)]);
@@ -695,7 +729,7 @@ pub fn write(bundle: &Path, meta: &MsiMeta, out: &Path) -> Result<()> {
     }
     pkg.flush()?;
     drop(pkg);
-    fix_cfb_times(out, meta.epoch)
+    fix_cfb_times(out, epoch)
 }
 
 /// Set the compound file's root entry times (the only ones `cfb` takes from the

@@ -39,6 +39,11 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// sha256 of the key file: what identifies the key (never the key itself).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Load an armoured secret key; `passphrase` unlocks a protected one.
     pub fn load(path: &Path, passphrase: Option<String>) -> Result<SigningKey> {
         let data = std::fs::read(path)
@@ -58,6 +63,13 @@ impl SigningKey {
             id: crate::util::sha256_bytes(&data),
             created: newest_key(&data).unwrap_or(0),
         })
+    }
+
+    /// The key named on the command line (or by `FERROBUS_SIGNING_KEY`), if any,
+    /// unlocked with `FERROBUS_SIGNING_PASSPHRASE` when that is set.
+    pub fn from_option(path: Option<&Path>) -> Result<Option<SigningKey>> {
+        path.map(|p| SigningKey::load(p, std::env::var("FERROBUS_SIGNING_PASSPHRASE").ok()))
+            .transpose()
     }
 
     /// When signatures are made: SOURCE_DATE_EPOCH, or the key's creation if later.

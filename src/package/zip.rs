@@ -5,11 +5,31 @@
 //! mode fixed (0755 directories, 0644 files: Windows ignores them, unzip on a
 //! Unix host does not), so the same bundle gives the same bytes.
 
+use super::{Meta, Packager};
 use anyhow::{Context, Result};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 use zip::write::SimpleFileOptions;
+
+/// The platform part of a Windows package's file name.
+pub const PLATFORM: &str = "windows-x86_64";
+
+/// The `.zip` of a Windows bundle: `root` is the bundle (the install dir's
+/// contents), zipped under `meta.zip_top`.
+pub struct Zip;
+
+impl Packager for Zip {
+    fn format(&self) -> &'static str {
+        "zip"
+    }
+    fn file_name(&self, meta: &Meta) -> String {
+        format!("{}-{}.{PLATFORM}.zip", meta.name, meta.full_version())
+    }
+    fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()> {
+        write(root, &meta.zip_top, meta.epoch, out)
+    }
+}
 
 /// Zip's DOS date-time of a Unix time (clamped to zip's 1980..2107 range).
 pub fn dos_time(epoch: u64) -> Result<zip::DateTime> {

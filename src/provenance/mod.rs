@@ -433,17 +433,10 @@ fn write_all(contents: &Contents, mut files: Vec<(String, Vec<u8>)>, dir: &Path)
     Ok(())
 }
 
-/// Copy the staged manifest and SBOM beside the packages:
-/// `<dist>/<name>-<v>-<i>.version-manifest.json` and `<name>-<v>-<i>.cdx.json`,
-/// and list them in `SHA256SUMS`.
-pub fn copy_to_dist(
-    stage_root: &Path,
-    install_dir: &str,
-    name: &str,
-    full_version: &str,
-    dist: &Path,
-) -> Result<Vec<PathBuf>> {
-    let from = stage_root.join(install_dir.trim_start_matches('/'));
+/// Copy the manifest and SBOM of the staged install dir `from` beside the
+/// packages: `<dist>/<stem>.version-manifest.json` and `<dist>/<stem>.cdx.json`
+/// (`crate::package::publish` lists them in `SHA256SUMS`).
+pub fn copy_to_dist(from: &Path, stem: &str, dist: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for (file, suffix) in [
         (MANIFEST_FILE, "version-manifest.json"),
@@ -456,30 +449,10 @@ pub fn copy_to_dist(
                 src.display()
             )
         })?;
-        let to = dist.join(format!("{name}-{full_version}.{suffix}"));
+        let to = dist.join(format!("{stem}.{suffix}"));
         write_atomic(&to, &data)?;
         out.push(to);
     }
-    // Listed in SHA256SUMS with the packages (sorted by name, as there).
-    let sums_path = dist.join("SHA256SUMS");
-    let mut lines: Vec<(String, String)> = fs::read_to_string(&sums_path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once("  "))
-        .map(|(h, n)| (n.to_string(), h.to_string()))
-        .collect();
-    for f in &out {
-        let n = f
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        lines.retain(|(x, _)| *x != n);
-        lines.push((n, sha256_file(f)?));
-    }
-    lines.sort();
-    let text: String = lines.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
-    write_atomic(&sums_path, text.as_bytes())?;
     Ok(out)
 }
 

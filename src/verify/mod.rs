@@ -5,15 +5,22 @@
 //!   with a public key, `SHA256SUMS.sig` must be a good signature of that list;
 //! - `signature`: the deb's `_gpgorigin` or the rpm's header signature, checked
 //!   against the public key (tarballs and the `.sh` carry none: the signed
-//!   `SHA256SUMS` covers them);
+//!   `SHA256SUMS` covers them; the zip and the MSI carry no Authenticode
+//!   signature yet);
 //! - `sbom`: the SBOM inside the payload records the digest of exactly the files
 //!   the payload installs ([`crate::provenance::seal`]), names exactly the Python
 //!   distributions installed, and equals the `.cdx.json` beside the artifact.
+//!   When the digest differs, the file list the seal left in the payload names
+//!   the files that differ.
+//!
+//! Every format is read, Linux and Windows alike ([`payload`]): deb, rpm,
+//! tar.xz, tar.zst, sh, zip and msi.
 
+pub mod cabinet;
 pub mod payload;
 
 use crate::package::{deb, sign};
-use crate::provenance::seal::{self, Node};
+use crate::provenance::seal::{self, Node, PAYLOAD_LIST};
 use crate::pypkg::PackageName;
 use crate::util::sha256_file;
 use anyhow::Result;
@@ -201,6 +208,10 @@ fn signature(artifact: &Path, format: Format, p: &Payload, key: Option<&[u8]>) -
                 .and_then(|pkg| sign::verify_rpm(key, &pkg).map_err(|e| format!("{e:#}")));
             check("signature", r.map(|_| "rpm header signature good".into()))
         }
+        Format::Zip | Format::Msi => skipped(
+            "signature",
+            "none: no Authenticode signature (not made yet); SHA256SUMS.sig covers it",
+        ),
         _ => skipped(
             "signature",
             "this format carries no signature of its own; SHA256SUMS.sig covers it",
@@ -208,8 +219,23 @@ fn signature(artifact: &Path, format: Format, p: &Payload, key: Option<&[u8]>) -
     }
 }
 
-/// The directory (relative, no leading `/`) the payload holds the install dir in.
-fn payload_root(format: Format, install_dir: &str) -> String {
+/// The directory (relative, no leading `/`) the payload holds the install dir
+/// in, for the SBOM at `bom_path` that records `install_dir`; `None` when that
+/// SBOM is not the one at the top of the install dir.
+fn payload_root(format: Format, bom_path: &str, install_dir: &str) -> Option<String> {
+    let root = match format {
+        // The zip's top folder, whatever its name.
+        Format::Zip => bom_path
+            .strip_suffix(crate::provenance::SBOM_FILE)?
+            .strip_suffix('/')
+            .filter(|top| !top.is_empty() && !top.contains('/'))?
+            .to_string(),
+        _ => payload_root_linux(format, install_dir),
+    };
+    (bom_path == join(&root, crate::provenance::SBOM_FILE)).then_some(root)
+}
+
+fn payload_root_linux(format: Format, install_dir: &str) -> String {
     match format {
         Format::Deb | Format::Rpm => install_dir.trim_matches('/').to_string(),
         Format::TarXz | Format::TarZst => install_dir
@@ -218,7 +244,7 @@ fn payload_root(format: Format, install_dir: &str) -> String {
             .next()
             .unwrap_or_default()
             .to_string(),
-        Format::Sh => String::new(),
+        Format::Sh | Format::Zip | Format::Msi => String::new(),
     }
 }
 
@@ -243,8 +269,8 @@ fn sbom(artifact: &Path, format: Format, p: &Payload) -> Result<String, String> 
                 .find(|x| x["name"] == "ferrobus:install-dir")?["value"]
                 .as_str()?
                 .to_string();
-            let root = payload_root(format, &install_dir);
-            (*path == join(&root, crate::provenance::SBOM_FILE)).then_some((root, data, bom))
+            let root = payload_root(format, path, &install_dir)?;
+            Some((root, data, bom))
         })
         .ok_or("no SBOM (bom.json) at the top of the payload's install dir")?;
     let recorded = seal::recorded(&bom)
@@ -265,8 +291,11 @@ fn sbom(artifact: &Path, format: Format, p: &Payload) -> Result<String, String> 
         .collect();
     let got = seal::digest(&nodes);
     if got != recorded {
+        let list = p.lists.get(&join(&root, PAYLOAD_LIST));
         return Err(format!(
-            "the payload does not match its SBOM: its {} files digest to {got}, the SBOM records {recorded}",
+            "{}: {} (the payload does not match its SBOM: its {} files digest to {got}, the SBOM records {recorded})",
+            artifact.file_name().unwrap_or_default().to_string_lossy(),
+            what_differs(list.map(|l| &l[..]), &recorded, &nodes),
             nodes.len()
         ));
     }
@@ -312,11 +341,19 @@ fn sbom(artifact: &Path, format: Format, p: &Payload) -> Result<String, String> 
     }
     // The copy beside the artifact.
     let c = &bom["metadata"]["component"];
-    let beside = artifact.with_file_name(format!(
-        "{}-{}.cdx.json",
-        c["name"].as_str().unwrap_or_default(),
-        c["version"].as_str().unwrap_or_default()
-    ));
+    let name = artifact.file_name().unwrap_or_default().to_string_lossy();
+    let beside = match format {
+        // `<stem>.zip`, `<stem>.msi` beside `<stem>.cdx.json`.
+        Format::Zip | Format::Msi => artifact.with_file_name(format!(
+            "{}.cdx.json",
+            name.rsplit_once('.').map_or(&name[..], |(stem, _)| stem)
+        )),
+        _ => artifact.with_file_name(format!(
+            "{}-{}.cdx.json",
+            c["name"].as_str().unwrap_or_default(),
+            c["version"].as_str().unwrap_or_default()
+        )),
+    };
     let copy = match fs::read(&beside) {
         Ok(b) if &b == bom_bytes => "; the .cdx.json beside it is the same",
         Ok(_) => {
@@ -332,4 +369,34 @@ fn sbom(artifact: &Path, format: Format, p: &Payload) -> Result<String, String> 
         nodes.len(),
         installed.len()
     ))
+}
+
+/// The files of a payload that differ from what was sealed, named from the file
+/// list the payload carries (`list`), if that is the list the SBOM's digest
+/// `recorded` is of.
+fn what_differs(list: Option<&[u8]>, recorded: &str, nodes: &BTreeMap<String, Node>) -> String {
+    const SHOWN: usize = 20;
+    let Some(list) = list else {
+        return format!(
+            "files differ from what its SBOM records (no {PAYLOAD_LIST} in it to name them: made by an older ferrobus)"
+        );
+    };
+    if crate::util::sha256_bytes(list) != recorded {
+        return format!(
+            "{PAYLOAD_LIST} differs from what its SBOM records, so the files that differ cannot be named"
+        );
+    }
+    let Some(sealed) = std::str::from_utf8(list).ok().and_then(seal::parse_listing) else {
+        return format!("{PAYLOAD_LIST} cannot be read");
+    };
+    let diff = seal::differences(&sealed, nodes);
+    let mut text: Vec<String> = diff.iter().take(SHOWN).map(|d| d.to_string()).collect();
+    if diff.len() > SHOWN {
+        text.push(format!("and {} more", diff.len() - SHOWN));
+    }
+    if text.is_empty() {
+        // Only the SBOM or the list itself can be left: both are checked above.
+        text.push("the payload differs from what its SBOM records".into());
+    }
+    text.join("; ")
 }

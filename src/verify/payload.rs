@@ -1,13 +1,16 @@
 //! verify::payload: read what an artifact would install, without installing it.
 //!
 //! Each format is read with the crate that writes it (tar + liblzma/zstd/flate2,
-//! ar, rpm); the `.sh` is its header followed by a tar.gz or tar.xz payload at the
-//! offset the header records. Every entry is returned by its path without a
-//! leading `/` or `./`, files by their sha256; the contents of files named
-//! `bom.json` are kept for the SBOM check.
+//! ar, rpm, zip; msi + cab); the `.sh` is its header followed by a tar.gz or
+//! tar.xz payload at the offset the header records; the MSI's files are those of
+//! its embedded cabinets (`Media.Cabinet = #<stream>`), mapped to their paths
+//! under `INSTALLDIR` through the File, Component and Directory tables. Every
+//! entry is returned by its path without a leading `/` or `./`, files by their
+//! sha256; the contents of files named `bom.json` and of the payload's file list
+//! are kept for the SBOM check.
 
 use crate::provenance::SBOM_FILE;
-use crate::provenance::seal::Node;
+use crate::provenance::seal::{Node, PAYLOAD_LIST};
 use crate::util::sha256_bytes;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -28,6 +31,10 @@ pub enum Format {
     TarZst,
     /// the self-extracting `.sh`
     Sh,
+    /// `.zip` (Windows)
+    Zip,
+    /// `.msi` (Windows)
+    Msi,
 }
 
 impl Format {
@@ -40,8 +47,10 @@ impl Format {
             _ if name.ends_with(".tar.xz") => Format::TarXz,
             _ if name.ends_with(".tar.zst") => Format::TarZst,
             _ if name.ends_with(".sh") => Format::Sh,
+            _ if name.ends_with(".zip") => Format::Zip,
+            _ if name.ends_with(".msi") => Format::Msi,
             _ => bail!(
-                "{}: not an artifact ferrobus writes (deb, rpm, tar.xz, tar.zst, sh)",
+                "{}: not an artifact ferrobus writes (deb, rpm, tar.xz, tar.zst, sh, zip, msi)",
                 path.display()
             ),
         })
@@ -55,6 +64,8 @@ pub struct Payload {
     pub nodes: BTreeMap<String, Node>,
     /// Contents of every `bom.json`, by path.
     pub boms: BTreeMap<String, Vec<u8>>,
+    /// Contents of every payload file list ([`PAYLOAD_LIST`]), by path.
+    pub lists: BTreeMap<String, Vec<u8>>,
     /// deb only: the ar members in order, with contents.
     pub members: Vec<(String, Vec<u8>)>,
 }
@@ -68,10 +79,16 @@ fn normalise(p: &str) -> String {
 impl Payload {
     fn add(&mut self, path: &str, node: Node, data: Option<Vec<u8>>) {
         let path = normalise(path);
-        if path.rsplit('/').next() == Some(SBOM_FILE)
-            && let Some(d) = data
-        {
-            self.boms.insert(path.clone(), d);
+        if let Some(d) = data {
+            match path.rsplit('/').next() {
+                Some(SBOM_FILE) => {
+                    self.boms.insert(path.clone(), d);
+                }
+                Some(PAYLOAD_LIST) => {
+                    self.lists.insert(path.clone(), d);
+                }
+                _ => {}
+            }
         }
         self.nodes.insert(path, node);
     }
@@ -159,6 +176,8 @@ pub fn read(artifact: &Path, format: Format) -> Result<Payload> {
                 }
             }
         }
+        Format::Zip => read_zip(&mut p, artifact, &what)?,
+        Format::Msi => read_msi(&mut p, artifact, &what)?,
         Format::Sh => {
             let data = fs::read(artifact)?;
             let offset = sh_offset(&data).with_context(|| {
@@ -175,6 +194,155 @@ pub fn read(artifact: &Path, format: Format) -> Result<Payload> {
         }
     }
     Ok(p)
+}
+
+/// The entries of a zip: files (and symlinks, should a zip hold any) by their
+/// names in the zip.
+fn read_zip(p: &mut Payload, artifact: &Path, what: &str) -> Result<()> {
+    let mut z = zip::ZipArchive::new(std::io::BufReader::new(open(artifact)?))
+        .with_context(|| format!("{what}: not a zip archive"))?;
+    for i in 0..z.len() {
+        let mut e = z
+            .by_index(i)
+            .with_context(|| format!("{what}: entry {i}"))?;
+        let name = e
+            .name()
+            .with_context(|| format!("{what}: entry {i}: name"))?
+            .replace('\\', "/");
+        if e.is_dir() {
+            continue;
+        }
+        let mut data = Vec::new();
+        e.read_to_end(&mut data)
+            .with_context(|| format!("{what}: reading {name}"))?;
+        if e.is_symlink() {
+            let target = String::from_utf8_lossy(&data).into_owned();
+            p.add(&name, Node::Link(target), None);
+        } else {
+            p.add(&name, Node::File(sha256_bytes(&data)), Some(data));
+        }
+    }
+    Ok(())
+}
+
+/// The string in column `col` of an MSI row (`None` for a null).
+fn msi_str(row: &msi::Row, table: &str, col: &str) -> Result<Option<String>> {
+    if !row.has_column(col) {
+        bail!("the {table} table has no {col} column");
+    }
+    Ok(row[col].as_str().map(String::from))
+}
+
+/// The rows of an MSI table, as the strings of `cols` (empty for a null).
+fn msi_rows<F: Read + std::io::Seek>(
+    pkg: &mut msi::Package<F>,
+    table: &str,
+    cols: &[&str],
+) -> Result<Vec<Vec<String>>> {
+    if !pkg.has_table(table) {
+        bail!("no {table} table");
+    }
+    let rows = pkg
+        .select_rows(msi::Select::table(table))
+        .with_context(|| format!("reading the {table} table"))?;
+    rows.map(|row| {
+        cols.iter()
+            .map(|c| Ok(msi_str(&row, table, c)?.unwrap_or_default()))
+            .collect()
+    })
+    .collect()
+}
+
+/// The long name in an MSI `DefaultDir` or `FileName` value: the target part of
+/// `target:source`, the long part of `short|long`.
+fn msi_long(name: &str) -> &str {
+    let target = name.split(':').next().unwrap_or(name);
+    target.rsplit('|').next().unwrap_or(target)
+}
+
+/// The files an MSI installs, by their paths under `INSTALLDIR`: the File
+/// table's rows, located through Component and Directory, their contents from
+/// the embedded cabinets.
+fn read_msi(p: &mut Payload, artifact: &Path, what: &str) -> Result<()> {
+    let mut pkg = msi::open(artifact).with_context(|| format!("{what}: not an MSI database"))?;
+    let mut dirs = BTreeMap::new();
+    for r in msi_rows(
+        &mut pkg,
+        "Directory",
+        &["Directory", "Directory_Parent", "DefaultDir"],
+    )
+    .with_context(|| what.to_string())?
+    {
+        dirs.insert(r[0].clone(), (r[1].clone(), msi_long(&r[2]).to_string()));
+    }
+    let dir_path = |id: &str| -> Result<String> {
+        let mut parts = Vec::new();
+        let mut cur = id.to_string();
+        while cur != "INSTALLDIR" {
+            let (parent, name) = dirs
+                .get(&cur)
+                .with_context(|| format!("{what}: directory {cur} is not under INSTALLDIR"))?;
+            if parts.len() > dirs.len() {
+                bail!("{what}: the Directory table has a cycle at {cur}");
+            }
+            if name != "." {
+                parts.push(name.clone());
+            }
+            cur = parent.clone();
+        }
+        parts.reverse();
+        Ok(parts.join("/"))
+    };
+    let comps: BTreeMap<String, String> =
+        msi_rows(&mut pkg, "Component", &["Component", "Directory_"])
+            .with_context(|| what.to_string())?
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect();
+    let mut paths = BTreeMap::new();
+    for r in msi_rows(&mut pkg, "File", &["File", "Component_", "FileName"])
+        .with_context(|| what.to_string())?
+    {
+        let dir = comps
+            .get(&r[1])
+            .with_context(|| format!("{what}: file {}: no component {}", r[0], r[1]))?;
+        let dir = dir_path(dir)?;
+        let name = msi_long(&r[2]);
+        let path = if dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{dir}/{name}")
+        };
+        paths.insert(r[0].clone(), path);
+    }
+    let cabinets: Vec<String> = msi_rows(&mut pkg, "Media", &["Cabinet"])
+        .with_context(|| what.to_string())?
+        .into_iter()
+        .filter_map(|r| r[0].strip_prefix('#').map(String::from))
+        .collect();
+    if cabinets.is_empty() {
+        bail!("{what}: no embedded cabinet (Media.Cabinet = #<stream>)");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for stream in &cabinets {
+        let mut data = Vec::new();
+        pkg.read_stream(stream)
+            .and_then(|mut s| s.read_to_end(&mut data))
+            .with_context(|| format!("{what}: reading the cabinet stream {stream}"))?;
+        super::cabinet::each_file(&data, |key, bytes| {
+            let path = paths.get(key).with_context(|| {
+                format!("{key} is in the cabinet, but the File table does not list it")
+            })?;
+            seen.insert(key.to_string());
+            p.add(path, Node::File(sha256_bytes(bytes)), Some(bytes.to_vec()));
+            Ok(())
+        })
+        .with_context(|| format!("{what}: cabinet {stream}"))?;
+    }
+    if let Some(k) = paths.keys().find(|k| !seen.contains(*k)) {
+        bail!("{what}: {} (File {k}) is in no embedded cabinet", paths[k]);
+    }
+    Ok(())
 }
 
 fn open(p: &Path) -> Result<fs::File> {
