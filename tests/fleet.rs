@@ -7,8 +7,7 @@
 //! such and not run. Needs root (chroot, unshare); says so loudly otherwise.
 
 mod common;
-#[path = "common/roots.rs"]
-mod roots;
+use common::roots;
 
 use std::process::Command;
 use std::time::Instant;
@@ -70,13 +69,7 @@ fn the_demo_agent_runs_on_every_release() {
     let t = tempfile::tempdir().unwrap();
     let p = common::demo_project(t.path(), &[("formats", "[\"deb\", \"sh\"]")]);
     let build = t.path().join("build");
-    let out = common::ferrobus_on(&build, &["--json", "build"], &p);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = common::ferrobus_on_json(&build, &["build"], &p);
     // The tree's achieved floor: from this build's check, or (when the stage was
     // already current) from a check of the staged tree.
     let check = if report["check"].is_object() {
