@@ -531,9 +531,9 @@ fn agent_status(w: &Wine, dir: &Path) -> String {
 #[test]
 fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
     if !have("wine") || !have("wineserver") {
-        eprintln!(
-            "\n\n*** SKIPPED msi_installs_runs_upgrades_and_uninstalls_under_wine: wine is not \
-             installed here (scripts/deps installs it from Debian: wine, wine64) ***\n\n"
+        common::skip(
+            "wine is not installed here",
+            "scripts/deps installs it from Debian (wine, wine64)",
         );
         return;
     }

@@ -46,7 +46,10 @@ fn version_le(a: &str, b: &str) -> bool {
 
 fn zig_missing() -> bool {
     if let Err(e) = ferrobus::toolchain::zig::find() {
-        eprintln!("SKIPPED: zig not found ({e:#}); scripts/deps installs it");
+        common::skip(
+            &format!("zig not found ({e:#})"),
+            "scripts/deps installs it (the ziglang Python package)",
+        );
         return true;
     }
     false
@@ -98,7 +101,10 @@ fn zig_project_builds_for_glibc_2_17_and_runs() {
         assert!(ok.success());
         assert_eq!(root.ok("/opt/zz/embedded/bin/zdemo"), "zlib 1.3.1 ok\n");
     } else {
-        eprintln!("SKIPPED (part): running in a bullseye root needs root (chroot)");
+        common::skip_part(
+            "running zdemo in a bullseye root needs root (chroot)",
+            "run the tests as root",
+        );
     }
 
     // A newer target with a floor below what it produces: the check fails the

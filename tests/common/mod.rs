@@ -2,11 +2,16 @@
 //! range support and scripted faults, tarball builders, access to real source
 //! archives, definition and project writers, the zlib + zdemo fixture
 //! ([`zdemo`]), Debian roots ([`roots`]), runners for ferrobus and other
-//! commands, and the staged `tiny` tree of the packaging tests.
+//! commands, the staged `tiny` tree of the packaging tests, and [`skip`] for a
+//! test that cannot run here.
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod roots;
+mod skip;
 pub mod zdemo;
+
+#[allow(unused_imports)] // each test binary uses part of it
+pub use skip::{skip, skip_part};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -8,10 +8,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// True when this process can chroot (root); tests that need it say so loudly.
+/// True when this process can chroot (root).
 pub fn can_chroot() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// [`can_chroot`]; when it cannot, the calling test is reported as skipped
+/// ([`super::skip`]): `what` needs root. The test then returns.
+pub fn can_chroot_or_skip(what: &str) -> bool {
+    let can = can_chroot();
+    if !can {
+        super::skip(&format!("{what} needs root"), "run the tests as root");
+    }
+    can
 }
 
 fn cache_dir() -> PathBuf {
