@@ -4,9 +4,10 @@
 //! only the app.
 
 mod common;
+use common::{ferrobus_on as ferrobus, ferrobus_on_json, stderr};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const PSUTIL: &str = "psutil==7.2.2 \\\n    --hash=sha256:0746f5f8d406af344fd547f1c8daa5f5c33dbc293bb8d6a16d80b4bb88f59372\n";
 const PYYAML: &str = "pyyaml==6.0.2 \\\n    --hash=sha256:d584d9ec91ad65861cc08d42e834324ef890a082e591037abe114850ff7bbc3e\n";
@@ -17,14 +18,6 @@ fn project(dir: &Path, lock: &str) -> PathBuf {
     let p = common::demo_project(dir, &[("formats", "[\"tar.zst\"]")]);
     fs::write(dir.join("app/requirements.lock"), lock).unwrap();
     p
-}
-
-fn ferrobus(build: &Path, args: &[&str], project: &Path) -> Output {
-    common::ferrobus_on(build, args, project)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -88,11 +81,7 @@ fn app_code_changes_rebuild_only_the_app() {
     let t = tempfile::tempdir().unwrap();
     let p = project(t.path(), &format!("{PSUTIL}{PYYAML}"));
     let build = t.path().join("b");
-    let json = |o: &Output| -> serde_json::Value {
-        assert!(o.status.success(), "{}", stderr(o));
-        serde_json::from_slice(&o.stdout).unwrap()
-    };
-    let first = json(&ferrobus(&build, &["--json", "build"], &p));
+    let first = ferrobus_on_json(&build, &["build"], &p);
     let embedded = PathBuf::from(first["embedded"].as_str().unwrap());
     // The entry point runs the agent, with libyaml and psutil.
     let out = Command::new(embedded.join("bin/python3"))
@@ -119,7 +108,7 @@ fn app_code_changes_rebuild_only_the_app() {
         "\"\"\"demo-agent.\"\"\"\n\n__version__ = \"0.1.0+local\"\n",
     )
     .unwrap();
-    let second = json(&ferrobus(&build, &["--json", "build"], &p));
+    let second = ferrobus_on_json(&build, &["build"], &p);
     for c in second["components"].as_array().unwrap() {
         assert_eq!(c["outcome"], "up-to-date", "{c}");
     }

@@ -17,22 +17,9 @@ sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 url = ["http://127.0.0.1:1/alpha-1.0.tar.gz"]
 "#;
 
-fn project(dir: &Path, components: &str) -> std::path::PathBuf {
-    fs::create_dir_all(dir.join("projects")).unwrap();
-    fs::create_dir_all(dir.join("software-defs")).unwrap();
-    let p = dir.join("projects/p.toml");
-    fs::write(
-        &p,
-        format!(
-            "name = \"p\"\nversion = \"1\"\ninstall_dir = \"/opt/p\"\ncomponents = [{components}]\n"
-        ),
-    )
-    .unwrap();
-    p
-}
-
-fn def(dir: &Path, name: &str, text: &str) {
-    fs::write(dir.join("software-defs").join(format!("{name}.toml")), text).unwrap();
+/// The project `p` (four lines) made of `components`.
+fn project(dir: &Path, components: &[&str]) -> std::path::PathBuf {
+    write_project(dir, "p", "1", components, "")
 }
 
 fn plan_err(dir: &Path, p: &Path) -> String {
@@ -48,8 +35,8 @@ fn plan_err(dir: &Path, p: &Path) -> String {
 #[test]
 fn malformed_toml_names_file_and_line() {
     let t = tempfile::tempdir().unwrap();
-    let p = project(t.path(), "\"alpha\"");
-    def(
+    let p = project(t.path(), &["alpha"]);
+    write_def(
         t.path(),
         "alpha",
         &ZLIB_LIKE.replace("license = \"MIT\"", "license = \"MIT"),
@@ -61,8 +48,8 @@ fn malformed_toml_names_file_and_line() {
 #[test]
 fn unknown_key_names_file_line_and_key() {
     let t = tempfile::tempdir().unwrap();
-    let p = project(t.path(), "\"alpha\"");
-    def(
+    let p = project(t.path(), &["alpha"]);
+    write_def(
         t.path(),
         "alpha",
         &ZLIB_LIKE.replace("steps =", "colour = \"blue\"\nsteps ="),
@@ -75,15 +62,15 @@ fn unknown_key_names_file_line_and_key() {
 #[test]
 fn unknown_key_in_a_version_table_and_in_the_project() {
     let t = tempfile::tempdir().unwrap();
-    let p = project(t.path(), "\"alpha\"");
-    def(
+    let p = project(t.path(), &["alpha"]);
+    write_def(
         t.path(),
         "alpha",
         &ZLIB_LIKE.replace("url =", "md5 = \"x\"\nurl ="),
     );
     let e = plan_err(t.path(), &p);
     assert!(e.contains("alpha.toml:9:") && e.contains("md5"), "{e}");
-    def(t.path(), "alpha", ZLIB_LIKE);
+    write_def(t.path(), "alpha", ZLIB_LIKE);
     fs::write(&p, format!("{}instal_dir = \"/x\"\n", read(&p))).unwrap();
     let e = plan_err(t.path(), &p);
     assert!(e.contains("p.toml:5:") && e.contains("instal_dir"), "{e}");
@@ -92,15 +79,15 @@ fn unknown_key_in_a_version_table_and_in_the_project() {
 #[test]
 fn wrong_type_and_missing_field() {
     let t = tempfile::tempdir().unwrap();
-    let p = project(t.path(), "\"alpha\"");
-    def(
+    let p = project(t.path(), &["alpha"]);
+    write_def(
         t.path(),
         "alpha",
         &ZLIB_LIKE.replace("steps = [\"true\"]", "steps = \"true\""),
     );
     let e = plan_err(t.path(), &p);
     assert!(e.contains("alpha.toml:4:") && e.contains("steps"), "{e}");
-    def(
+    write_def(
         t.path(),
         "alpha",
         &ZLIB_LIKE.replace("sha256 = ", "#sha256 = "),
@@ -115,20 +102,20 @@ fn wrong_type_and_missing_field() {
 #[test]
 fn dependency_cycle_is_named() {
     let t = tempfile::tempdir().unwrap();
-    let p = project(t.path(), "\"alpha\"");
-    def(
+    let p = project(t.path(), &["alpha"]);
+    write_def(
         t.path(),
         "alpha",
         &ZLIB_LIKE.replace("steps =", "depends = [\"beta\"]\nsteps ="),
     );
-    def(
+    write_def(
         t.path(),
         "beta",
         &ZLIB_LIKE
             .replace("\"alpha\"", "\"beta\"")
             .replace("steps =", "depends = [\"gamma\"]\nsteps ="),
     );
-    def(
+    write_def(
         t.path(),
         "gamma",
         &ZLIB_LIKE
@@ -145,8 +132,8 @@ fn dependency_cycle_is_named() {
 #[test]
 fn unknown_component_names_who_needs_it() {
     let t = tempfile::tempdir().unwrap();
-    let p = project(t.path(), "\"alpha\"");
-    def(
+    let p = project(t.path(), &["alpha"]);
+    write_def(
         t.path(),
         "alpha",
         &ZLIB_LIKE.replace("steps =", "depends = [\"zeta\"]\nsteps ="),
@@ -154,7 +141,7 @@ fn unknown_component_names_who_needs_it() {
     let e = plan_err(t.path(), &p);
     assert!(e.contains("unknown component \"zeta\""), "{e}");
     assert!(e.contains("\"alpha\""), "{e}");
-    let p = project(t.path(), "\"omega\"");
+    let p = project(t.path(), &["omega"]);
     let e = plan_err(t.path(), &p);
     assert!(
         e.contains("unknown component \"omega\" in the project"),
@@ -165,8 +152,8 @@ fn unknown_component_names_who_needs_it() {
 #[test]
 fn unknown_override_version_lists_known_versions() {
     let t = tempfile::tempdir().unwrap();
-    let p = project(t.path(), "\"alpha\"");
-    def(t.path(), "alpha", ZLIB_LIKE);
+    let p = project(t.path(), &["alpha"]);
+    write_def(t.path(), "alpha", ZLIB_LIKE);
     let (ok, _, e) = ferrobus(
         &t.path().join("c"),
         &t.path().join("b"),
@@ -202,13 +189,6 @@ fn raw_tar(entries: &[(&str, u8, &str, &[u8])]) -> Vec<u8> {
     }
     out.resize(out.len() + 1024, 0);
     out
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 fn unpack_err(archive: Vec<u8>) -> (String, tempfile::TempDir) {

@@ -2,96 +2,26 @@
 //! from a local HTTP server, built, cached, rebuilt selectively, broken and killed.
 
 mod common;
+use common::zdemo::{MIT, Zdemo};
 use common::*;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ZDEMO_C: &str = r#"#include <stdio.h>
-#include <string.h>
-#include <zlib.h>
-int main(void) {
-    const char *msg = "ferrobus ferrobus ferrobus ferrobus";
-    unsigned char packed[256], back[256];
-    uLongf plen = sizeof packed, blen = sizeof back;
-    if (compress(packed, &plen, (const Bytef *)msg, strlen(msg)) != Z_OK) return 1;
-    if (uncompress(back, &blen, packed, plen) != Z_OK) return 2;
-    back[blen] = 0;
-    printf("zlib %s %s\n", zlibVersion(), strcmp((char *)back, msg) == 0 ? "ok" : "bad");
-    return 0;
-}
-"#;
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    srv: Server,
-    zdemo_sha: String,
+common::zdemo::fixture! {
+    /// The zlib + zdemo fixture, the project `zt`.
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let srv = Server::start();
-        let zdemo = targz("zdemo-1.0", &[("zdemo.c", ZDEMO_C, 0o644)]);
-        let zdemo_sha = sha256(&zdemo);
-        srv.add("/up/zdemo-1.0.tar.gz", zdemo);
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(dir.path().join("projects")).unwrap();
-        fs::create_dir_all(dir.path().join("software-defs")).unwrap();
-        fs::write(
-            dir.path().join("projects/zt.toml"),
-            "name = \"zt\"\nversion = \"1.0\"\ninstall_dir = \"/opt/zt\"\ncomponents = [\"zdemo\"]\n",
-        )
-        .unwrap();
-        let f = Fixture {
-            dir,
-            srv,
-            zdemo_sha,
-        };
-        f.def("zlib", &zlib_def(&f.srv, "", ""));
-        f.zdemo("");
+        let f = Fixture(Zdemo::new("", ""));
+        f.write_project("zt", "");
         f
-    }
-    fn def(&self, name: &str, text: &str) {
-        fs::write(
-            self.dir
-                .path()
-                .join("software-defs")
-                .join(format!("{name}.toml")),
-            text,
-        )
-        .unwrap();
     }
     /// (Re)write the zdemo definition; `extra_step` runs before the compile.
     fn zdemo(&self, extra_step: &str) {
-        let extra = if extra_step.is_empty() {
-            String::new()
-        } else {
-            format!("{extra_step:?}, ")
-        };
-        self.def(
-            "zdemo",
-            &format!(
-                r#"name = "zdemo"
-license = "MIT"
-default_version = "1.0"
-depends = ["zlib"]
-steps = [{extra}"$CC $CPPFLAGS $CFLAGS -o zdemo zdemo.c $LDFLAGS -lz", "mkdir -p {{destdir}}{{prefix}}/bin", "cp zdemo {{destdir}}{{prefix}}/bin/"]
-[[version]]
-version = "1.0"
-sha256 = "{}"
-url = ["{}"]
-"#,
-                self.zdemo_sha,
-                self.srv.url("/up/zdemo-1.0.tar.gz")
-            ),
-        );
-    }
-    fn cache(&self) -> PathBuf {
-        self.dir.path().join("cache")
-    }
-    fn build_dir(&self) -> PathBuf {
-        self.dir.path().join("build")
+        self.write_zdemo(MIT, extra_step);
     }
     fn project(&self) -> String {
         self.dir
@@ -104,7 +34,7 @@ url = ["{}"]
         let p = self.project();
         let mut a: Vec<&str> = args.to_vec();
         a.push(&p);
-        ferrobus(&self.cache(), &self.build_dir(), &a)
+        self.ferrobus(&a)
     }
     /// Build with --json; returns name -> outcome.
     fn build(&self) -> Vec<(String, String)> {
@@ -233,13 +163,7 @@ fn failing_step_names_component_and_log_and_keeps_finished_work() {
 fn build_killed_midway_then_next_build_is_correct() {
     let f = Fixture::new();
     f.zdemo("echo started > {work}/../../started; sleep 30");
-    let mut child = Command::new(bin())
-        .arg("--cache-dir")
-        .arg(f.cache())
-        .arg("--build-dir")
-        .arg(f.build_dir())
-        .arg("--dist-dir")
-        .arg(f.build_dir().join("dist"))
+    let mut child = ferrobus_cmd(&f.cache(), &f.build_dir(), &f.build_dir().join("dist"))
         .args(["build", "--jobs", "2", &f.project()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -272,8 +196,6 @@ fn max_concurrency(jobs: &str) -> (usize, bool) {
     let mk = "all: j1 j2 j3 j4\nj%:\n\techo \"$$(date +%s%N) + $(NAME)\" >> $(PROBE); sleep 0.4; echo \"$$(date +%s%N) - $(NAME)\" >> $(PROBE)\n";
     for name in ["pa", "pb"] {
         let tgz = targz(&format!("{name}-1"), &[("Makefile", mk, 0o644)]);
-        let sha = sha256(&tgz);
-        f.srv.add(&format!("/up/{name}.tar.gz"), tgz);
         f.def(
             name,
             &format!(
@@ -281,21 +203,13 @@ fn max_concurrency(jobs: &str) -> (usize, bool) {
 license = "MIT"
 default_version = "1"
 steps = ["make NAME={name} PROBE={}", "mkdir -p {{destdir}}{{prefix}}/share && touch {{destdir}}{{prefix}}/share/{name}"]
-[[version]]
-version = "1"
-sha256 = "{sha}"
-url = ["{}"]
-"#,
+{}"#,
                 probe.display(),
-                f.srv.url(&format!("/up/{name}.tar.gz"))
+                f.srv.source(&format!("{name}.tar.gz"), "1", tgz)
             ),
         );
     }
-    fs::write(
-        f.dir.path().join("projects/zt.toml"),
-        "name = \"zt\"\nversion = \"1.0\"\ninstall_dir = \"/opt/zt\"\ncomponents = [\"pa\", \"pb\"]\n",
-    )
-    .unwrap();
+    write_project(f.dir.path(), "zt", "1.0", &["pa", "pb"], "");
     let (ok, _, err) = f.run(&["build", "--jobs", jobs]);
     assert!(ok, "{err}");
     let mut events: Vec<(u128, i32, String)> = read(&probe)

@@ -203,11 +203,7 @@ fn demo_project_builds_a_working_embedded_python() {
         .args(["build", "projects/demo-agent.toml"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "the build in another build dir");
     let provenance = [
         "demo-agent-0.1.0-1.version-manifest.json",
         "demo-agent-0.1.0-1.cdx.json",

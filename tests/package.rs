@@ -2,29 +2,22 @@
 //! (dpkg-deb reads the .deb, dpkg installs it into a root, tar lists the tarballs).
 
 mod common;
-use common::package_all;
+use common::{package_all, run_text as run, stage_tiny, tiny_meta};
 use ferrobus::load::{ServiceConfig, UserConfig};
-use ferrobus::package::{ConfigData, Meta};
+use ferrobus::package::Meta;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn meta() -> Meta {
     Meta {
         iteration: 4,
-        maintainer: "Ops <ops@example.invalid>".into(),
         description: "A tiny test package\nIt has a longer description.\n\nWith a blank line."
             .into(),
         homepage: "https://example.invalid/tiny".into(),
-        license: "MIT".into(),
-        epoch: 1_700_000_000,
         deb_depends: vec!["libc6".into()],
-        config: vec![ConfigData {
-            dest: "/etc/tiny/tiny.conf".into(),
-            data: b"greeting = hello\n".to_vec(),
-        }],
-        ..Meta::new("tiny", "1.2.3", "/opt/tiny")
+        ..tiny_meta("1.2.3", "greeting = hello\n")
     }
 }
 
@@ -51,25 +44,16 @@ fn meta_with_service() -> Meta {
 /// A staged image `<root>/opt/tiny/...` with a script, a file, a link and an
 /// empty directory; `mode_noise` varies what must not matter (mtimes, perms).
 fn stage(root: &Path, mode_noise: bool) {
-    let d = root.join("opt/tiny/embedded");
-    fs::create_dir_all(d.join("bin")).unwrap();
-    fs::create_dir_all(d.join("share/empty")).unwrap();
-    fs::write(d.join("bin/hello"), "#!/bin/sh\necho hello from tiny\n").unwrap();
-    fs::write(d.join("share/data.txt"), "x".repeat(5000)).unwrap();
-    std::os::unix::fs::symlink("hello", d.join("bin/hi")).unwrap();
-    let mode = if mode_noise { 0o775 } else { 0o755 };
-    fs::set_permissions(d.join("bin/hello"), fs::Permissions::from_mode(mode)).unwrap();
-    let data_mode = if mode_noise { 0o664 } else { 0o600 };
-    fs::set_permissions(
-        d.join("share/data.txt"),
-        fs::Permissions::from_mode(data_mode),
-    )
-    .unwrap();
-    if mode_noise {
-        let f = fs::File::open(d.join("share/data.txt")).unwrap();
-        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(12345))
-            .unwrap();
-    }
+    stage_tiny(root, "hello from tiny", mode_noise);
+    fs::create_dir_all(root.join("opt/tiny/embedded/share/empty")).unwrap();
+}
+
+/// A tree staged in `<dir>/s` (see [`stage`]) packaged in `formats` into
+/// `<dir>/d`: the files written.
+fn packaged(dir: &Path, mode_noise: bool, meta: &Meta, formats: &[&str]) -> Vec<PathBuf> {
+    stage(&dir.join("s"), mode_noise);
+    let formats: Vec<String> = formats.iter().map(|f| f.to_string()).collect();
+    package_all(&dir.join("s"), meta, &formats, &dir.join("d"), "id").unwrap()
 }
 
 fn formats() -> Vec<String> {
@@ -117,28 +101,10 @@ fn packages_are_byte_identical_when_rebuilt() {
     );
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn deb_is_read_by_dpkg_and_installs_into_a_root() {
     let t = tempfile::tempdir().unwrap();
-    stage(&t.path().join("s"), false);
-    let out = package_all(
-        &t.path().join("s"),
-        &meta(),
-        &["deb".into()],
-        &t.path().join("d"),
-        "id",
-    )
-    .unwrap();
+    let out = packaged(t.path(), false, &meta(), &["deb"]);
     let deb = &out[0];
     let field = |f: &str| {
         run(Command::new("dpkg-deb").arg("-f").arg(deb).arg(f))
@@ -232,16 +198,7 @@ fn deb_is_read_by_dpkg_and_installs_into_a_root() {
 #[test]
 fn deb_carries_scripts_and_units_and_passes_lintian() {
     let t = tempfile::tempdir().unwrap();
-    stage(&t.path().join("s"), false);
-    let m = meta_with_service();
-    let out = package_all(
-        &t.path().join("s"),
-        &m,
-        &["deb".into()],
-        &t.path().join("d"),
-        "id",
-    )
-    .unwrap();
+    let out = packaged(t.path(), false, &meta_with_service(), &["deb"]);
     let deb = &out[0];
     let ctl = t.path().join("ctl");
     run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&ctl));
@@ -287,15 +244,7 @@ fn deb_carries_scripts_and_units_and_passes_lintian() {
 #[test]
 fn rpm_is_read_by_rpm_and_installs_into_a_root() {
     let t = tempfile::tempdir().unwrap();
-    stage(&t.path().join("s"), true);
-    let out = package_all(
-        &t.path().join("s"),
-        &meta_with_service(),
-        &["rpm".into()],
-        &t.path().join("d"),
-        "id",
-    )
-    .unwrap();
+    let out = packaged(t.path(), true, &meta_with_service(), &["rpm"]);
     let rpm = &out[0];
     let k = run(Command::new("rpm").arg("-K").arg(rpm));
     assert!(k.trim_end().ends_with("digests OK"), "{k}");
@@ -372,15 +321,7 @@ fn rpm_is_read_by_rpm_and_installs_into_a_root() {
 #[test]
 fn tarballs_hold_the_install_dir_owned_by_root() {
     let t = tempfile::tempdir().unwrap();
-    stage(&t.path().join("s"), true);
-    let out = package_all(
-        &t.path().join("s"),
-        &meta(),
-        &["tar.xz".into(), "tar.zst".into()],
-        &t.path().join("d"),
-        "id",
-    )
-    .unwrap();
+    let out = packaged(t.path(), true, &meta(), &["tar.xz", "tar.zst"]);
     for (p, flag) in out.iter().zip(["-J", "--zstd"]) {
         let l = run(Command::new("tar").arg("-tv").arg(flag).arg("-f").arg(p));
         let first: Vec<&str> = l.lines().take(2).collect();

@@ -5,6 +5,7 @@
 //! build failing on a component without a license or its license file.
 
 mod common;
+use common::zdemo::Zdemo;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -12,42 +13,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const ZDEMO_C: &str = r#"#include <stdio.h>
-#include <zlib.h>
-int main(void) { printf("zlib %s\n", zlibVersion()); return 0; }
-"#;
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    srv: Server,
-    zdemo_sha: String,
+common::zdemo::fixture! {
+    /// The zlib + zdemo fixture with license files, the project `zt` (reproducible:
+    /// a fixed source_date_epoch).
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let srv = Server::start();
-        let zdemo = targz(
-            "zdemo-1.0",
-            &[
-                ("zdemo.c", ZDEMO_C, 0o644),
-                ("LICENSE", "MIT License\n\nCopyright (c) zdemo\n", 0o644),
-            ],
-        );
-        let zdemo_sha = sha256(&zdemo);
-        srv.add("/up/zdemo-1.0.tar.gz", zdemo);
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(dir.path().join("projects")).unwrap();
-        fs::create_dir_all(dir.path().join("software-defs")).unwrap();
-        let f = Fixture {
-            dir,
-            srv,
-            zdemo_sha,
-        };
+        let f = Fixture(Zdemo::new("", "license_files = [\"LICENSE\"]"));
         f.project("");
-        f.def(
-            "zlib",
-            &zlib_def(&f.srv, "", "license_files = [\"LICENSE\"]"),
-        );
         f.zdemo("MIT", "[\"LICENSE\"]");
         f
     }
@@ -57,45 +31,19 @@ impl Fixture {
     }
     /// (Re)write the project file with these package formats.
     fn project_with(&self, formats: &str, extra: &str) {
-        fs::write(
-            self.dir.path().join("projects/zt.toml"),
-            format!(
-                "name = \"zt\"\nversion = \"1.0\"\nlicense = \"MIT\"\ninstall_dir = \"/opt/zt\"\n\
-                 components = [\"zdemo\"]\nsource_date_epoch = 1700000000\n\
+        self.write_project(
+            "zt",
+            &format!(
+                "license = \"MIT\"\nsource_date_epoch = 1700000000\n\
                  [package]\nformats = {formats}\n{extra}"
             ),
-        )
-        .unwrap();
-    }
-    fn def(&self, name: &str, text: &str) {
-        fs::write(
-            self.dir
-                .path()
-                .join("software-defs")
-                .join(format!("{name}.toml")),
-            text,
-        )
-        .unwrap();
+        );
     }
     /// (Re)write the zdemo definition with this license and license_files.
     fn zdemo(&self, license: &str, license_files: &str) {
-        self.def(
-            "zdemo",
-            &format!(
-                r#"name = "zdemo"
-license = "{license}"
-license_files = {license_files}
-default_version = "1.0"
-depends = ["zlib"]
-steps = ["$CC $CPPFLAGS $CFLAGS -o zdemo zdemo.c $LDFLAGS -lz", "mkdir -p {{destdir}}{{prefix}}/bin", "cp zdemo {{destdir}}{{prefix}}/bin/"]
-[[version]]
-version = "1.0"
-sha256 = "{}"
-url = ["{}"]
-"#,
-                self.zdemo_sha,
-                self.srv.url("/up/zdemo-1.0.tar.gz")
-            ),
+        self.write_zdemo(
+            &format!("license = \"{license}\"\nlicense_files = {license_files}"),
+            "",
         );
     }
     fn run(&self, args: &[&str]) -> (bool, String, String) {
@@ -103,11 +51,7 @@ url = ["{}"]
         let mut a: Vec<&str> = args.to_vec();
         let p = p.display().to_string();
         a.push(&p);
-        ferrobus(
-            &self.dir.path().join("cache"),
-            &self.dir.path().join("build"),
-            &a,
-        )
+        self.ferrobus(&a)
     }
     fn build(&self) -> Result<(), String> {
         match self.run(&["build", "--jobs", "2"]) {
@@ -177,11 +121,7 @@ print("valid")
         .arg(path)
         .output()
         .expect("python3");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = both(&out);
     assert!(
         !text.contains("No module named"),
         "cyclonedx-python-lib[json-validation] is not installed (scripts/deps installs it):\n{text}"
@@ -476,12 +416,7 @@ fn verify(f: &Fixture, artifacts: &[PathBuf], key: Option<&Path>) -> (bool, Stri
         .current_dir(f.dir.path())
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    (out.status.success(), both(&out))
 }
 
 /// True when `check` is reported FAILED in verify's output.
@@ -601,18 +536,11 @@ fn signed_artifacts_verify_and_tampering_names_the_failed_check() {
     // Signed packages are reproducible: packaging again gives the same bytes.
     let dist2 = t.join("dist2");
     let p = t.join("projects/zt.toml").display().to_string();
-    let out = Command::new(bin())
-        .args(["--cache-dir", &t.join("cache").display().to_string()])
-        .args(["--build-dir", &t.join("build").display().to_string()])
-        .args(["--dist-dir", &dist2.display().to_string()])
+    let out = ferrobus_cmd(&f.cache(), &f.build_dir(), &dist2)
         .args(["package", "--signing-key", &sec_s, &p])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "ferrobus package");
     for a in &all {
         let again = dist2.join(a.file_name().unwrap());
         assert!(

@@ -7,12 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn sh(cmd: &str) {
-    let out = Command::new("sh").arg("-ec").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run(Command::new("sh").arg("-ec").arg(cmd));
 }
 
 fn readelf_d(p: &Path) -> String {
@@ -289,16 +284,8 @@ fn corrupt_elf_is_refused_and_left_untouched() {
 }
 
 fn check_cli(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(common::bin())
-        .arg("check")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (status, out) = common::check(dir, args);
+    (status.success(), out)
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! damaged file, a non-root user, no usable TMPDIR, and reproducible bytes.
 
 mod common;
-use common::package_all;
+use common::{package_all, stage_tiny, tiny_meta};
 use ferrobus::package::shell::Shell;
-use ferrobus::package::{ConfigData, Meta, Packager};
+use ferrobus::package::{Meta, Packager};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -15,60 +15,17 @@ use std::time::{Duration, Instant};
 
 const CONF: &str = "etc/tiny/tiny.conf";
 
-fn meta(version: &str, conf: &str) -> Meta {
-    Meta {
-        maintainer: "Ops <ops@example.invalid>".into(),
-        description: "A tiny test package".into(),
-        license: "MIT".into(),
-        epoch: 1_700_000_000,
-        config: vec![ConfigData {
-            dest: format!("/{CONF}"),
-            data: conf.as_bytes().to_vec(),
-        }],
-        ..Meta::new("tiny", version, "/opt/tiny")
-    }
-}
-
-/// `n` bytes that xz cannot compress, the same every time (xorshift).
-fn noise(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
-
 /// A staged image `<root>/opt/tiny/embedded/...`: `bin/hello` printing the
-/// version, a link to it, a data file and `big` bytes of noise.
+/// version, a link to it, a data file and `big` bytes of noise (which xz
+/// cannot compress).
 fn stage(root: &Path, version: &str, big: usize, mode_noise: bool) {
-    let d = root.join("opt/tiny/embedded");
-    fs::create_dir_all(d.join("bin")).unwrap();
-    fs::create_dir_all(d.join("share")).unwrap();
-    fs::write(
-        d.join("bin/hello"),
-        format!("#!/bin/sh\necho hello from tiny {version}\n"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink("hello", d.join("bin/hi")).unwrap();
-    fs::write(d.join("share/data.txt"), "x".repeat(5000)).unwrap();
+    stage_tiny(root, &format!("hello from tiny {version}"), mode_noise);
     if big > 0 {
-        fs::write(d.join("share/big.bin"), noise(big)).unwrap();
-    }
-    let (exe, data) = if mode_noise {
-        (0o775, 0o664)
-    } else {
-        (0o755, 0o600)
-    };
-    fs::set_permissions(d.join("bin/hello"), fs::Permissions::from_mode(exe)).unwrap();
-    fs::set_permissions(d.join("share/data.txt"), fs::Permissions::from_mode(data)).unwrap();
-    if mode_noise {
-        let f = fs::File::open(d.join("share/data.txt")).unwrap();
-        f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(12345))
-            .unwrap();
+        fs::write(
+            root.join("opt/tiny/embedded/share/big.bin"),
+            common::noise(big, 1),
+        )
+        .unwrap();
     }
 }
 
@@ -76,7 +33,7 @@ fn stage(root: &Path, version: &str, big: usize, mode_noise: bool) {
 fn installer(dir: &Path, version: &str, conf: &str, big: usize) -> PathBuf {
     let root = dir.join(format!("stage-{version}"));
     stage(&root, version, big, false);
-    let m = meta(version, conf);
+    let m = tiny_meta(version, conf);
     let out = dir.join(Shell.file_name(&m));
     Shell.write(&root, &m, &out).unwrap();
     fs::set_permissions(&out, fs::Permissions::from_mode(0o644)).unwrap();
@@ -406,7 +363,7 @@ fn an_xz_payload_installs_and_missing_xz_is_reported_before_anything_is_written(
     stage(&root, "1.0", 0, false);
     let m = Meta {
         sh_compression: ferrobus::load::ShCompression::Xz,
-        ..meta("1.0", "level: 1\n")
+        ..tiny_meta("1.0", "level: 1\n")
     };
     let v1 = t.path().join(Shell.file_name(&m));
     Shell.write(&root, &m, &v1).unwrap();
@@ -461,9 +418,11 @@ fn installs_as_a_user_who_is_not_root() {
             .unwrap()
     };
     if unsafe { libc::geteuid() } == 0 {
-        let setpriv = Command::new("setpriv").arg("--version").output();
-        if !setpriv.is_ok_and(|o| o.status.success()) {
-            eprintln!("!!! SKIPPED: running as root and setpriv (util-linux) is missing");
+        if !common::have("setpriv") {
+            common::skip(
+                "running as root and setpriv is missing",
+                "scripts/deps installs it (util-linux)",
+            );
             return;
         }
         let o = Command::new("chown")
@@ -491,6 +450,11 @@ fn installs_as_a_user_who_is_not_root() {
         let o = as_user(Path::new("/bin/sh"), &[v1.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(text(&o).contains("cannot create /opt/tiny"), "{}", text(&o));
+    } else {
+        common::skip_part(
+            "the refusal of the default prefix /opt/tiny is checked as nobody, which needs root",
+            "run the tests as root",
+        );
     }
 }
 
@@ -501,7 +465,7 @@ fn packages_are_byte_identical_when_rebuilt() {
     stage(&a, "1.0", 1000, false);
     std::thread::sleep(Duration::from_millis(1100));
     stage(&b, "1.0", 1000, true);
-    let m = meta("1.0", "level: 1\n");
+    let m = tiny_meta("1.0", "level: 1\n");
     let da = package_all(&a, &m, &["sh".into()], &t.path().join("dist-a"), "id").unwrap();
     let db = package_all(&b, &m, &["sh".into()], &t.path().join("dist-b"), "id").unwrap();
     assert_eq!(da[0].file_name(), db[0].file_name());

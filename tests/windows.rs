@@ -11,11 +11,12 @@
 //! wheels from pip's index; both are cached in the ferrobus source cache.
 
 mod common;
+use common::{have, run};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -144,28 +145,6 @@ fn files(dir: &Path) -> BTreeMap<String, String> {
             )
         })
         .collect()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// An msitools table export: rows of tab-separated columns (3 header lines).
@@ -360,13 +339,8 @@ fn zip_and_msi_are_reproducible_and_the_cabinet_is_the_staged_tree() {
 #[test]
 fn pe_check_names_a_missing_dll() {
     let a = demo();
-    let ok = Command::new(common::bin())
-        .args(["check", "--windows"])
-        .arg(&a.bundle)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&ok.stdout).to_string();
-    assert!(ok.status.success(), "{text}");
+    let (ok, text) = common::check(&a.bundle, &["--windows"]);
+    assert!(ok.success(), "{text}");
     assert!(text.contains(" 0 missing"), "{text}");
 
     let copy = tmp("broken").join("bundle");
@@ -380,13 +354,8 @@ fn pe_check_names_a_missing_dll() {
         }
     }
     fs::remove_file(copy.join("python/libffi-8.dll")).unwrap();
-    let out = Command::new(common::bin())
-        .args(["check", "--windows"])
-        .arg(&copy)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (out, text) = common::check(&copy, &["--windows"]);
+    assert_eq!(out.code(), Some(1), "{text}");
     assert!(
         text.contains("python/_ctypes.pyd: imports libffi-8.dll"),
         "the report names neither the file nor the DLL:\n{text}"
@@ -400,13 +369,8 @@ fn pe_check_names_a_missing_dll() {
     assert_eq!(&data[pe..pe + 4], b"PE\0\0");
     data[pe + 4..pe + 6].copy_from_slice(&0x14cu16.to_le_bytes());
     fs::write(&f, data).unwrap();
-    let out = Command::new(common::bin())
-        .args(["check", "--windows"])
-        .arg(&copy)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (out, text) = common::check(&copy, &["--windows"]);
+    assert_eq!(out.code(), Some(1), "{text}");
     assert!(
         text.contains("python/select.pyd: built for x86 (32-bit), not x86-64"),
         "{text}"
@@ -567,9 +531,9 @@ fn agent_status(w: &Wine, dir: &Path) -> String {
 #[test]
 fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
     if !have("wine") || !have("wineserver") {
-        eprintln!(
-            "\n\n*** SKIPPED msi_installs_runs_upgrades_and_uninstalls_under_wine: wine is not \
-             installed here (scripts/deps installs it from Debian: wine, wine64) ***\n\n"
+        common::skip(
+            "wine is not installed here",
+            "scripts/deps installs it from Debian (wine, wine64)",
         );
         return;
     }

@@ -5,94 +5,30 @@
 //! compiler name is an error naming the project file.
 
 mod common;
-#[path = "common/roots.rs"]
-mod roots;
-use common::*;
+use common::roots;
+use common::zdemo::Zdemo;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Built with gcc on a current glibc this needs GLIBC_2.34 (`__libc_start_main`)
-/// and more; built for 2.17 nothing above GLIBC_2.17.
-const ZDEMO_C: &str = r#"#include <stdio.h>
-#include <string.h>
-#include <pthread.h>
-#include <zlib.h>
-static void *work(void *arg) { return arg; }
-int main(void) {
-    const char *msg = "ferrobus ferrobus ferrobus ferrobus";
-    unsigned char packed[256], back[256];
-    uLongf plen = sizeof packed, blen = sizeof back;
-    pthread_t t;
-    void *r;
-    if (pthread_create(&t, NULL, work, (void *)msg) || pthread_join(t, &r)) return 3;
-    if (compress(packed, &plen, (const Bytef *)msg, strlen(msg)) != Z_OK) return 1;
-    if (uncompress(back, &blen, packed, plen) != Z_OK) return 2;
-    back[blen] = 0;
-    printf("zlib %s %s\n", zlibVersion(), strcmp((char *)back, r) == 0 ? "ok" : "bad");
-    return 0;
-}
-"#;
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    _srv: Server,
+common::zdemo::fixture! {
+    /// The zlib + zdemo fixture (zlib configured with `--libdir={prefix}/lib`),
+    /// the project `zz`.
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let srv = Server::start();
-        let zdemo = targz("zdemo-1.0", &[("zdemo.c", ZDEMO_C, 0o644)]);
-        let zdemo_sha = sha256(&zdemo);
-        srv.add("/up/zdemo-1.0.tar.gz", zdemo);
-        let dir = tempfile::tempdir().unwrap();
-        let defs = dir.path().join("software-defs");
-        fs::create_dir_all(dir.path().join("projects")).unwrap();
-        fs::create_dir_all(&defs).unwrap();
-        fs::write(
-            defs.join("zlib.toml"),
-            zlib_def(&srv, " --libdir={prefix}/lib", ""),
-        )
-        .unwrap();
-        fs::write(
-            defs.join("zdemo.toml"),
-            format!(
-                r#"name = "zdemo"
-license = "MIT"
-default_version = "1.0"
-depends = ["zlib"]
-steps = ["$CC $CPPFLAGS $CFLAGS -o zdemo zdemo.c $LDFLAGS -lz -lpthread", "mkdir -p {{destdir}}{{prefix}}/bin", "cp zdemo {{destdir}}{{prefix}}/bin/"]
-[[version]]
-version = "1.0"
-sha256 = "{zdemo_sha}"
-url = ["{}"]
-"#,
-                srv.url("/up/zdemo-1.0.tar.gz")
-            ),
-        )
-        .unwrap();
-        Fixture { dir, _srv: srv }
+        Fixture(Zdemo::new(" --libdir={prefix}/lib", ""))
     }
     /// Write the project with `extra` appended; returns its path.
     fn project(&self, extra: &str) -> String {
-        let p = self.dir.path().join("projects/zz.toml");
-        fs::write(
-            &p,
-            format!(
-                "name = \"zz\"\nversion = \"1.0\"\ninstall_dir = \"/opt/zz\"\ncomponents = [\"zdemo\"]\n{extra}"
-            ),
-        )
-        .unwrap();
-        p.display().to_string()
-    }
-    fn cache(&self) -> PathBuf {
-        self.dir.path().join("cache")
+        self.write_project("zz", extra).display().to_string()
     }
     fn run(&self, args: &[&str]) -> (bool, String, String) {
-        ferrobus(&self.cache(), &self.dir.path().join("build"), args)
+        self.ferrobus(args)
     }
     fn stage(&self) -> PathBuf {
-        self.dir.path().join("build/zz/stage/opt/zz/embedded")
+        self.build_dir().join("zz/stage/opt/zz/embedded")
     }
 }
 
@@ -110,7 +46,10 @@ fn version_le(a: &str, b: &str) -> bool {
 
 fn zig_missing() -> bool {
     if let Err(e) = ferrobus::toolchain::zig::find() {
-        eprintln!("SKIPPED: zig not found ({e:#}); scripts/deps installs it");
+        common::skip(
+            &format!("zig not found ({e:#})"),
+            "scripts/deps installs it (the ziglang Python package)",
+        );
         return true;
     }
     false
@@ -162,7 +101,10 @@ fn zig_project_builds_for_glibc_2_17_and_runs() {
         assert!(ok.success());
         assert_eq!(root.ok("/opt/zz/embedded/bin/zdemo"), "zlib 1.3.1 ok\n");
     } else {
-        eprintln!("SKIPPED (part): running in a bullseye root needs root (chroot)");
+        common::skip_part(
+            "running zdemo in a bullseye root needs root (chroot)",
+            "run the tests as root",
+        );
     }
 
     // A newer target with a floor below what it produces: the check fails the

@@ -1,11 +1,23 @@
-//! Shared test fixtures: a real HTTP/1.1 server on 127.0.0.1 with range support and
-//! scripted faults, tarball builders, and access to real source archives.
-#![allow(dead_code)]
+//! Shared test fixtures and helpers: a real HTTP/1.1 server on 127.0.0.1 with
+//! range support and scripted faults, tarball builders, access to real source
+//! archives, definition and project writers, the zlib + zdemo fixture
+//! ([`zdemo`]), Debian roots ([`roots`]), runners for ferrobus and other
+//! commands, the staged `tiny` tree of the packaging tests, and [`skip`] for a
+//! test that cannot run here.
+#![allow(dead_code)] // each test binary uses part of it
+
+pub mod roots;
+mod skip;
+pub mod zdemo;
+
+#[allow(unused_imports)] // each test binary uses part of it
+pub use skip::{skip, skip_part};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 /// A request as the server saw it.
@@ -60,6 +72,17 @@ impl Server {
     }
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+    /// Serve `data` at `/up/<file>`; returns the `[[version]]` table of a
+    /// software definition fetching it as `version`.
+    pub fn source(&self, file: &str, version: &str, data: Vec<u8>) -> String {
+        let sha = sha256(&data);
+        let path = format!("/up/{file}");
+        self.add(&path, data);
+        format!(
+            "[[version]]\nversion = \"{version}\"\nsha256 = \"{sha}\"\nurl = [\"{}\"]\n",
+            self.url(&path)
+        )
     }
 }
 
@@ -153,6 +176,13 @@ pub fn sha256(data: &[u8]) -> String {
     ferrobus::util::sha256_bytes(data)
 }
 
+/// `data` compressed with gzip.
+pub fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
 /// A gzip tarball of `files` (path, contents, mode) under a top directory.
 pub fn targz(top: &str, files: &[(&str, &str, u32)]) -> Vec<u8> {
     let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -172,7 +202,7 @@ pub fn targz(top: &str, files: &[(&str, &str, u32)]) -> Vec<u8> {
 /// The real zlib source archive (sha256 from software-defs/zlib.toml), taken from
 /// the user's ferrobus source cache, or fetched once through the real definition
 /// (upstream, then the Debian archive apt is configured for).
-pub fn zlib_source() -> (Vec<u8>, String) {
+pub fn zlib_source() -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let def = ferrobus::load::load_software(&root.join("software-defs/zlib.toml")).unwrap();
     let v = def
@@ -201,7 +231,7 @@ pub fn zlib_source() -> (Vec<u8>, String) {
         ))
         .expect("zlib source: not cached and not fetchable (is the Debian archive reachable?)");
     }
-    (std::fs::read(&path).unwrap(), v.sha256.clone())
+    std::fs::read(&path).unwrap()
 }
 
 /// Path of the built ferrobus binary.
@@ -209,17 +239,24 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferrobus"))
 }
 
-/// Run ferrobus with a private cache and build dir; returns (success, stdout, stderr).
-pub fn ferrobus(cache: &Path, build: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(bin())
-        .arg("--cache-dir")
+/// ferrobus with a private cache, build dir and dist dir, ready for its arguments.
+pub fn ferrobus_cmd(cache: &Path, build: &Path, dist: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--cache-dir")
         .arg(cache)
         .arg("--build-dir")
         .arg(build)
         .arg("--dist-dir")
-        .arg(build.join("dist"))
+        .arg(dist)
+        .env_remove("FERROBUS_CACHE");
+    cmd
+}
+
+/// Run ferrobus with a private cache and build dir (installers in `build/dist`);
+/// returns (success, stdout, stderr).
+pub fn ferrobus(cache: &Path, build: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = ferrobus_cmd(cache, build, &build.join("dist"))
         .args(args)
-        .env_remove("FERROBUS_CACHE")
         .output()
         .unwrap();
     (
@@ -281,9 +318,9 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
 
 /// Run ferrobus on a project with the repository's definitions, building in
 /// `build` (installers in `build/dist`), with the user's cache.
-pub fn ferrobus_on(build: &Path, args: &[&str], project: &Path) -> std::process::Output {
+pub fn ferrobus_on(build: &Path, args: &[&str], project: &Path) -> Output {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::process::Command::new(bin())
+    Command::new(bin())
         .arg("--defs")
         .arg(repo.join("software-defs"))
         .arg("--build-dir")
@@ -294,6 +331,115 @@ pub fn ferrobus_on(build: &Path, args: &[&str], project: &Path) -> std::process:
         .arg(project)
         .output()
         .unwrap()
+}
+
+/// [`ferrobus_on`], which must succeed.
+pub fn ferrobus_on_ok(build: &Path, args: &[&str], project: &Path) -> Output {
+    let out = ferrobus_on(build, args, project);
+    assert_success(&out, &format!("ferrobus {args:?}"));
+    out
+}
+
+/// [`ferrobus_on`] with `--json` before `args`, which must succeed: its report.
+pub fn ferrobus_on_json(build: &Path, args: &[&str], project: &Path) -> serde_json::Value {
+    let args: Vec<&str> = ["--json"].iter().chain(args).copied().collect();
+    let out = ferrobus_on_ok(build, &args, project);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `ferrobus check <dir> <args>`: its exit status and its stdout.
+pub fn check(dir: &Path, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let out = Command::new(bin())
+        .arg("check")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A finished command's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A finished command's stdout, then its stderr, as text.
+pub fn both(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `o` succeeded; else panic naming `what`, with its stdout and stderr.
+pub fn assert_success(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed ({}):\n{}",
+        o.status,
+        both(o)
+    );
+}
+
+/// Run `cmd` with no stdin; it must succeed. Its output.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert_success(&out, &format!("{cmd:?}"));
+    out
+}
+
+/// [`run`], returning stdout as text.
+pub fn run_text(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&run(cmd).stdout).into_owned()
+}
+
+/// True when `tool` is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Write `<dir>/software-defs/<name>.toml`.
+pub fn write_def(dir: &Path, name: &str, text: &str) {
+    let defs = dir.join("software-defs");
+    std::fs::create_dir_all(&defs).unwrap();
+    std::fs::write(defs.join(format!("{name}.toml")), text).unwrap();
+}
+
+/// Write `<dir>/projects/<name>.toml`: `name` at `version`, installed in
+/// `/opt/<name>`, made of `components` (four lines), then `extra` (more keys,
+/// then tables). Returns its path.
+pub fn write_project(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    components: &[&str],
+    extra: &str,
+) -> PathBuf {
+    let projects = dir.join("projects");
+    std::fs::create_dir_all(&projects).unwrap();
+    let components: Vec<String> = components.iter().map(|c| format!("\"{c}\"")).collect();
+    let p = projects.join(format!("{name}.toml"));
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"{name}\"\nversion = \"{version}\"\ninstall_dir = \"/opt/{name}\"\n\
+             components = [{}]\n{extra}",
+            components.join(", ")
+        ),
+    )
+    .unwrap();
+    p
 }
 
 /// `ferrobus::package::package_all`, returning only the written paths.
@@ -317,8 +463,7 @@ pub fn package_all(
 /// library and man pages pruned): `configure_extra` is added to configure's
 /// arguments, `extra` (e.g. `license_files = [...]`) to the top-level keys.
 pub fn zlib_def(srv: &Server, configure_extra: &str, extra: &str) -> String {
-    let (zlib, sha) = zlib_source();
-    srv.add("/up/zlib.tar.gz", zlib);
+    let zlib = zlib_source();
     format!(
         r#"name = "zlib"
 license = "Zlib"
@@ -326,11 +471,49 @@ license = "Zlib"
 default_version = "1.3.1"
 steps = ["./configure --prefix={{prefix}}{configure_extra}", "make", "make install DESTDIR={{destdir}}"]
 prune = ["share/man", "lib/libz.a"]
-[[version]]
-version = "1.3.1"
-sha256 = "{sha}"
-url = ["{}"]
-"#,
-        srv.url("/up/zlib.tar.gz")
+{}"#,
+        srv.source("zlib.tar.gz", "1.3.1", zlib)
     )
+}
+
+/// The `tiny` package of the packaging tests: `tiny` at `version`, installed
+/// in /opt/tiny, with the config file `/etc/tiny/tiny.conf` holding `conf`.
+pub fn tiny_meta(version: &str, conf: &str) -> ferrobus::package::Meta {
+    ferrobus::package::Meta {
+        maintainer: "Ops <ops@example.invalid>".into(),
+        description: "A tiny test package".into(),
+        license: "MIT".into(),
+        epoch: 1_700_000_000,
+        config: vec![ferrobus::package::ConfigData {
+            dest: "/etc/tiny/tiny.conf".into(),
+            data: conf.as_bytes().to_vec(),
+        }],
+        ..ferrobus::package::Meta::new("tiny", version, "/opt/tiny")
+    }
+}
+
+/// A staged `tiny` tree `<root>/opt/tiny/embedded/...`: `bin/hello` printing
+/// `hello`, a link `bin/hi` to it and a data file; `mode_noise` varies what must
+/// not matter (modes, an mtime).
+pub fn stage_tiny(root: &Path, hello: &str, mode_noise: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = root.join("opt/tiny/embedded");
+    std::fs::create_dir_all(d.join("bin")).unwrap();
+    std::fs::create_dir_all(d.join("share")).unwrap();
+    std::fs::write(d.join("bin/hello"), format!("#!/bin/sh\necho {hello}\n")).unwrap();
+    std::os::unix::fs::symlink("hello", d.join("bin/hi")).unwrap();
+    std::fs::write(d.join("share/data.txt"), "x".repeat(5000)).unwrap();
+    let (exe, data) = if mode_noise {
+        (0o775, 0o664)
+    } else {
+        (0o755, 0o600)
+    };
+    let mode = std::fs::Permissions::from_mode;
+    std::fs::set_permissions(d.join("bin/hello"), mode(exe)).unwrap();
+    std::fs::set_permissions(d.join("share/data.txt"), mode(data)).unwrap();
+    if mode_noise {
+        let f = std::fs::File::open(d.join("share/data.txt")).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(12345))
+            .unwrap();
+    }
 }

@@ -8,10 +8,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// True when this process can chroot (root); tests that need it say so loudly.
+/// True when this process can chroot (root).
 pub fn can_chroot() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// [`can_chroot`]; when it cannot, the calling test is reported as skipped
+/// ([`super::skip`]): `what` needs root. The test then returns.
+pub fn can_chroot_or_skip(what: &str) -> bool {
+    let can = can_chroot();
+    if !can {
+        super::skip(&format!("{what} needs root"), "run the tests as root");
+    }
+    can
 }
 
 fn cache_dir() -> PathBuf {
@@ -153,7 +163,5 @@ fn run(mut cmd: Command) -> (bool, String) {
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    (out.status.success(), super::both(&out))
 }
