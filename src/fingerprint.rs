@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 /// Bumped whenever the meaning of any key, or what a keyed thing holds
 /// (artifact layout, staging, relocation, wheel building), changes: every
 /// cached thing made by an older ferrobus is then made again.
-pub const SCHEMA: u32 = 11;
+pub const SCHEMA: u32 = 10;
 
 /// The inputs of one cache key.
 #[derive(Debug, Clone)]
