@@ -87,6 +87,16 @@ impl Plan {
         Path::new(&self.install_dir).join("embedded")
     }
 
+    /// The shipped components' keys, by name: what a tree or a wheel built
+    /// against them depends on.
+    pub fn shipped_keys(&self) -> BTreeMap<&str, &str> {
+        self.components
+            .iter()
+            .filter(|c| !c.build_only)
+            .map(|c| (c.name.as_str(), c.key.as_str()))
+            .collect()
+    }
+
     /// A component by name.
     pub fn get(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)

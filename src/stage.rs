@@ -12,7 +12,7 @@ use crate::plan::Plan;
 use crate::util::{remove_any, write_atomic};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -123,15 +123,9 @@ fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
 /// Identity of a staged tree: the keys of the shipped components, the
 /// application's (`app_key`) and the provenance files' (`provenance_key`).
 pub fn stage_id(plan: &Plan, app_key: Option<&str>, provenance_key: &str) -> String {
-    let components: BTreeMap<&str, &str> = plan
-        .components
-        .iter()
-        .filter(|c| !c.build_only)
-        .map(|c| (c.name.as_str(), c.key.as_str()))
-        .collect();
     Fingerprint::new("tree")
         .with("epoch", plan.source_date_epoch)
-        .with("components", components)
+        .with("components", plan.shipped_keys())
         .with("app", app_key)
         .with("provenance", provenance_key)
         .with("stage", &plan.stage)

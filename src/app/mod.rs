@@ -213,15 +213,9 @@ impl Builder {
         // Fail loudly instead of silently falling back to pure Python.
         env.insert("PYYAML_FORCE_LIBYAML".into(), "1".into());
         pip_env(&mut env);
-        let components: BTreeMap<&str, &str> = plan
-            .components
-            .iter()
-            .filter(|c| !c.build_only)
-            .map(|c| (c.name.as_str(), c.key.as_str()))
-            .collect();
         let identity = Fingerprint::new("builder")
             .with("toolchain", &plan.toolchain)
-            .with("components", components);
+            .with("components", plan.shipped_keys());
         Builder::at(plan.prefix.join("bin/python3"), env, work, identity)
     }
 

@@ -60,34 +60,15 @@ pub fn contents(
         })
         .collect();
     distributions.sort_by(|a, b| a.name.cmp(&b.name));
-    let license = match app.license() {
-        "" => "NOASSERTION".to_string(),
-        l => l.to_string(),
-    };
     Contents {
-        project: ProjectInfo {
-            name: project.name.clone(),
-            version: project.version.clone(),
-            iteration: project.iteration,
-            license: project.license.clone(),
-            install_dir: install_dir.to_string(),
-        },
+        project: ProjectInfo::of(project, install_dir),
         source_date_epoch: project.source_date_epoch,
         target: target.to_string(),
         toolchain: None,
         components: vec![component],
         roots: vec![def.name.clone()],
         distributions,
-        app: Some(Distribution {
-            name: app.name().clone(),
-            version: app.version().to_string(),
-            kind: "source".into(),
-            file: None,
-            sha256: None,
-            lock_hashes: vec![],
-            license,
-            license_dests: vec![],
-        }),
+        app: Some(Distribution::of_app(app)),
         allow_missing_licenses: project.provenance.allow_missing_licenses.clone(),
     }
 }

@@ -107,6 +107,39 @@ pub struct Distribution {
     pub license_dests: Vec<String>,
 }
 
+impl ProjectInfo {
+    /// The project, installed in `install_dir`.
+    pub fn of(project: &Project, install_dir: &str) -> ProjectInfo {
+        ProjectInfo {
+            name: project.name.clone(),
+            version: project.version.clone(),
+            iteration: project.iteration,
+            license: project.license.clone(),
+            install_dir: install_dir.to_string(),
+        }
+    }
+}
+
+impl Distribution {
+    /// The application itself, from its source (`kind` "source" until its
+    /// wheel is built).
+    pub fn of_app(app: &impl LockedApp) -> Distribution {
+        Distribution {
+            name: app.name().clone(),
+            version: app.version().to_string(),
+            kind: "source".into(),
+            file: None,
+            sha256: None,
+            lock_hashes: vec![],
+            license: match app.license() {
+                "" => "NOASSERTION".into(),
+                l => l.to_string(),
+            },
+            license_dests: vec![],
+        }
+    }
+}
+
 /// Everything the provenance files describe.
 #[derive(Debug, Clone)]
 pub struct Contents {
@@ -210,30 +243,11 @@ impl Contents {
             })
             .unwrap_or_default();
         distributions.sort_by(|a, b| a.name.cmp(&b.name));
-        let app = app.map(|a| Distribution {
-            name: a.name().clone(),
-            version: a.version().to_string(),
-            kind: "source".into(),
-            file: None,
-            sha256: None,
-            lock_hashes: vec![],
-            license: if a.license().is_empty() {
-                "NOASSERTION".into()
-            } else {
-                a.license().to_string()
-            },
-            license_dests: vec![],
-        });
+        let app = app.map(Distribution::of_app);
         let mut allow = project.provenance.allow_missing_licenses.clone();
         allow.sort();
         Contents {
-            project: ProjectInfo {
-                name: project.name.clone(),
-                version: project.version.clone(),
-                iteration: project.iteration,
-                license: project.license.clone(),
-                install_dir: project.install_dir.clone(),
-            },
+            project: ProjectInfo::of(project, &project.install_dir),
             source_date_epoch: plan.source_date_epoch,
             target: plan.toolchain.target.clone(),
             toolchain: Some(plan.toolchain.clone()),
