@@ -773,6 +773,11 @@ mod tests {
     }
 
     #[test]
+    fn installer_names_carry_the_target() {
+        assert_eq!(crate::package::zip::PLATFORM, TARGET);
+    }
+
+    #[test]
     fn wheels_must_fit_the_interpreter() {
         for ok in [
             "psutil-7.2.2-cp37-abi3-win_amd64.whl",
