@@ -31,7 +31,7 @@ impl TargetName {
     ];
 
     /// The name as written in project files and on the command line.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             TargetName::LinuxX86_64 => "linux-x86_64",
             TargetName::LinuxAarch64 => "linux-aarch64",

@@ -168,7 +168,8 @@ pub trait Packager: Send + Sync {
     fn format(&self) -> &'static str;
     /// The output file name, following the format's convention.
     fn file_name(&self, meta: &Meta) -> String;
-    /// Write the package of the staged file-system image `root` to `out`.
+    /// Write the package of `root` to `out`: the staged file-system image (the
+    /// Linux formats) or the Windows bundle, the install dir's contents (zip, msi).
     fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()>;
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use zip::write::SimpleFileOptions;
 
 /// The platform part of a Windows package's file name.
-pub const PLATFORM: &str = "windows-x86_64";
+pub const PLATFORM: &str = crate::target::TargetName::WindowsX86_64.as_str();
 
 /// The `.zip` of a Windows bundle: `root` is the bundle (the install dir's
 /// contents), zipped under `meta.zip_top`.
