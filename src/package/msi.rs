@@ -191,6 +191,9 @@ fn col_id(name: &str) -> msi::ColumnBuilder {
 /// One table: its name, columns and rows.
 type TableData = (&'static str, Vec<Column>, Vec<Vec<Value>>);
 
+/// One directory of the bundle: its id, its parent's id and its DefaultDir.
+type DirRow = (String, String, String);
+
 /// One file of the bundle.
 struct FileRow {
     rel: String,
@@ -200,91 +203,167 @@ struct FileRow {
     size: u64,
 }
 
+impl FileRow {
+    /// The file's component (one per file, the file its key path).
+    fn component(&self) -> String {
+        ident("c", &self.rel)
+    }
+}
+
+/// The Directory key of the bundle directory `rel` (`""` is the bundle itself).
+fn dir_id(rel: &str) -> String {
+    if rel.is_empty() {
+        "INSTALLDIR".to_string()
+    } else {
+        ident("d", rel)
+    }
+}
+
+/// What the package says about the product: the checked, canonical forms of
+/// the package metadata the tables and the summary information use.
+struct Product<'a> {
+    meta: &'a MsiMeta,
+    /// The description's first line (may be empty).
+    description: &'a str,
+    homepage: &'a str,
+    /// The UpgradeCode, canonical.
+    upgrade: String,
+    /// The ProductVersion.
+    version: String,
+    product_code: String,
+    epoch: u64,
+}
+
+impl<'a> Product<'a> {
+    fn new(package: &'a Meta) -> Result<Self> {
+        let meta = package.msi.as_ref().context(
+            "no [windows.msi]: the MSI needs a product name, a manufacturer and an upgrade code",
+        )?;
+        let description = package.description.lines().next().unwrap_or("");
+        let upgrade = canonical_guid(&meta.upgrade_code)
+            .with_context(|| format!("upgrade_code \"{}\" is not a GUID", meta.upgrade_code))?;
+        let version = product_version(&package.version)?;
+        let product_code = derived_guid(&format!(
+            "product\n{upgrade}\n{}\n{}",
+            package.version, package.iteration
+        ));
+        for v in [&meta.product_name, &meta.manufacturer] {
+            if !v.is_ascii() {
+                bail!("\"{v}\": the MSI's names must be ASCII (code page 1252 database)");
+            }
+        }
+        Ok(Product {
+            meta,
+            description,
+            homepage: &package.homepage,
+            upgrade,
+            version,
+            product_code,
+            epoch: package.epoch,
+        })
+    }
+}
+
+/// The bundle's directories and files, sorted by path, with their keys and
+/// (short|long) names.
+struct Tree {
+    /// Every directory, the `__pycache__` ones added too: path -> row.
+    dirs: BTreeMap<String, DirRow>,
+    /// Every file, in File.Sequence (and cabinet) order.
+    files: Vec<FileRow>,
+    /// The `__pycache__` directories beside the `.py` files that the bundle
+    /// does not have itself.
+    pycache: Vec<String>,
+}
+
+impl Tree {
+    fn walk(bundle: &Path) -> Result<Tree> {
+        let tree = super::zip::tree(bundle)?;
+        let mut dirs: BTreeMap<String, DirRow> = BTreeMap::new();
+        let mut taken: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        let mut files = Vec::new();
+        let mut py_dirs = BTreeSet::new();
+        for (rel, is_dir) in &tree {
+            let rel = rel.trim_end_matches('/');
+            if !rel.is_ascii() {
+                bail!(
+                    "{}: the MSI's file names must be ASCII",
+                    bundle.join(rel).display()
+                );
+            }
+            let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            let t = taken.entry(parent.to_string()).or_default();
+            let msi = msi_name(name, t);
+            if *is_dir {
+                dirs.insert(rel.to_string(), (dir_id(rel), dir_id(parent), msi));
+            } else {
+                if name.ends_with(".py") {
+                    py_dirs.insert(parent.to_string());
+                }
+                let size = fs::metadata(bundle.join(rel))?.len();
+                if size > i32::MAX as u64 {
+                    bail!("{}: too large for an MSI", bundle.join(rel).display());
+                }
+                files.push(FileRow {
+                    rel: rel.to_string(),
+                    id: ident("f", rel),
+                    dir_id: dir_id(parent),
+                    name: msi,
+                    size,
+                });
+            }
+        }
+        if files.is_empty() {
+            bail!("{}: nothing to package", bundle.display());
+        }
+        let mut tree = Tree {
+            dirs,
+            files,
+            pycache: Vec::new(),
+        };
+        tree.add_pycache(&py_dirs, &mut taken);
+        Ok(tree)
+    }
+
+    /// A `__pycache__` beside every `.py` (in `py_dirs`; not created by the
+    /// install; removed, with what is in it, by the uninstall).
+    fn add_pycache(
+        &mut self,
+        py_dirs: &BTreeSet<String>,
+        taken: &mut BTreeMap<String, HashSet<String>>,
+    ) {
+        for d in py_dirs {
+            let rel = if d.is_empty() {
+                "__pycache__".to_string()
+            } else {
+                format!("{d}/__pycache__")
+            };
+            if self.dirs.contains_key(&rel) {
+                continue;
+            }
+            let t = taken.entry(d.clone()).or_default();
+            let msi = msi_name("__pycache__", t);
+            self.dirs
+                .insert(rel.clone(), (dir_id(&rel), dir_id(d), msi));
+            self.pycache.push(rel);
+        }
+    }
+}
+
 /// Write the MSI of `bundle` to `out`.
 pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
-    let meta = package.msi.as_ref().context(
-        "no [windows.msi]: the MSI needs a product name, a manufacturer and an upgrade code",
-    )?;
-    let description = package.description.lines().next().unwrap_or("");
-    let upgrade = canonical_guid(&meta.upgrade_code)
-        .with_context(|| format!("upgrade_code \"{}\" is not a GUID", meta.upgrade_code))?;
-    let version = product_version(&package.version)?;
-    let product_code = derived_guid(&format!(
-        "product\n{upgrade}\n{}\n{}",
-        package.version, package.iteration
-    ));
-    let epoch = package.epoch;
-    for v in [&meta.product_name, &meta.manufacturer] {
-        if !v.is_ascii() {
-            bail!("\"{v}\": the MSI's names must be ASCII (code page 1252 database)");
-        }
-    }
+    let product = Product::new(package)?;
+    let tree = Tree::walk(bundle)?;
+    let cab_bytes = cabinet(bundle, &tree.files, product.epoch)?;
+    let tables = tables(&product, &tree);
+    let package_code = package_code(&tables, &cab_bytes);
+    write_database(out, &product, &package_code, tables, &cab_bytes)?;
+    fix_cfb_times(out, product.epoch)
+}
 
-    // Directories and files, sorted by path.
-    let tree = super::zip::tree(bundle)?;
-    let mut dirs: BTreeMap<String, (String, String, String)> = BTreeMap::new(); // rel -> (id, parent id, DefaultDir)
-    let mut taken: BTreeMap<String, HashSet<String>> = BTreeMap::new();
-    let dir_id = |rel: &str| {
-        if rel.is_empty() {
-            "INSTALLDIR".to_string()
-        } else {
-            ident("d", rel)
-        }
-    };
-    let mut files = Vec::new();
-    let mut py_dirs = BTreeSet::new();
-    for (rel, is_dir) in &tree {
-        let rel = rel.trim_end_matches('/');
-        if !rel.is_ascii() {
-            bail!(
-                "{}: the MSI's file names must be ASCII",
-                bundle.join(rel).display()
-            );
-        }
-        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        let t = taken.entry(parent.to_string()).or_default();
-        let msi = msi_name(name, t);
-        if *is_dir {
-            dirs.insert(rel.to_string(), (dir_id(rel), dir_id(parent), msi));
-        } else {
-            if name.ends_with(".py") {
-                py_dirs.insert(parent.to_string());
-            }
-            let size = fs::metadata(bundle.join(rel))?.len();
-            if size > i32::MAX as u64 {
-                bail!("{}: too large for an MSI", bundle.join(rel).display());
-            }
-            files.push(FileRow {
-                rel: rel.to_string(),
-                id: ident("f", rel),
-                dir_id: dir_id(parent),
-                name: msi,
-                size,
-            });
-        }
-    }
-    if files.is_empty() {
-        bail!("{}: nothing to package", bundle.display());
-    }
-    // __pycache__ beside every .py (not created by the install; removed, with
-    // what is in it, by the uninstall).
-    let mut pycache = Vec::new();
-    for d in &py_dirs {
-        let rel = if d.is_empty() {
-            "__pycache__".to_string()
-        } else {
-            format!("{d}/__pycache__")
-        };
-        if dirs.contains_key(&rel) {
-            continue;
-        }
-        let t = taken.entry(d.clone()).or_default();
-        let msi = msi_name("__pycache__", t);
-        dirs.insert(rel.clone(), (dir_id(&rel), dir_id(d), msi));
-        pycache.push(rel);
-    }
-
-    // The cabinet: files in File.Sequence order, named by their File key.
+/// The cabinet: `files` in File.Sequence order, named by their File key, their
+/// times SOURCE_DATE_EPOCH.
+fn cabinet(bundle: &Path, files: &[FileRow], epoch: u64) -> Result<Vec<u8>> {
     let cab_time = {
         let t = time::OffsetDateTime::from_unix_timestamp(epoch as i64)
             .context("SOURCE_DATE_EPOCH out of range")?;
@@ -293,7 +372,7 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
     let mut cb = cab::CabinetBuilder::new();
     {
         let folder = cb.add_folder(cab::CompressionType::MsZip);
-        for f in &files {
+        for f in files {
             folder.add_file(f.id.clone()).set_datetime(cab_time);
         }
     }
@@ -306,49 +385,71 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
         w.write_all(&data)?;
         i += 1;
     }
-    let cab_bytes = cw.finish()?.into_inner();
+    Ok(cw.finish()?.into_inner())
+}
 
-    // Tables.
-    let mut tables: Vec<TableData> = Vec::new();
+/// Every table of the package, in the order they are written (which is also
+/// the order the package code hashes them in).
+fn tables(p: &Product, tree: &Tree) -> Vec<TableData> {
+    vec![
+        property_table(p),
+        directory_table(p, tree),
+        component_table(p, &tree.files),
+        feature_table(p),
+        feature_components_table(&tree.files),
+        file_table(&tree.files),
+        remove_file_table(tree),
+        media_table(&tree.files),
+        upgrade_table(p),
+        custom_action_table(),
+        install_execute_sequence_table(),
+        install_ui_sequence_table(),
+    ]
+}
+
+fn property_table(p: &Product) -> TableData {
     let mut props: Vec<(&str, String)> = vec![
-        ("ProductCode", product_code.clone()),
-        ("ProductName", meta.product_name.clone()),
-        ("ProductVersion", version.clone()),
-        ("Manufacturer", meta.manufacturer.clone()),
-        ("UpgradeCode", upgrade.clone()),
+        ("ProductCode", p.product_code.clone()),
+        ("ProductName", p.meta.product_name.clone()),
+        ("ProductVersion", p.version.clone()),
+        ("Manufacturer", p.meta.manufacturer.clone()),
+        ("UpgradeCode", p.upgrade.clone()),
         ("ProductLanguage", "1033".into()),
         ("ALLUSERS", "1".into()),
         ("ARPNOMODIFY", "1".into()),
         ("ARPNOREPAIR", "1".into()),
         ("SecureCustomProperties", "OLDERVERSIONFOUND".into()),
     ];
-    if !package.homepage.is_empty() {
-        props.push(("ARPURLINFOABOUT", package.homepage.clone()));
+    if !p.homepage.is_empty() {
+        props.push(("ARPURLINFOABOUT", p.homepage.to_string()));
     }
-    if !description.is_empty() {
-        props.push(("ARPCOMMENTS", description.to_string()));
+    if !p.description.is_empty() {
+        props.push(("ARPCOMMENTS", p.description.to_string()));
     }
-    tables.push((
+    (
         "Property",
         vec![
             col_id("Property").primary_key().id_string(72),
             col_id("Value").text_string(0),
         ],
         props.iter().map(|(k, v)| vec![s(k), s(v)]).collect(),
-    ));
+    )
+}
+
+fn directory_table(p: &Product, tree: &Tree) -> TableData {
     let mut dir_rows = vec![
         vec![s("TARGETDIR"), Value::Null, s("SourceDir")],
         vec![s("ProgramFiles64Folder"), s("TARGETDIR"), s(".")],
         vec![
             s("INSTALLDIR"),
             s("ProgramFiles64Folder"),
-            s(&msi_name(&meta.product_name, &mut HashSet::new())),
+            s(&msi_name(&p.meta.product_name, &mut HashSet::new())),
         ],
     ];
-    for (id, parent, name) in dirs.values() {
+    for (id, parent, name) in tree.dirs.values() {
         dir_rows.push(vec![s(id), s(parent), s(name)]);
     }
-    tables.push((
+    (
         "Directory",
         vec![
             col_id("Directory").primary_key().id_string(72),
@@ -359,9 +460,11 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
                 .string(255),
         ],
         dir_rows,
-    ));
-    let comp = |f: &FileRow| ident("c", &f.rel);
-    tables.push((
+    )
+}
+
+fn component_table(p: &Product, files: &[FileRow]) -> TableData {
+    (
         "Component",
         vec![
             col_id("Component").primary_key().id_string(72),
@@ -381,8 +484,11 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
             .iter()
             .map(|f| {
                 vec![
-                    s(&comp(f)),
-                    s(&derived_guid(&format!("component\n{upgrade}\n{}", f.rel))),
+                    s(&f.component()),
+                    s(&derived_guid(&format!(
+                        "component\n{}\n{}",
+                        p.upgrade, f.rel
+                    ))),
                     s(&f.dir_id),
                     Value::Int(256), // msidbComponentAttributes64bit
                     Value::Null,
@@ -390,8 +496,11 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
                 ]
             })
             .collect(),
-    ));
-    tables.push((
+    )
+}
+
+fn feature_table(p: &Product) -> TableData {
+    (
         "Feature",
         vec![
             col_id("Feature").primary_key().id_string(38),
@@ -409,19 +518,22 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
         vec![vec![
             s("Complete"),
             Value::Null,
-            s(&meta.product_name),
-            if description.is_empty() {
+            s(&p.meta.product_name),
+            if p.description.is_empty() {
                 Value::Null
             } else {
-                s(description)
+                s(p.description)
             },
             Value::Int(1),
             Value::Int(1),
             s("INSTALLDIR"),
             Value::Int(16), // msidbFeatureAttributesUIDisallowAbsent
         ]],
-    ));
-    tables.push((
+    )
+}
+
+fn feature_components_table(files: &[FileRow]) -> TableData {
+    (
         "FeatureComponents",
         vec![
             col_id("Feature_").primary_key().id_string(38),
@@ -429,10 +541,13 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
         ],
         files
             .iter()
-            .map(|f| vec![s("Complete"), s(&comp(f))])
+            .map(|f| vec![s("Complete"), s(&f.component())])
             .collect(),
-    ));
-    tables.push((
+    )
+}
+
+fn file_table(files: &[FileRow]) -> TableData {
+    (
         "File",
         vec![
             col_id("File").primary_key().id_string(72),
@@ -459,7 +574,7 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
             .map(|(i, f)| {
                 vec![
                     s(&f.id),
-                    s(&comp(f)),
+                    s(&f.component()),
                     s(&f.name),
                     Value::Int(f.size as i32),
                     Value::Null,
@@ -469,12 +584,15 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
                 ]
             })
             .collect(),
-    ));
-    // Every directory (and __pycache__ beside the .py files, with its .pyc)
-    // goes on uninstall; the rows hang off the first file's component.
-    let owner = comp(&files[0]);
+    )
+}
+
+/// Every directory (and `__pycache__` beside the `.py` files, with its `.pyc`)
+/// goes on uninstall; the rows hang off the first file's component.
+fn remove_file_table(tree: &Tree) -> TableData {
+    let owner = tree.files[0].component();
     let mut rm = Vec::new();
-    for (rel, (id, _, _)) in &dirs {
+    for (rel, (id, _, _)) in &tree.dirs {
         rm.push(vec![
             s(&ident("r", rel)),
             s(&owner),
@@ -483,7 +601,7 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
             Value::Int(2), // msidbRemoveFileInstallModeOnRemove
         ]);
     }
-    for rel in &pycache {
+    for rel in &tree.pycache {
         rm.push(vec![
             s(&ident("p", rel)),
             s(&owner),
@@ -499,7 +617,7 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
         s("INSTALLDIR"),
         Value::Int(2),
     ]);
-    tables.push((
+    (
         "RemoveFile",
         vec![
             col_id("FileKey").primary_key().id_string(72),
@@ -513,8 +631,11 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
             col_id("InstallMode").int16(),
         ],
         rm,
-    ));
-    tables.push((
+    )
+}
+
+fn media_table(files: &[FileRow]) -> TableData {
+    (
         "Media",
         vec![
             col_id("DiskId").primary_key().range(1, 32767).int16(),
@@ -541,8 +662,11 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
             Value::Null,
             Value::Null,
         ]],
-    ));
-    tables.push((
+    )
+}
+
+fn upgrade_table(p: &Product) -> TableData {
+    (
         "Upgrade",
         vec![
             col_id("UpgradeCode")
@@ -576,19 +700,22 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
         // RemoveExistingProducts. FindRelatedProducts never matches the product
         // being installed itself.
         vec![vec![
-            s(&upgrade),
+            s(&p.upgrade),
             Value::Null,
-            s(&version),
+            s(&p.version),
             Value::Null,
             // msidbUpgradeAttributesMigrateFeatures | VersionMaxInclusive
             Value::Int(0x1 | 0x200),
             Value::Null,
             s("OLDERVERSIONFOUND"),
         ]],
-    ));
-    // Add/Remove Programs shows where the product is (a type 51 custom
-    // action: set a property from a formatted string).
-    tables.push((
+    )
+}
+
+/// Add/Remove Programs shows where the product is (a type 51 custom action:
+/// set a property from a formatted string).
+fn custom_action_table() -> TableData {
+    (
         "CustomAction",
         vec![
             col_id("Action").primary_key().id_string(72),
@@ -608,26 +735,33 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
             s("ARPINSTALLLOCATION"),
             s("[INSTALLDIR]"),
         ]],
-    ));
-    let seq_cols = || {
-        vec![
-            col_id("Action").primary_key().id_string(72),
-            col_id("Condition")
-                .nullable()
-                .category(Category::Condition)
-                .string(255),
-            col_id("Sequence").nullable().range(-4, 32767).int16(),
-        ]
-    };
-    let seq = |rows: &[(&str, Option<&str>, i32)]| -> Vec<Vec<Value>> {
-        rows.iter()
-            .map(|(a, c, n)| vec![s(a), c.map_or(Value::Null, s), Value::Int(*n)])
-            .collect()
-    };
-    tables.push((
+    )
+}
+
+/// The columns of a sequence table.
+fn sequence_columns() -> Vec<Column> {
+    vec![
+        col_id("Action").primary_key().id_string(72),
+        col_id("Condition")
+            .nullable()
+            .category(Category::Condition)
+            .string(255),
+        col_id("Sequence").nullable().range(-4, 32767).int16(),
+    ]
+}
+
+/// The rows of a sequence table: (action, condition, sequence number).
+fn sequence_rows(rows: &[(&str, Option<&str>, i32)]) -> Vec<Vec<Value>> {
+    rows.iter()
+        .map(|(a, c, n)| vec![s(a), c.map_or(Value::Null, s), Value::Int(*n)])
+        .collect()
+}
+
+fn install_execute_sequence_table() -> TableData {
+    (
         "InstallExecuteSequence",
-        seq_cols(),
-        seq(&[
+        sequence_columns(),
+        sequence_rows(&[
             ("FindRelatedProducts", None, 25),
             ("CostInitialize", None, 800),
             ("FileCost", None, 900),
@@ -651,11 +785,14 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
             ("PublishProduct", None, 6400),
             ("InstallFinalize", None, 6600),
         ]),
-    ));
-    tables.push((
+    )
+}
+
+fn install_ui_sequence_table() -> TableData {
+    (
         "InstallUISequence",
-        seq_cols(),
-        seq(&[
+        sequence_columns(),
+        sequence_rows(&[
             ("FindRelatedProducts", None, 25),
             ("CostInitialize", None, 800),
             ("FileCost", None, 900),
@@ -663,9 +800,12 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
             ("MigrateFeatureStates", None, 1200),
             ("ExecuteAction", None, 1300),
         ]),
-    ));
+    )
+}
 
-    // The package code: everything the package holds.
+/// The package code: a GUID derived from everything the package holds (the
+/// cabinet and every table's rows).
+fn package_code(tables: &[TableData], cab_bytes: &[u8]) -> String {
     let value = |v: &Value| match v {
         Value::Null => serde_json::Value::Null,
         Value::Int(i) => (*i).into(),
@@ -680,11 +820,21 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
         })
         .collect();
     let id = crate::fingerprint::Fingerprint::new("msi-package")
-        .with("cabinet", sha256_bytes(&cab_bytes))
+        .with("cabinet", sha256_bytes(cab_bytes))
         .with("tables", rows)
         .key();
-    let package_code = derived_guid(&format!("package\n{id}"));
+    derived_guid(&format!("package\n{id}"))
+}
 
+/// Write the database to `out`: the summary information, the tables and the
+/// cabinet stream.
+fn write_database(
+    out: &Path,
+    p: &Product,
+    package_code: &str,
+    tables: Vec<TableData>,
+    cab_bytes: &[u8],
+) -> Result<()> {
     let file = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -694,29 +844,7 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
         .with_context(|| format!("creating {}", out.display()))?;
     let mut pkg = Package::create(PackageType::Installer, file)?;
     pkg.set_database_codepage(msi::CodePage::Windows1252);
-    {
-        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
-        let si = pkg.summary_info_mut();
-        si.set_codepage(msi::CodePage::Windows1252);
-        si.set_title("Installation Database");
-        si.set_subject(meta.product_name.clone());
-        si.set_author(meta.manufacturer.clone());
-        si.set_keywords(&["Installer".to_string(), meta.product_name.clone()]);
-        if !description.is_empty() {
-            si.set_comments(description.to_string());
-        }
-        si.set_arch("x64");
-        si.set_languages(&[msi::LanguageId::from_id(1033)]);
-        si.set_uuid(
-            uuid::Uuid::parse_str(package_code.trim_matches(['{', '}'])).context("package code")?,
-        );
-        si.set_creating_application(format!("ferrobus {}", env!("CARGO_PKG_VERSION")));
-        si.set_creation_time(when);
-        si.set_last_save_time(when);
-        si.set_page_count(500); // Windows Installer 5.0, x64
-        si.set_word_count(2); // long file names, compressed
-        si.set_doc_security(2); // read-only recommended
-    }
+    set_summary_info(pkg.summary_info_mut(), p, package_code)?;
     for (name, cols, rows) in tables {
         pkg.create_table(name, cols)
             .with_context(|| format!("creating table {name}"))?;
@@ -725,11 +853,34 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
     }
     {
         let mut w = pkg.write_stream(CAB)?;
-        w.write_all(&cab_bytes)?;
+        w.write_all(cab_bytes)?;
     }
     pkg.flush()?;
-    drop(pkg);
-    fix_cfb_times(out, epoch)
+    Ok(())
+}
+
+fn set_summary_info(si: &mut msi::SummaryInfo, p: &Product, package_code: &str) -> Result<()> {
+    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(p.epoch);
+    si.set_codepage(msi::CodePage::Windows1252);
+    si.set_title("Installation Database");
+    si.set_subject(p.meta.product_name.clone());
+    si.set_author(p.meta.manufacturer.clone());
+    si.set_keywords(&["Installer".to_string(), p.meta.product_name.clone()]);
+    if !p.description.is_empty() {
+        si.set_comments(p.description.to_string());
+    }
+    si.set_arch("x64");
+    si.set_languages(&[msi::LanguageId::from_id(1033)]);
+    si.set_uuid(
+        uuid::Uuid::parse_str(package_code.trim_matches(['{', '}'])).context("package code")?,
+    );
+    si.set_creating_application(format!("ferrobus {}", env!("CARGO_PKG_VERSION")));
+    si.set_creation_time(when);
+    si.set_last_save_time(when);
+    si.set_page_count(500); // Windows Installer 5.0, x64
+    si.set_word_count(2); // long file names, compressed
+    si.set_doc_security(2); // read-only recommended
+    Ok(())
 }
 
 /// Set the compound file's root entry times (the only ones `cfb` takes from the
