@@ -65,7 +65,7 @@ fn build_windows(project: &Path, dir: &Path) -> Build {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .map(|p| PathBuf::from(p["path"].as_str().unwrap()))
         .collect();
     let find = |ext: &str| {
         pkgs.iter()
@@ -74,16 +74,22 @@ fn build_windows(project: &Path, dir: &Path) -> Build {
             .clone()
     };
     let b = Build {
-        bundle: PathBuf::from(v["bundle"].as_str().unwrap()),
+        bundle: PathBuf::from(v["embedded"].as_str().unwrap()),
         zip: find("zip"),
         msi: find("msi"),
     };
+    let (files, bytes) = walkdir::WalkDir::new(&b.bundle)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .fold((0, 0), |(n, s), e| (n + 1, s + e.metadata().unwrap().len()));
+    assert_eq!(v["target"], "windows-x86_64");
+    assert!(v["check"]["pe_files"].as_u64().unwrap() > 0, "{v}");
     eprintln!(
-        "windows build of {} in {:.1}s: {} files, {:.1} MB; zip {:.1} MB, msi {:.1} MB",
+        "windows build of {} in {:.1}s: {files} files, {:.1} MB; zip {:.1} MB, msi {:.1} MB",
         project.display(),
         t.elapsed().as_secs_f64(),
-        v["files"],
-        v["bytes"].as_f64().unwrap() / 1e6,
+        bytes as f64 / 1e6,
         fs::metadata(&b.zip).unwrap().len() as f64 / 1e6,
         fs::metadata(&b.msi).unwrap().len() as f64 / 1e6,
     );
