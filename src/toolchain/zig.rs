@@ -50,7 +50,8 @@ pub fn find() -> Result<PathBuf> {
     }
     bail!(
         "[toolchain] compiler = \"zig\": no zig found (neither `zig` on PATH nor the \
-         ziglang Python package: `python3 -m pip install ziglang`)"
+         ziglang Python package: scripts/deps installs the pinned version; the zig \
+         version is part of every cache key, so install that one)"
     )
 }
 
