@@ -376,31 +376,11 @@ fn manifest_command_reads_the_plan_without_building() {
 /// A throwaway OpenPGP key made by gpg in its own home: (home, secret key file,
 /// public key file).
 fn gpg_key(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let home = dir.join(format!("gnupg-{name}"));
-    fs::create_dir_all(&home).unwrap();
-    fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let out = Command::new("gpg")
-            .env("GNUPGHOME", &home)
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args(args)
-            .output()
-            .expect("gpg (scripts/deps installs gnupg)");
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    let uid = format!("{name} <{name}@ferrobus.invalid>");
-    gpg(&["--quick-gen-key", &uid, "rsa2048", "sign", "never"]);
-    let (sec, public) = (
-        dir.join(format!("{name}.sec.asc")),
-        dir.join(format!("{name}.pub.asc")),
-    );
-    fs::write(&sec, gpg(&["--armor", "--export-secret-keys"])).unwrap();
-    fs::write(&public, gpg(&["--armor", "--export"])).unwrap();
+    // One home per key: a key's home knows no other key.
+    let d = dir.join(format!("key-{name}"));
+    fs::create_dir_all(&d).unwrap();
+    let (home, mut keys) = common::gpg_keys(&d, &[name]);
+    let (sec, public) = keys.remove(0);
     (home, sec, public)
 }
 

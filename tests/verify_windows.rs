@@ -84,51 +84,6 @@ fn failed(text: &str, check: &str) -> bool {
         .any(|l| l.trim_start().starts_with(check) && l.contains(" FAILED "))
 }
 
-/// Throwaway OpenPGP keys made by gpg in one home of their own (one agent):
-/// (home, [(secret key file, public key file)] in the order of `names`). The
-/// agent is stopped once the keys are exported.
-fn gpg_keys(dir: &Path, names: &[&str]) -> (PathBuf, Vec<(PathBuf, PathBuf)>) {
-    let home = dir.join("gnupg");
-    fs::create_dir_all(&home).unwrap();
-    fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let out = Command::new("gpg")
-            .env("GNUPGHOME", &home)
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args(args)
-            .output()
-            .expect("gpg");
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    let mut keys = Vec::new();
-    for name in names {
-        let email = format!("{name}@ferrobus.invalid");
-        gpg(&[
-            "--quick-gen-key",
-            &format!("{name} <{email}>"),
-            "rsa2048",
-            "sign",
-            "never",
-        ]);
-        let (sec, public) = (
-            dir.join(format!("{name}.sec.asc")),
-            dir.join(format!("{name}.pub.asc")),
-        );
-        fs::write(&sec, gpg(&["--armor", "--export-secret-keys", &email])).unwrap();
-        fs::write(&public, gpg(&["--armor", "--export", &email])).unwrap();
-        keys.push((sec, public));
-    }
-    let _ = Command::new("gpgconf")
-        .env("GNUPGHOME", &home)
-        .args(["--kill", "gpg-agent"])
-        .status();
-    (home, keys)
-}
 
 const HELLO_C: &str = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
 
@@ -262,7 +217,7 @@ fn dist() -> &'static Dist {
     D.get_or_init(|| {
         let t = tmp("shared");
         let dist = t.join("dist");
-        let keys = have("gpg").then(|| gpg_keys(&t, &["signer", "stranger"]));
+        let keys = have("gpg").then(|| common::gpg_keys(&t, &["signer", "stranger"]));
         let sec = keys.as_ref().map(|(_, k)| k[0].0.as_path());
         if have("cc") {
             build_linux(&t.join("linux"), &dist, sec);

@@ -517,3 +517,49 @@ pub fn stage_tiny(root: &Path, hello: &str, mode_noise: bool) {
             .unwrap();
     }
 }
+
+/// Throwaway OpenPGP keys made by gpg in one home of their own (one agent):
+/// (home, [(secret key file, public key file)] in the order of `names`). The
+/// agent is stopped once the keys are exported.
+pub fn gpg_keys(dir: &Path, names: &[&str]) -> (PathBuf, Vec<(PathBuf, PathBuf)>) {
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .expect("gpg (scripts/deps installs gnupg)");
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let mut keys = Vec::new();
+    for name in names {
+        let email = format!("{name}@ferrobus.invalid");
+        gpg(&[
+            "--quick-gen-key",
+            &format!("{name} <{email}>"),
+            "rsa2048",
+            "sign",
+            "never",
+        ]);
+        let (sec, public) = (
+            dir.join(format!("{name}.sec.asc")),
+            dir.join(format!("{name}.pub.asc")),
+        );
+        std::fs::write(&sec, gpg(&["--armor", "--export-secret-keys", &email])).unwrap();
+        std::fs::write(&public, gpg(&["--armor", "--export", &email])).unwrap();
+        keys.push((sec, public));
+    }
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &home)
+        .args(["--kill", "gpg-agent"])
+        .status();
+    (home, keys)
+}
