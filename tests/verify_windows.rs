@@ -84,7 +84,6 @@ fn failed(text: &str, check: &str) -> bool {
         .any(|l| l.trim_start().starts_with(check) && l.contains(" FAILED "))
 }
 
-
 const HELLO_C: &str = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
 
 /// A gzip tarball of `files` under `top`.
