@@ -297,10 +297,17 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
     std::fs::copy(ex.join("agent.yaml"), dir.join("agent.yaml")).unwrap();
     let text = std::fs::read_to_string(repo.join("projects/demo-agent.toml")).unwrap();
     let mut out = String::new();
+    // Each key of `set` replaces its first occurrence only (`formats` is the
+    // Linux `[package]` one, not `[windows]`'s).
+    let mut done = std::collections::HashSet::new();
     for line in text.lines() {
         let key = line.split(" = ").next().unwrap_or("");
-        let line = match set.iter().find(|(k, _)| *k == key) {
-            Some((k, v)) => format!("{k} = {v}"),
+        let found = set.iter().find(|(k, _)| *k == key && !done.contains(k));
+        let line = match found {
+            Some((k, v)) => {
+                done.insert(*k);
+                format!("{k} = {v}")
+            }
             None => match key {
                 "source" if line.contains("agent.yaml") => "source = \"agent.yaml\"".into(),
                 "source" => "source = \"app\"".into(),
