@@ -117,19 +117,9 @@ pub fn derived_guid(seed: &str) -> String {
     format_guid(&b)
 }
 
-/// MSI's ProductVersion from a project version: `major.minor.build`, with
-/// major, minor <= 255 and build <= 65535.
-pub fn product_version(v: &str) -> Result<String> {
-    let parts: Vec<&str> = v.split('.').collect();
-    let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
-    match nums.as_deref() {
-        Some([a, b, c]) if *a <= 255 && *b <= 255 && *c <= 65535 => Ok(format!("{a}.{b}.{c}")),
-        Some([a, b]) if *a <= 255 && *b <= 255 => Ok(format!("{a}.{b}.0")),
-        _ => bail!(
-            "\"{v}\" is not an MSI ProductVersion (major.minor.build: numbers, at most 255.255.65535)"
-        ),
-    }
-}
+/// MSI's ProductVersion from a project version (checked when the project was
+/// loaded: [`crate::load::msi_product_version`]).
+pub use crate::load::msi_product_version as product_version;
 
 /// A short 8.3 name for `long`, unique (case-insensitively) among `taken`.
 fn short_name(long: &str, taken: &mut HashSet<String>) -> String {
