@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use ferrobus::target::TargetName;
 use std::path::PathBuf;
 
+// The whole command line: global options and the command.
 #[derive(Parser)]
 #[command(name = "ferrobus", version, about = "Full-stack installer builder")]
 pub struct Cli {
@@ -27,6 +28,7 @@ pub struct Cli {
     pub cmd: Cmd,
 }
 
+// The project file and version overrides (plan, manifest, fetch, build, package).
 #[derive(clap::Args, Clone)]
 pub struct ProjectArgs {
     /// Project definition (projects/<name>.toml).
@@ -36,6 +38,7 @@ pub struct ProjectArgs {
     pub overrides: Vec<String>,
 }
 
+// How sources are fetched (fetch, build).
 #[derive(clap::Args, Clone)]
 pub struct FetchArgs {
     /// Use only the cache and mirrors.
@@ -46,6 +49,7 @@ pub struct FetchArgs {
     pub mirror: Vec<String>,
 }
 
+// The signing key (build, package).
 #[derive(clap::Args, Clone)]
 pub struct SignArgs {
     /// Sign the deb, the rpm and SHA256SUMS with this ASCII-armoured OpenPGP
@@ -54,6 +58,7 @@ pub struct SignArgs {
     pub signing_key: Option<PathBuf>,
 }
 
+// The commands; each runs one `ferrobus::ops` operation.
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Show the resolved component graph, versions, sources and cache keys.
@@ -123,6 +128,7 @@ pub enum Cmd {
     },
 }
 
+// `ferrobus cache ...`.
 #[derive(Subcommand)]
 pub enum CacheCmd {
     /// Print the cache directory.
