@@ -83,6 +83,14 @@ impl Session {
             .glibc_floor
             .clone()
             .or_else(|| project.toolchain.glibc.clone());
+        if name == TargetName::LinuxAarch64 {
+            // Named so that projects and the seam can say it; cross-building is
+            // not there yet, and a host build must never be labelled aarch64.
+            bail!(
+                "{}: the {name} target is not built yet (cross-compilation for it is future work)",
+                project.path.display()
+            );
+        }
         let overrides = plan::parse_overrides(overrides)?;
         if name == TargetName::WindowsX86_64 && !overrides.is_empty() {
             bail!("--override applies to components built from source, not to {name}");
