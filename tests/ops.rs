@@ -126,6 +126,18 @@ fn a_target_the_project_does_not_list_is_refused_naming_its_targets() {
         e.contains("does not build for windows-x86_64") && e.contains("its targets: linux-x86_64"),
         "{e}"
     );
+    // A target that is named but not built yet is refused, not built for the host.
+    fs::write(
+        &project,
+        "targets = [\"linux-aarch64\"]\nname = \"p\"\nversion = \"1\"\n\
+         install_dir = \"/opt/p\"\ncomponents = [\"zlib\"]\n",
+    )
+    .unwrap();
+    let layout = Layout::new(&d.path().join("c"), &d.path().join("b")).unwrap();
+    let e = Session::open(&project, None, layout, &d.path().join("dist"), None, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("linux-aarch64 target is not built yet"), "{e}");
 }
 
 /// Bad settings fail `ferrobus plan` at load, before anything is fetched or
