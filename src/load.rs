@@ -294,6 +294,12 @@ pub struct ServiceConfig {
     /// Environment= entries.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// Overrides of the unit's confinement (`[service.sandbox]`): a systemd
+    /// directive and its value replace the default of that directive (or add
+    /// one); an empty value removes it. The defaults are in
+    /// `package::scripts::CONFINEMENT`.
+    #[serde(default)]
+    pub sandbox: BTreeMap<String, String>,
 }
 
 /// The Python application (`[app]`).
@@ -568,6 +574,16 @@ fn check_install_items(p: &Project) -> Result<()> {
         }
         if s.exec.trim().is_empty() {
             bail!("{file}: [[service]] {}: exec is empty", s.name);
+        }
+        for (k, v) in &s.sandbox {
+            let directive = k.starts_with(|c: char| c.is_ascii_uppercase())
+                && k.chars().all(|c| c.is_ascii_alphanumeric());
+            if !directive || v.contains('\n') {
+                bail!(
+                    "{file}: [[service]] {}: sandbox {k} = \"{v}\" is not a systemd directive and one-line value",
+                    s.name
+                );
+            }
         }
         if let Some(user) = &s.user {
             let declared = p.user.as_ref().is_some_and(|u| &u.name == user);

@@ -37,6 +37,7 @@ fn meta_with_service() -> Meta {
         user: None,
         restart: Default::default(),
         environment: [("TINY_MODE".to_string(), "demo".to_string())].into(),
+        sandbox: Default::default(),
     }];
     m
 }

@@ -101,6 +101,71 @@ pub fn exec_line(meta: &Meta, svc: &ServiceConfig) -> String {
     }
 }
 
+/// The confinement every unit gets unless its `[service.sandbox]` says
+/// otherwise: `systemd-analyze security` rates the demo's unit 1.4 ("OK"; it
+/// was 9.2, "UNSAFE", without).
+/// Each was checked against what the embedded Python does; left out on purpose:
+/// `MemoryDenyWriteExecute` (libffi closures, used by ctypes callbacks, need
+/// writable code pages on older libffi), `ProcSubset=pid` and `ProtectProc`
+/// (a monitoring agent reads /proc/stat, /proc/loadavg and other processes),
+/// `PrivateNetwork` and `IPAddressDeny` (an agent talks to its backend),
+/// `PrivateUsers` (files of other users the agent is granted stay readable).
+/// Blocked system calls fail with EPERM instead of killing the process.
+pub const CONFINEMENT: &[(&str, &str)] = &[
+    ("NoNewPrivileges", "yes"),
+    ("ProtectSystem", "strict"),
+    ("ProtectHome", "yes"),
+    ("PrivateTmp", "yes"),
+    ("PrivateDevices", "yes"),
+    ("PrivateMounts", "yes"),
+    ("ProtectKernelTunables", "yes"),
+    ("ProtectKernelModules", "yes"),
+    ("ProtectKernelLogs", "yes"),
+    ("ProtectControlGroups", "yes"),
+    ("ProtectClock", "yes"),
+    ("ProtectHostname", "yes"),
+    ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
+    ("RestrictNamespaces", "yes"),
+    ("RestrictRealtime", "yes"),
+    ("RestrictSUIDSGID", "yes"),
+    ("LockPersonality", "yes"),
+    ("SystemCallArchitectures", "native"),
+    ("SystemCallFilter", "@system-service"),
+    ("SystemCallFilter", "~@privileged @resources"),
+    ("SystemCallErrorNumber", "EPERM"),
+    ("CapabilityBoundingSet", ""),
+    ("AmbientCapabilities", ""),
+    ("DevicePolicy", "closed"),
+    ("KeyringMode", "private"),
+    ("RemoveIPC", "yes"),
+    ("UMask", "0027"),
+];
+
+/// The confinement lines of a unit: the defaults, then what the project makes
+/// writable (its state and log directories under /var/lib and /var/log, the
+/// service user's home when it is elsewhere), then the service's overrides.
+fn confinement(meta: &Meta, svc: &ServiceConfig) -> String {
+    let mut lines: Vec<(String, String)> = CONFINEMENT
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    lines.push(("StateDirectory".into(), meta.name.clone()));
+    lines.push(("LogsDirectory".into(), meta.name.clone()));
+    if let Some(home) = meta.user.as_ref().map(|u| u.home())
+        && home != format!("/var/lib/{}", meta.name)
+    {
+        lines.push(("ReadWritePaths".into(), home));
+    }
+    for (k, v) in &svc.sandbox {
+        let at = lines.iter().position(|(x, _)| x == k);
+        lines.retain(|(x, _)| x != k);
+        if !v.is_empty() {
+            lines.insert(at.unwrap_or(lines.len()), (k.clone(), v.clone()));
+        }
+    }
+    lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+}
+
 /// The systemd unit of one service.
 pub fn unit(meta: &Meta, svc: &ServiceConfig) -> String {
     let user = svc
@@ -118,6 +183,7 @@ pub fn unit(meta: &Meta, svc: &ServiceConfig) -> String {
     for (k, v) in &svc.environment {
         lines.push_str(&format!("Environment=\"{k}={}\"\n", v.replace('"', "\\\"")));
     }
+    lines.push_str(&confinement(meta, svc));
     let description = if svc.description.is_empty() {
         meta.description.lines().next().unwrap_or(&meta.name)
     } else {
