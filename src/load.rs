@@ -181,6 +181,11 @@ pub struct ProvenanceConfig {
     /// their source; any other such component fails the build.
     #[serde(default)]
     pub allow_missing_licenses: Vec<String>,
+    /// SPDX license ids (or globs such as `GPL-*`) nothing shipped may need:
+    /// checked before anything is fetched (components) and after the app is
+    /// installed (distributions).
+    #[serde(default)]
+    pub deny_licenses: Vec<String>,
 }
 
 /// Installers to emit (`[package]`).
@@ -521,7 +526,16 @@ pub fn load_project(path: &Path) -> Result<Project> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut p: Project = parse_toml(path, &text)?;
     p.path = path.to_path_buf();
-    check_targets(&mut p, &Spans::new(path, &text))?;
+    let spans = Spans::new(path, &text);
+    check_targets(&mut p, &spans)?;
+    for (i, d) in p.provenance.deny_licenses.iter().enumerate() {
+        if let Err(e) = glob::Pattern::new(d) {
+            bail!(
+                "{}: [provenance] deny_licenses: \"{d}\" is not an SPDX id or glob: {e}",
+                spans.at(&["provenance", "deny_licenses", &i.to_string()])
+            );
+        }
+    }
     if !p.install_dir.starts_with('/') {
         bail!(
             "{}: install_dir must be absolute, got \"{}\"",

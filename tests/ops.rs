@@ -211,3 +211,39 @@ fn bad_settings_fail_plan_in_under_a_second_naming_line_column_and_valid_values(
         );
     }
 }
+
+/// `[provenance] deny_licenses` fails `ferrobus plan` before anything is
+/// fetched, naming the component and its license; a bad pattern names its line.
+#[test]
+fn a_denied_license_fails_plan_naming_the_component() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = fs::read_to_string(repo.join("projects/demo-agent.toml"))
+        .unwrap()
+        .replace("\"../", &format!("\"{}/", repo.display()));
+    let defs = repo.join("software-defs").display().to_string();
+    let p = d.path().join("projects/deny.toml");
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let plan = |extra: &str| {
+        fs::write(&p, format!("{demo}\n[provenance]\n{extra}\n")).unwrap();
+        let args = ["--defs", &defs, "plan", &p.display().to_string()];
+        ferrobus(&d.path().join("cache"), &d.path().join("build"), &args)
+    };
+    let (ok, _, err) = plan("deny_licenses = [\"GPL-3.0-or-later\"]");
+    assert!(!ok, "a GPL component passed the policy");
+    assert!(
+        err.contains("component readline ")
+            && err.contains("license GPL-3.0-or-later is denied")
+            && err.contains("deny.toml"),
+        "{err}"
+    );
+    let (ok, _, err) = plan("deny_licenses = [\"GPL-*\", \"AGPL-*\"]");
+    assert!(!ok && err.contains("component readline "), "{err}");
+    let (ok, out, err) = plan("deny_licenses = [\"AGPL-*\"]");
+    assert!(ok && out.contains("readline"), "{err}");
+    let (ok, _, err) = plan("deny_licenses = [\"GPL-[\"]");
+    assert!(
+        !ok && err.contains("deny.toml:") && err.contains("not an SPDX id or glob"),
+        "{err}"
+    );
+}

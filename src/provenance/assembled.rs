@@ -70,6 +70,8 @@ pub fn contents(
         distributions,
         app: Some(Distribution::of_app(app)),
         allow_missing_licenses: project.provenance.allow_missing_licenses.clone(),
+        deny_licenses: project.provenance.deny_licenses.clone(),
+        project_file: project.path.clone(),
     }
 }
 

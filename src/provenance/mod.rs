@@ -20,6 +20,7 @@
 pub mod assembled;
 pub mod licenses;
 pub mod manifest;
+pub mod policy;
 pub mod sbom;
 pub mod seal;
 
@@ -162,6 +163,10 @@ pub struct Contents {
     pub app: Option<Distribution>,
     /// Components allowed to ship without a license or its files.
     pub allow_missing_licenses: Vec<String>,
+    /// Licenses the project denies (`[provenance] deny_licenses`).
+    pub deny_licenses: Vec<String>,
+    /// The project file (for messages).
+    pub project_file: PathBuf,
 }
 
 impl Contents {
@@ -256,6 +261,8 @@ impl Contents {
             distributions,
             app,
             allow_missing_licenses: allow,
+            deny_licenses: project.provenance.deny_licenses.clone(),
+            project_file: project.path.clone(),
         }
     }
 
@@ -271,6 +278,22 @@ impl Contents {
             if c.license.is_empty() && !self.allowed_missing(&c.name) {
                 return Err(no_license(&c.name));
             }
+        }
+        self.check_denied()
+    }
+
+    /// Fail, naming it and its license, when a component or distribution has a
+    /// license the project denies (`[provenance] deny_licenses`).
+    pub fn check_denied(&self) -> Result<()> {
+        let file = self.project_file.display().to_string();
+        let deny = &self.deny_licenses;
+        for c in &self.components {
+            let what = format!("component {} {}", c.name, c.version);
+            policy::check(&what, &c.license, deny, &file)?;
+        }
+        for d in self.distributions.iter().chain(self.app.iter()) {
+            let what = format!("Python distribution {} {}", d.name, d.version);
+            policy::check(&what, &d.license, deny, &file)?;
         }
         Ok(())
     }
@@ -369,6 +392,7 @@ fn no_license(name: &str) -> anyhow::Error {
 pub fn key(contents: &Contents) -> String {
     Fingerprint::new("provenance")
         .with("allow_missing_licenses", &contents.allow_missing_licenses)
+        .with("deny_licenses", &contents.deny_licenses)
         .with("manifest", manifest::render(contents))
         .key()
 }
@@ -429,6 +453,8 @@ pub fn write_assembled(
 /// Write `LICENSES/` (exactly `files`), `LICENSE`, the version manifest and
 /// the SBOM into `install_dir`: the one writer of every target.
 fn write_all(contents: &Contents, mut files: Vec<(String, Vec<u8>)>, dir: &Path) -> Result<()> {
+    // The distributions' licenses are known now, from their metadata.
+    contents.check_denied()?;
     files.sort();
     crate::util::remove_any(&dir.join("LICENSES"))?;
     for (rel, data) in &files {
