@@ -8,6 +8,7 @@
 //! symlinks or links out of the tree; shebangs of executables point inside the
 //! install dir (or to `/bin/sh`).
 
+pub mod hardening;
 pub mod pe;
 
 use crate::elf;
@@ -188,6 +189,8 @@ pub struct Report {
     pub glibc_floor: Option<Version>,
     /// Every problem found.
     pub problems: Vec<Problem>,
+    /// Each ELF file's hardening, by path.
+    pub hardening: BTreeMap<String, hardening::Hardening>,
     /// Seconds taken.
     pub seconds: f64,
 }
@@ -214,6 +217,9 @@ impl Report {
                 None => s.push('\n'),
             }
         }
+        if !self.hardening.is_empty() {
+            s.push_str(&hardening_summary(&self.hardening));
+        }
         let mut groups: BTreeMap<Kind, Vec<&Problem>> = BTreeMap::new();
         for p in &self.problems {
             groups.entry(p.kind).or_default().push(p);
@@ -229,6 +235,25 @@ impl Report {
         }
         s
     }
+}
+
+/// One line: how many ELF files have each hardening property.
+fn hardening_summary(h: &BTreeMap<String, hardening::Hardening>) -> String {
+    use hardening::{Fortify, Pie};
+    let count = |f: &dyn Fn(&hardening::Hardening) -> bool| h.values().filter(|x| f(x)).count();
+    let exes = count(&|x| x.pie != Pie::Library);
+    format!(
+        "hardening of {} ELF files: PIE {}/{exes} executables, stack protector {}, FORTIFY {}, \
+         RELRO {}, BIND_NOW {}, IBT+SHSTK {}, executable stack {}\n",
+        h.len(),
+        count(&|x| x.pie == Pie::Yes),
+        count(&|x| x.stack_protector == Some(true)),
+        count(&|x| x.fortify == Fortify::Yes),
+        count(&|x| x.relro),
+        count(&|x| x.bind_now),
+        count(&|x| x.cf_protection),
+        count(&|x| x.exec_stack),
+    )
 }
 
 /// The health of a tree, whatever its binary format: the one report type the
@@ -369,9 +394,14 @@ pub fn check(root: &Path, policy: &Policy) -> Result<Report> {
         max_glibc: None,
         glibc_floor: policy.glibc_floor,
         problems: vec![],
+        hardening: BTreeMap::new(),
         seconds: 0.0,
     };
-    for (ps, is_elf, glibc) in results {
+    for ((ps, is_elf, glibc, h), e) in results.into_iter().zip(&entries) {
+        if let Some(h) = h {
+            let rel = e.path().strip_prefix(root)?.to_string_lossy().into_owned();
+            report.hardening.insert(rel, h);
+        }
         report.files += 1;
         report.elf_files += is_elf as usize;
         report.problems.extend(ps);
@@ -388,7 +418,12 @@ pub fn check(root: &Path, policy: &Policy) -> Result<Report> {
     Ok(report)
 }
 
-type EntryResult = (Vec<Problem>, bool, Option<(Version, String)>);
+type EntryResult = (
+    Vec<Problem>,
+    bool,
+    Option<(Version, String)>,
+    Option<hardening::Hardening>,
+);
 
 fn check_entry(
     root: &Path,
@@ -406,10 +441,10 @@ fn check_entry(
     let ft = e.file_type();
     if ft.is_symlink() {
         check_symlink(root, e.path(), &rel, policy, &mut out);
-        return (out, false, None);
+        return (out, false, None, None);
     }
     let Ok(meta) = e.metadata() else {
-        return (out, false, None);
+        return (out, false, None, None);
     };
     let mode = meta.permissions().mode();
     if mode & 0o002 != 0 && !(ft.is_dir() && mode & 0o1000 != 0) {
@@ -427,11 +462,11 @@ fn check_entry(
         ));
     }
     if !ft.is_file() {
-        return (out, false, None);
+        return (out, false, None, None);
     }
     let Ok(data) = fs::read(e.path()) else {
         out.push(problem(Kind::CorruptElf, &rel, "unreadable"));
-        return (out, false, None);
+        return (out, false, None, None);
     };
     // Build-time paths: the build prefix, and the place the tree is checked at
     // (a staging dir) unless that is where it will live.
@@ -458,10 +493,12 @@ fn check_entry(
         check_shebang(&data, &rel, policy, &mut out);
     }
     if !elf::is_elf(&data) {
-        return (out, false, None);
+        return (out, false, None, None);
     }
-    let glibc = check_elf(root, e.path(), &rel, &data, policy, by_name, &mut out);
-    (out, true, glibc)
+    match check_elf(root, e.path(), &rel, &data, policy, by_name, &mut out) {
+        Some((glibc, h)) => (out, true, glibc, Some(h)),
+        None => (out, true, None, None),
+    }
 }
 
 fn check_symlink(root: &Path, path: &Path, rel: &str, policy: &Policy, out: &mut Vec<Problem>) {
@@ -538,7 +575,7 @@ fn check_elf(
     policy: &Policy,
     by_name: &HashMap<String, String>,
     out: &mut Vec<Problem>,
-) -> Option<(Version, String)> {
+) -> Option<(Option<(Version, String)>, hardening::Hardening)> {
     let elf = match elf::parse(data) {
         Ok(e) => e,
         Err(e) => {
@@ -604,7 +641,8 @@ fn check_elf(
             ));
         }
     }
-    symbol_versions(&elf, rel, policy, out)
+    let h = hardening::of(&elf, data);
+    Some((symbol_versions(&elf, rel, policy, out), h))
 }
 
 /// Check required symbol versions; returns the highest GLIBC_ version needed.
