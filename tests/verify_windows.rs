@@ -23,16 +23,11 @@ mod common;
 use common::{bin, have, sha256};
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    common::repo()
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("verify_windows")
-        .join(name);
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_tmp("verify_windows", name)
 }
 
 /// False (after recording the skip: [`common::skip`], or [`common::skip_part`]
@@ -76,6 +71,27 @@ fn verify(artifacts: &[&Path], key: Option<&Path>) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// `verify` of a tampered `artifact` (named `name`, its SHA256SUMS updated):
+/// only the sbom check fails, naming the artifact and VICTIM, and only it.
+fn assert_only_victim_named(artifact: &Path, name: &str) {
+    let (ok, text) = verify(&[artifact], None);
+    assert!(!ok, "{text}");
+    assert!(!failed(&text, "checksum"), "{text}");
+    assert!(failed(&text, "sbom"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{name}: {VICTIM} differs from what its SBOM records"
+        )),
+        "the report names neither the artifact nor the file:\n{text}"
+    );
+    // Only that file.
+    assert_eq!(
+        text.matches("differs from what its SBOM records").count(),
+        1,
+        "{text}"
+    );
 }
 
 /// True when `check` is reported FAILED in verify's output.
@@ -447,22 +463,7 @@ fn a_changed_byte_in_a_file_of_the_zip_is_named() {
     fs::write(&zip_path, w.finish().unwrap().into_inner()).unwrap();
     update_sums(&zip_path);
 
-    let (ok, text) = verify(&[&zip_path], None);
-    assert!(!ok, "{text}");
-    assert!(!failed(&text, "checksum"), "{text}");
-    assert!(failed(&text, "sbom"), "{text}");
-    assert!(
-        text.contains(&format!(
-            "{ZIP}: {VICTIM} differs from what its SBOM records"
-        )),
-        "the report names neither the artifact nor the file:\n{text}"
-    );
-    // Only that file.
-    assert_eq!(
-        text.matches("differs from what its SBOM records").count(),
-        1,
-        "{text}"
-    );
+    assert_only_victim_named(&zip_path, ZIP);
 }
 
 #[test]
@@ -554,19 +555,5 @@ fn a_changed_byte_in_a_file_of_the_msi_cabinet_is_named() {
     drop(pkg);
     update_sums(&msi_path);
 
-    let (ok, text) = verify(&[&msi_path], None);
-    assert!(!ok, "{text}");
-    assert!(!failed(&text, "checksum"), "{text}");
-    assert!(failed(&text, "sbom"), "{text}");
-    assert!(
-        text.contains(&format!(
-            "{MSI}: {VICTIM} differs from what its SBOM records"
-        )),
-        "the report names neither the artifact nor the file:\n{text}"
-    );
-    assert_eq!(
-        text.matches("differs from what its SBOM records").count(),
-        1,
-        "{text}"
-    );
+    assert_only_victim_named(&msi_path, MSI);
 }

@@ -570,3 +570,19 @@ pub fn gpg_keys(dir: &Path, names: &[&str]) -> (PathBuf, Vec<(PathBuf, PathBuf)>
         .status();
     (home, keys)
 }
+
+/// The repository (where Cargo.toml is).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh, empty directory `<cargo's test tmp>/<group>/<name>` (kept after the
+/// test for a look at what it left).
+pub fn fresh_tmp(group: &str, name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(group)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
