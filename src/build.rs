@@ -92,15 +92,6 @@ enum Msg {
     Done(String, Result<(f64, f64)>),
 }
 
-/// Expand `{placeholders}` in a step or environment value.
-pub fn expand(s: &str, vars: &BTreeMap<&str, String>) -> String {
-    let mut out = s.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{k}}}"), v);
-    }
-    out
-}
-
 struct Ui {
     mp: MultiProgress,
     progress: bool,
@@ -529,7 +520,7 @@ fn build_one(
     let env: BTreeMap<String, String> = c
         .env
         .iter()
-        .map(|(k, v)| (k.clone(), expand(v, &vars)))
+        .map(|(k, v)| (k.clone(), crate::util::expand(v, &vars)))
         .collect();
     for (p, _) in &c.patches {
         pb.set_message(format!("patch {}", p.display()));
@@ -544,7 +535,7 @@ fn build_one(
         .with_context(|| format!("{}: applying patch {}", c.name, p.display()))?;
     }
     for (i, step) in c.steps.iter().enumerate() {
-        let step = expand(step, &vars);
+        let step = crate::util::expand(step, &vars);
         let short: String = step.chars().take(100).collect();
         pb.set_message(format!("[{}/{}] {short}", i + 1, c.steps.len()));
         writeln!(log, "==> step {}: {step}", i + 1)?;

@@ -51,6 +51,10 @@ pub struct SoftwareDef {
     /// Per-target overrides (`linux`, `windows`).
     #[serde(default)]
     pub targets: BTreeMap<String, TargetOverride>,
+    /// Alternatives a project chooses between (`[choice.<name>]`), such as the
+    /// library behind CPython's `readline` module.
+    #[serde(default, rename = "choice")]
+    pub choices: BTreeMap<String, Choice>,
     /// Where the definition was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
@@ -78,6 +82,35 @@ pub struct VersionDef {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
+
+/// One alternative of a definition (`[choice.<name>]`): its options and the
+/// one used unless the project's `[choices.<component>]` picks another.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    /// What the choice is about (shown in errors and `plan`).
+    #[serde(default)]
+    pub summary: String,
+    /// The option used by default.
+    pub default: String,
+    /// The options, by name.
+    pub options: BTreeMap<String, ChoiceOption>,
+}
+
+/// One option of a [`Choice`].
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChoiceOption {
+    /// Runtime dependencies this option adds.
+    #[serde(default)]
+    pub depends: Vec<String>,
+    /// `{placeholder}` values this option gives the definition's steps.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Placeholders every step gets from the build; a choice may not redefine them.
+pub const STEP_PLACEHOLDERS: &[&str] = &["prefix", "work", "source", "destdir", "jobs", "version"];
 
 /// Overrides of steps and environment for one target family.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -120,6 +153,14 @@ pub struct Project {
     /// Component version overrides: `name = "version"`.
     #[serde(default)]
     pub overrides: BTreeMap<String, String>,
+    /// Options picked for definitions' choices: `[choices.<component>]`
+    /// `<choice> = "<option>"`.
+    #[serde(default)]
+    pub choices: BTreeMap<String, BTreeMap<String, String>>,
+    /// `file:line:col` of each picked option, by `component.choice` (not part
+    /// of the file): what plan-time errors about choices point at.
+    #[serde(skip)]
+    pub choice_spans: BTreeMap<String, String>,
     /// SOURCE_DATE_EPOCH for builds and packages.
     #[serde(default = "default_epoch")]
     pub source_date_epoch: u64,
@@ -490,6 +531,28 @@ pub fn load_software(path: &Path) -> Result<SoftwareDef> {
             );
         }
     }
+    for (name, ch) in &def.choices {
+        if !ch.options.contains_key(&ch.default) {
+            bail!(
+                "{}: [choice.{name}] default \"{}\" is not one of its options ({})",
+                path.display(),
+                ch.default,
+                ch.options.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        for (o, opt) in &ch.options {
+            if let Some(v) = opt
+                .vars
+                .keys()
+                .find(|v| STEP_PLACEHOLDERS.contains(&v.as_str()))
+            {
+                bail!(
+                    "{}: [choice.{name}.options.{o}] vars: \"{v}\" is a placeholder every step already has",
+                    path.display()
+                );
+            }
+        }
+    }
     if !def
         .versions
         .iter()
@@ -528,6 +591,12 @@ pub fn load_project(path: &Path) -> Result<Project> {
     p.path = path.to_path_buf();
     let spans = Spans::new(path, &text);
     check_targets(&mut p, &spans)?;
+    for (c, picks) in &p.choices {
+        for k in picks.keys() {
+            let at = spans.at(&["choices", c, k]);
+            p.choice_spans.insert(format!("{c}.{k}"), at);
+        }
+    }
     for (i, d) in p.provenance.deny_licenses.iter().enumerate() {
         if let Err(e) = glob::Pattern::new(d) {
             bail!(

@@ -104,7 +104,7 @@ fn run(cli: Cli) -> Result<()> {
             cli.print(&got, || {
                 let comps = &planned.plan.components;
                 let line = |c: &ferrobus::plan::Component| {
-                    format!("{:<12} {}\n", c.name, got[&c.name].display())
+                    format!("{:<15} {}\n", c.name, got[&c.name].display())
                 };
                 comps.iter().map(line).collect()
             })

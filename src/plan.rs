@@ -44,7 +44,10 @@ pub struct Component {
     pub depends: Vec<String>,
     /// True when only reached through build-only dependencies (never shipped).
     pub build_only: bool,
-    /// Build steps (placeholders not yet expanded).
+    /// The option picked for each of the definition's choices.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub choices: BTreeMap<String, String>,
+    /// Build steps (the choices' placeholders expanded, the build's not yet).
     pub steps: Vec<String>,
     /// Complete build environment (placeholders not yet expanded).
     pub env: BTreeMap<String, String>,
@@ -143,8 +146,91 @@ pub fn parse_overrides(items: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// The option picked for every choice of every definition, by component and
+/// choice: the project's `[choices]`, else the definition's default.
+type Picks = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Validate the project's `[choices]` against the definitions and fill in the
+/// defaults. Errors point at the project's line.
+fn picks(project: &Project, defs: &BTreeMap<String, SoftwareDef>) -> Result<Picks> {
+    let at = |c: &str, k: &str| {
+        project
+            .choice_spans
+            .get(&format!("{c}.{k}"))
+            .cloned()
+            .unwrap_or_else(|| project.path.display().to_string())
+    };
+    for (c, chosen) in &project.choices {
+        for (k, v) in chosen {
+            let Some(def) = defs.get(c) else {
+                bail!("{}: [choices.{c}]: there is no component \"{c}\"", at(c, k));
+            };
+            let Some(ch) = def.choices.get(k) else {
+                let known: Vec<&str> = def.choices.keys().map(String::as_str).collect();
+                bail!(
+                    "{}: [choices.{c}] {k}: {c} has no such choice ({}: {})",
+                    at(c, k),
+                    def.path.display(),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            };
+            if !ch.options.contains_key(v) {
+                let known: Vec<&str> = ch.options.keys().map(String::as_str).collect();
+                bail!(
+                    "{}: [choices.{c}] {k} = \"{v}\": not an option of {c}'s {k} ({}); options: {}",
+                    at(c, k),
+                    def.path.display(),
+                    known.join(", ")
+                );
+            }
+        }
+    }
+    Ok(defs
+        .iter()
+        .filter(|(_, d)| !d.choices.is_empty())
+        .map(|(n, d)| {
+            let mine = project.choices.get(n);
+            let picked = d
+                .choices
+                .iter()
+                .map(|(k, ch)| {
+                    let v = mine.and_then(|m| m.get(k)).unwrap_or(&ch.default);
+                    (k.clone(), v.clone())
+                })
+                .collect();
+            (n.clone(), picked)
+        })
+        .collect())
+}
+
+/// The options `picks` selects for `def`, with their choice names.
+fn options<'a>(
+    def: &'a SoftwareDef,
+    picks: &'a Picks,
+) -> impl Iterator<Item = (&'a String, &'a crate::load::ChoiceOption)> + 'a {
+    def.choices
+        .iter()
+        .filter_map(move |(k, ch)| Some((k, &ch.options[picks.get(&def.name)?.get(k)?])))
+}
+
+/// A definition's runtime dependencies, with those its picked options add.
+fn runtime_depends(def: &SoftwareDef, picks: &Picks) -> Vec<String> {
+    let mut d = def.depends.clone();
+    for (_, o) in options(def, picks) {
+        d.extend(o.depends.iter().cloned());
+    }
+    d.sort();
+    d.dedup();
+    d
+}
+
 struct Resolver<'a> {
     defs: &'a BTreeMap<String, SoftwareDef>,
+    picks: &'a Picks,
     order: Vec<String>,
     done: BTreeSet<String>,
     stack: Vec<String>,
@@ -177,9 +263,10 @@ impl Resolver<'_> {
             }
         };
         self.stack.push(name.to_string());
-        let mut deps: Vec<&String> = def.depends.iter().chain(&def.build_depends).collect();
+        let mut deps: Vec<String> = runtime_depends(def, self.picks);
+        deps.extend(def.build_depends.iter().cloned());
         deps.sort();
-        for d in deps {
+        for d in &deps {
             self.visit(d, Some(name))?;
         }
         self.stack.pop();
@@ -190,14 +277,18 @@ impl Resolver<'_> {
 }
 
 /// Components reachable from `roots` through runtime dependencies only.
-fn shipped(defs: &BTreeMap<String, SoftwareDef>, roots: &[String]) -> BTreeSet<String> {
+fn shipped(
+    defs: &BTreeMap<String, SoftwareDef>,
+    picks: &Picks,
+    roots: &[String],
+) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut todo: Vec<String> = roots.to_vec();
     while let Some(n) = todo.pop() {
         if seen.insert(n.clone())
             && let Some(d) = defs.get(&n)
         {
-            todo.extend(d.depends.iter().cloned());
+            todo.extend(runtime_depends(d, picks));
         }
     }
     seen
@@ -214,8 +305,10 @@ pub fn resolve(
     prefix: &Path,
     target: &Target,
 ) -> Result<Plan> {
+    let picks = picks(project, defs)?;
     let mut r = Resolver {
         defs,
+        picks: &picks,
         order: vec![],
         done: BTreeSet::new(),
         stack: vec![],
@@ -224,8 +317,19 @@ pub fn resolve(
     for c in &project.components {
         r.visit(c, None)?;
     }
-    let shipped = shipped(defs, &project.components);
+    let shipped = shipped(defs, &picks, &project.components);
     let overrides = overrides(project, cli_overrides, &r.done)?;
+    if let Some(c) = project.choices.keys().find(|c| !r.done.contains(*c)) {
+        let k = project.choices[c].keys().next().map_or("", String::as_str);
+        bail!(
+            "{}: [choices.{c}]: the project does not use the component \"{c}\"",
+            project
+                .choice_spans
+                .get(&format!("{c}.{k}"))
+                .cloned()
+                .unwrap_or_else(|| project.path.display().to_string())
+        );
+    }
     let ctx = Context {
         defs_dir,
         toolchain,
@@ -238,6 +342,7 @@ pub fn resolve(
     for name in &r.order {
         let c = ctx.component(
             &defs[name],
+            &picks,
             overrides.get(name),
             &keys,
             !shipped.contains(name),
@@ -299,6 +404,7 @@ impl Context<'_> {
     fn component(
         &self,
         def: &SoftwareDef,
+        picks: &Picks,
         over: Option<&(String, &str)>,
         keys: &BTreeMap<String, String>,
         build_only: bool,
@@ -329,16 +435,22 @@ impl Context<'_> {
             steps = s.clone();
         }
         env.extend(vd.env.clone());
+        // The picked options' values are part of the steps from here on, and
+        // their dependencies of `depends`: both are in the key.
+        let vars: BTreeMap<&str, String> = options(def, picks)
+            .flat_map(|(_, o)| o.vars.iter().map(|(k, v)| (k.as_str(), v.clone())))
+            .collect();
+        let steps: Vec<String> = steps
+            .iter()
+            .map(|s| crate::util::expand(s, &vars))
+            .collect();
+        let choices = picks.get(name).cloned().unwrap_or_default();
         if steps.is_empty() {
             bail!("{name}: no build steps in {}", def.path.display());
         }
         let patches = self.patches(def, vd)?;
-        let mut depends: Vec<String> = def
-            .depends
-            .iter()
-            .chain(&def.build_depends)
-            .cloned()
-            .collect();
+        let mut depends: Vec<String> = runtime_depends(def, picks);
+        depends.extend(def.build_depends.iter().cloned());
         depends.sort();
         depends.dedup();
         let file_name = vd
@@ -381,6 +493,7 @@ impl Context<'_> {
             patches,
             depends,
             build_only,
+            choices,
             steps,
             env,
             prune: def.prune.clone(),

@@ -151,3 +151,12 @@ pub fn single_file(dir: &Path, what: &str) -> Result<PathBuf> {
         _ => anyhow::bail!("fetching {what}: expected one file, got {}", files.len()),
     }
 }
+
+/// Expand `{placeholders}` in a step or environment value.
+pub fn expand(s: &str, vars: &std::collections::BTreeMap<&str, String>) -> String {
+    let mut out = s.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}

@@ -34,6 +34,7 @@ fn demo_project_builds_a_working_embedded_python() {
             "-c",
             "import ssl, hashlib, zlib, lzma, bz2, sqlite3, ctypes, readline, curses, pyexpat, decimal, uuid\n\
              print(ssl.OPENSSL_VERSION)\n\
+             print('readline backend', readline.backend)\n\
              print(sqlite3.sqlite_version)\n\
              print(hashlib.sha256(b'x').hexdigest()[:8], lzma.decompress(lzma.compress(b'ok')).decode())",
         ])
@@ -48,6 +49,8 @@ fn demo_project_builds_a_working_embedded_python() {
     );
     assert!(stdout.starts_with("OpenSSL 3.5."), "{stdout}");
     assert!(stdout.contains("2d711642 ok"), "{stdout}");
+    // CPython's readline module is built on libedit, not GNU readline.
+    assert!(stdout.contains("readline backend editline"), "{stdout}");
 
     // _ssl links the prefix's libssl, not the system's.
     let ssl_mod = walkdir::WalkDir::new(embedded.join("lib"))
@@ -209,6 +212,19 @@ fn demo_project_builds_a_working_embedded_python() {
         "demo-agent-0.1.0-1.cdx.json",
         "SHA256SUMS",
     ];
+    // Nothing GPL in what ships (components and Python distributions alike).
+    let sbom =
+        std::fs::read_to_string(build.path().join("dist/demo-agent-0.1.0-1.cdx.json")).unwrap();
+    let sbom: serde_json::Value = serde_json::from_str(&sbom).unwrap();
+    let comps = sbom["components"].as_array().unwrap();
+    assert!(
+        comps.iter().any(|c| c["name"] == "libedit"),
+        "no libedit in the SBOM"
+    );
+    for c in comps {
+        let lic = c["licenses"].to_string();
+        assert!(!lic.contains("GPL"), "{} ships under {lic}", c["name"]);
+    }
     for name in packages.iter().map(String::as_str).chain(provenance) {
         let a = std::fs::read(build.path().join("dist").join(name)).unwrap();
         let b = std::fs::read(other.path().join("dist").join(name)).unwrap();

@@ -214,6 +214,8 @@ fn bad_settings_fail_plan_in_under_a_second_naming_line_column_and_valid_values(
 
 /// `[provenance] deny_licenses` fails `ferrobus plan` before anything is
 /// fetched, naming the component and its license; a bad pattern names its line.
+/// The default stack is GPL-free (CPython's readline module uses libedit); a
+/// project that picks GNU readline is refused by a GPL policy.
 #[test]
 fn a_denied_license_fails_plan_naming_the_component() {
     let d = tempfile::tempdir().unwrap();
@@ -225,11 +227,21 @@ fn a_denied_license_fails_plan_naming_the_component() {
     let p = d.path().join("projects/deny.toml");
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     let plan = |extra: &str| {
-        fs::write(&p, format!("{demo}\n[provenance]\n{extra}\n")).unwrap();
+        fs::write(&p, format!("{demo}\n{extra}\n")).unwrap();
         let args = ["--defs", &defs, "plan", &p.display().to_string()];
         ferrobus(&d.path().join("cache"), &d.path().join("build"), &args)
     };
-    let (ok, _, err) = plan("deny_licenses = [\"GPL-3.0-or-later\"]");
+    let readline = "[choices.python]\nline_editing = \"readline\"\n";
+    let (ok, out, err) = plan("[provenance]\ndeny_licenses = [\"GPL-*\", \"LGPL-*\", \"AGPL-*\"]");
+    assert!(ok, "the default stack is not GPL-free: {err}");
+    assert!(
+        out.contains("libedit") && !out.contains("readline "),
+        "the default plan does not use libedit alone: {out}"
+    );
+    assert!(out.contains("line_editing = libedit"), "{out}");
+    let (ok, _, err) = plan(&format!(
+        "{readline}[provenance]\ndeny_licenses = [\"GPL-3.0-or-later\"]"
+    ));
     assert!(!ok, "a GPL component passed the policy");
     assert!(
         err.contains("component readline ")
@@ -237,13 +249,61 @@ fn a_denied_license_fails_plan_naming_the_component() {
             && err.contains("deny.toml"),
         "{err}"
     );
-    let (ok, _, err) = plan("deny_licenses = [\"GPL-*\", \"AGPL-*\"]");
+    let (ok, _, err) = plan(&format!(
+        "{readline}[provenance]\ndeny_licenses = [\"GPL-*\"]"
+    ));
     assert!(!ok && err.contains("component readline "), "{err}");
-    let (ok, out, err) = plan("deny_licenses = [\"AGPL-*\"]");
-    assert!(ok && out.contains("readline"), "{err}");
-    let (ok, _, err) = plan("deny_licenses = [\"GPL-[\"]");
+    let (ok, out, err) = plan(&format!(
+        "{readline}[provenance]\ndeny_licenses = [\"AGPL-*\"]"
+    ));
+    assert!(
+        ok && out.contains("readline ") && !out.contains("libedit"),
+        "{err}"
+    );
+    assert!(out.contains("line_editing = readline"), "{out}");
+    let (ok, _, err) = plan("[provenance]\ndeny_licenses = [\"GPL-[\"]");
     assert!(
         !ok && err.contains("deny.toml:") && err.contains("not an SPDX id or glob"),
         "{err}"
     );
+}
+
+/// A choice the definitions do not offer fails `plan` at its line, listing
+/// what there is.
+#[test]
+fn a_bad_choice_fails_plan_at_its_line() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = fs::read_to_string(repo.join("projects/demo-agent.toml"))
+        .unwrap()
+        .replace("\"../", &format!("\"{}/", repo.display()));
+    let line = demo.lines().count() + 4;
+    let defs = repo.join("software-defs").display().to_string();
+    let p = d.path().join("projects/choice.toml");
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    for (table, pick, wanted) in [
+        (
+            "python",
+            "line_editing = \"editline\"",
+            "options: libedit, readline",
+        ),
+        ("python", "line_edit = \"libedit\"", "has no such choice"),
+        (
+            "openssl",
+            "line_editing = \"libedit\"",
+            "has no such choice (",
+        ),
+        ("nosuch", "x = \"y\"", "there is no component \"nosuch\""),
+        ("readline", "x = \"y\"", "has no such choice"),
+    ] {
+        fs::write(&p, format!("{demo}\n\n[choices.{table}]\n{pick}\n")).unwrap();
+        let args = ["--defs", &defs, "plan", &p.display().to_string()];
+        let (ok, _, err) = ferrobus(&d.path().join("cache"), &d.path().join("build"), &args);
+        assert!(!ok, "{pick} was accepted");
+        let at = format!("choice.toml:{line}:");
+        assert!(
+            err.contains(&at) && err.contains(wanted),
+            "{pick}: wanted {at} and {wanted}: {err}"
+        );
+    }
 }

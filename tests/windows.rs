@@ -621,6 +621,36 @@ fn msi_installs_runs_upgrades_and_uninstalls_under_wine() {
         "{text}"
     );
 
+    // TLS trusts the Windows certificate store (wine fills its ROOT store
+    // from the host's CA files): nothing from the environment.
+    let code = "import ssl\n\
+                print('ROOT', len(ssl.enum_certificates('ROOT')))\n\
+                print('CA', ssl.create_default_context().cert_store_stats()['x509_ca'])\n";
+    let mut cmd = w.wine(&[py, "-c", code]);
+    for v in [
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+    ] {
+        cmd.env_remove(v);
+    }
+    let text = String::from_utf8_lossy(&run(&mut cmd).stdout).to_string();
+    let count = |label: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {label} in {text}"))
+    };
+    assert!(
+        count("ROOT ") > 100,
+        "the Windows ROOT store is nearly empty: {text}"
+    );
+    assert!(
+        count("CA ") > 100,
+        "the default context ignores the Windows store: {text}"
+    );
+
     // The agent answers on 127.0.0.1.
     let status = agent_status(&w, &dir);
     assert!(status.starts_with("HTTP/1.0 200"), "{status}");

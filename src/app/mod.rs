@@ -208,7 +208,7 @@ impl Builder {
         let mut env: BTreeMap<String, String> =
             crate::plan::standard_env(&plan.toolchain, plan.source_date_epoch)
                 .into_iter()
-                .map(|(k, v)| (k, crate::build::expand(&v, &vars)))
+                .map(|(k, v)| (k, crate::util::expand(&v, &vars)))
                 .collect();
         // Fail loudly instead of silently falling back to pure Python.
         env.insert("PYYAML_FORCE_LIBYAML".into(), "1".into());

@@ -68,7 +68,7 @@ impl BuildReport {
                 Outcome::Built => format!("built ({:.1}s)", c.seconds),
                 Outcome::Failed => "failed".into(),
             };
-            let _ = writeln!(s, "{:<12} {:<16} {what}", c.name, c.version);
+            let _ = writeln!(s, "{:<15} {:<16} {what}", c.name, c.version);
         }
         if let Some(a) = &self.app {
             let _ = writeln!(
@@ -190,7 +190,7 @@ impl PlanReport {
         );
         let _ = writeln!(
             s,
-            "{:<12} {:<22} {:<18} {:<18} depends",
+            "{:<15} {:<22} {:<18} {:<18} depends",
             "component", "version", "key", "status"
         );
         for p in &self.components {
@@ -202,7 +202,7 @@ impl PlanReport {
             };
             let _ = writeln!(
                 s,
-                "{:<12} {:<22} {:<18} {:<18} {}",
+                "{:<15} {:<22} {:<18} {:<18} {}",
                 c.name,
                 ver,
                 &c.key[..16],
@@ -210,7 +210,10 @@ impl PlanReport {
                 c.depends.join(",")
             );
             if let Some(prev) = &p.previous_key {
-                let _ = writeln!(s, "{:<12} {:<22} was {}", "", "", &prev[..16]);
+                let _ = writeln!(s, "{:<15} {:<22} was {}", "", "", &prev[..16]);
+            }
+            for (k, v) in &c.choices {
+                let _ = writeln!(s, "{:<15} {:<22} {k} = {v}", "", "");
             }
         }
         s
@@ -303,7 +306,7 @@ impl CacheListing {
         for a in &self.artifacts {
             let _ = writeln!(
                 s,
-                "  {:<12} {:<22} {} {:>6} files {:>6.1} MB",
+                "  {:<15} {:<22} {} {:>6} files {:>6.1} MB",
                 a.name,
                 a.version,
                 &a.key[..16],

@@ -94,12 +94,12 @@ pub fn text(c: &Contents) -> String {
         None => s.push_str("toolchain none: the runtime is assembled, nothing compiled\n"),
     }
     s.push_str(&format!(
-        "{:<12} {:<14} {:<36} {:<16} {:<16} {:<7} license files\n",
+        "{:<15} {:<14} {:<36} {:<16} {:<16} {:<7} license files\n",
         "component", "version", "license", "source sha256", "key", "patches"
     ));
     for x in &c.components {
         s.push_str(&format!(
-            "{:<12} {:<14} {:<36} {:<16} {:<16} {:<7} {}\n",
+            "{:<15} {:<14} {:<36} {:<16} {:<16} {:<7} {}\n",
             x.name,
             x.version,
             if x.license.is_empty() {

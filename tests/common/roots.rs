@@ -1,6 +1,8 @@
 //! Debian roots for install tests: made once with `debootstrap --variant=minbase`
-//! from the archive the host's apt uses (read at run time), cached as a tarball in
-//! the ferrobus cache (`roots/<release>.tar`), unpacked fresh for every test.
+//! plus `ca-certificates` (the system trust store a real server has, and
+//! `update-ca-certificates`) from the archive the host's apt uses (read at run
+//! time), cached as a tarball in the ferrobus cache
+//! (`roots/<release>-minbase-ca.tar`), unpacked fresh for every test.
 
 #![allow(dead_code)] // each test binary uses part of it
 
@@ -38,7 +40,7 @@ fn cache_dir() -> PathBuf {
 pub fn root_tarball(release: &str) -> PathBuf {
     let dir = cache_dir();
     fs::create_dir_all(&dir).unwrap();
-    let tar = dir.join(format!("{release}-minbase.tar"));
+    let tar = dir.join(format!("{release}-minbase-ca.tar"));
     let lock = fs::File::create(dir.join(format!(".{release}.lock"))).unwrap();
     fs2::FileExt::lock_exclusive(&lock).unwrap();
     if tar.is_file() {
@@ -51,7 +53,7 @@ pub fn root_tarball(release: &str) -> PathBuf {
     let work = tempfile::tempdir_in(&dir).unwrap();
     let target = work.path().join("root");
     let out = Command::new("debootstrap")
-        .args(["--variant=minbase", release])
+        .args(["--variant=minbase", "--include=ca-certificates", release])
         .arg(&target)
         .arg(&mirror)
         .output()
