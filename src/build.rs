@@ -117,14 +117,15 @@ impl Ui {
     }
 }
 
-/// Build `plan` into its prefix. `sources` maps component names to fetched files.
-pub fn build(
-    plan: &Plan,
-    layout: &Layout,
-    sources: &HashMap<String, PathBuf>,
-    opts: &BuildOptions,
-) -> Result<BuildReport> {
-    let started = Instant::now();
+/// Exclusive use of a project's build prefix, from the build of its components
+/// until the last stage that reads the prefix (the app's wheels are built
+/// against it, the stage copies it): another build of the same project in the
+/// same cache waits for it to be dropped.
+pub struct PrefixLock(#[allow(dead_code)] fs::File);
+
+/// Take the project's prefix lock (waiting, with a message, while another
+/// build holds it).
+pub fn lock_prefix(plan: &Plan, layout: &Layout) -> Result<PrefixLock> {
     let root = layout.prefix_root(&plan.project);
     fs::create_dir_all(&root)?;
     let lock = fs::File::create(root.join("lock"))?;
@@ -132,6 +133,20 @@ pub fn build(
         eprintln!("waiting for another build of {} to finish...", plan.project);
         fs2::FileExt::lock_exclusive(&lock)?;
     }
+    Ok(PrefixLock(lock))
+}
+
+/// Build `plan` into its prefix, which `_lock` keeps to this build. `sources`
+/// maps component names to fetched files.
+pub fn build(
+    plan: &Plan,
+    layout: &Layout,
+    sources: &HashMap<String, PathBuf>,
+    opts: &BuildOptions,
+    _lock: &PrefixLock,
+) -> Result<BuildReport> {
+    let started = Instant::now();
+    let root = layout.prefix_root(&plan.project);
     fs::create_dir_all(&plan.prefix)?;
     let state_path = root.join("state.json");
     let state = prepare_prefix(plan, &state_path)?;
@@ -167,7 +182,6 @@ pub fn build(
         queued: Vec::new(),
     };
     run.schedule(&rx)?;
-    drop(lock);
     run.finish()
 }
 

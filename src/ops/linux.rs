@@ -20,7 +20,10 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     let p = plan(s)?;
     p.contents.check_declared()?;
     let sources = fetch(s, &p, &opts.fetch)?;
-    let built = crate::build::build(&p.plan, &s.layout, &sources, &opts.build)?;
+    // Held until the staged tree is finished (the app's wheels and its
+    // install use the prefix's Python).
+    let prefix_lock = crate::build::lock_prefix(&p.plan, &s.layout)?;
+    let built = crate::build::build(&p.plan, &s.layout, &sources, &opts.build, &prefix_lock)?;
     let wheels = app_layer(s, &p)?;
     let staged = stage::stage(&p.plan, &s.layout, &p.tree_id)?;
     let (relocated, health) = if staged.copied {
@@ -29,6 +32,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     } else {
         (None, None)
     };
+    drop(prefix_lock);
     let (packages, provenance) = publish(s, &p, &staged.root, opts.signing.clone())?;
     Ok(BuildReport {
         project: p.plan.project.clone(),
