@@ -29,7 +29,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     } else {
         (None, None)
     };
-    let (packages, provenance) = publish(s, &p, &staged.root, opts.signing.clone())?;
+    let out = publish(s, &p, &staged.root, opts.signing.clone())?;
     Ok(BuildReport {
         project: p.plan.project.clone(),
         target: s.target.name,
@@ -42,8 +42,9 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         app: wheels.map(|w| w.report),
         relocate: relocated,
         check: health.map(Into::into),
-        packages,
-        provenance,
+        packages: out.packages,
+        provenance: out.provenance.into_iter().chain(out.signature).collect(),
+        lint: out.lint,
     })
 }
 

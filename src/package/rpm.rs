@@ -28,6 +28,28 @@ pub fn dependency(spec: &str) -> Result<Dependency> {
     })
 }
 
+/// rpmlint's configuration for the rpms ferrobus writes
+/// (`packaging/rpm/rpmlint-ferrobus.toml`): the checks a self-contained stack
+/// under /opt fails by design, each filtered with its reason.
+pub const RPMLINT_FILTERS: &str = include_str!("../../packaging/rpm/rpmlint-ferrobus.toml");
+
+/// The rpmlint configuration of one package, written beside it in dist
+/// (`rpmlint -c <name>-<v>-<i>.rpmlint.toml <rpm>`): [`RPMLINT_FILTERS`], and
+/// the project's license as a valid `License` value (rpmlint's own list is
+/// empty unless a distribution's configuration fills it; the project file's
+/// license was checked to be an SPDX expression when it was loaded).
+pub fn rpmlint_config(meta: &Meta) -> String {
+    let mut s = RPMLINT_FILTERS.to_string();
+    if !meta.license.is_empty() {
+        s.push_str(&format!(
+            "\n# The License tag: {}'s license, an SPDX expression.\nValidLicenses = [{}]\n",
+            meta.name,
+            toml::Value::String(meta.license.clone())
+        ));
+    }
+    s
+}
+
 /// The mode of a file in the rpm: the normalised one, except that shared
 /// libraries are 0755. That is the rpm convention (rpm's dependency generator and
 /// debuginfo extraction look only at executable libraries; rpmlint:
@@ -81,6 +103,13 @@ impl Packager for Rpm {
 
     fn file_name(&self, meta: &Meta) -> String {
         format!("{}-{}.x86_64.rpm", meta.name, meta.full_version())
+    }
+
+    fn lint_config(&self, meta: &Meta) -> Option<(String, String)> {
+        Some((
+            format!("{}-{}.rpmlint.toml", meta.name, meta.full_version()),
+            rpmlint_config(meta),
+        ))
     }
 
     fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()> {
