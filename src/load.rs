@@ -605,6 +605,17 @@ pub fn load_project(path: &Path) -> Result<Project> {
             );
         }
     }
+    if !p.license.is_empty()
+        && let Err(e) = spdx::Expression::parse(&p.license)
+    {
+        bail!(
+            "{}: license \"{}\" is not an SPDX license expression ({}); e.g. \"Apache-2.0\", \
+             \"MIT OR Apache-2.0\", \"LicenseRef-Proprietary\"",
+            spans.at(&["license"]),
+            p.license,
+            e.reason
+        );
+    }
     if !p.install_dir.starts_with('/') {
         bail!(
             "{}: install_dir must be absolute, got \"{}\"",
@@ -1128,6 +1139,38 @@ mod tests {
             e.contains("p.toml:9:19") && e.contains("\"zip\" is a Windows format"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_license_is_an_spdx_expression() {
+        let with = |l: &str| {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("p.toml");
+            fs::write(
+                &p,
+                format!(
+                    "name = \"a\"\nversion = \"1.0.0\"\nlicense = \"{l}\"\n\
+                     install_dir = \"/opt/a\"\ncomponents = [\"zlib\"]\n"
+                ),
+            )
+            .unwrap();
+            load_project(&p).map(|p| p.license)
+        };
+        for ok in [
+            "Apache-2.0",
+            "MIT OR Apache-2.0",
+            "(MIT AND BSD-3-Clause) OR GPL-2.0-or-later WITH Classpath-exception-2.0",
+            "LicenseRef-Proprietary",
+        ] {
+            assert_eq!(with(ok).unwrap(), ok);
+        }
+        for bad in ["Apache 2.0", "GPLv2+", "MIT or"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("p.toml:3:11") && e.contains("not an SPDX license expression"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!   dir and NUL-padded to the same length.
 //! - Text files (shebangs, `_sysconfigdata*`, the config Makefile, `.pc`, scripts)
 //!   get the install dir in place of the build prefix. Libtool `.la` files go.
+//!   A Python module that is not executable loses its dead `#!` line (the line
+//!   stays, empty).
 //! - `.pyc` files record their source path: they are recompiled with the install
 //!   path by the tree's own Python.
 //!
@@ -149,7 +151,9 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
     if opts.rpath_only {
         return Ok(Done::Nothing);
     }
-    if let Some(new) = python_shebang(root, f, &data, &opts.build_prefix, &opts.install_prefix) {
+    let new = python_shebang(root, f, &data, &opts.build_prefix, &opts.install_prefix)
+        .or_else(|| inert_shebang(f, &name, &data));
+    if let Some(new) = new {
         data = new;
         if memchr::memmem::find(&data, from).is_none() {
             write_replace(f, &data)?;
@@ -235,6 +239,26 @@ fn python_shebang(
     .into_bytes();
     out.extend_from_slice(&data[(end + 1).min(data.len())..]);
     Some(out)
+}
+
+/// A Python module that is not executable but starts with a `#!` line (the
+/// standard library's `base64.py`, `pdb.py`, `tarfile.py`, ...): it is imported
+/// or run as `python -m`, never exec'd, so the line is dead, and it names an
+/// interpreter outside the tree (`/usr/bin/env python3`). rpmlint
+/// (`non-executable-script`) and lintian (`script-not-executable`) flag such
+/// files; making them executable instead would give `/usr/bin/env` scripts
+/// (`env-script-interpreter`). The line is emptied, not removed, so that line
+/// numbers in tracebacks and an encoding declaration on line 2 stay where they
+/// were. Returns the new contents.
+fn inert_shebang(f: &Path, name: &str, data: &[u8]) -> Option<Vec<u8>> {
+    if !name.ends_with(".py") || !data.starts_with(b"#!") {
+        return None;
+    }
+    if fs::metadata(f).ok()?.permissions().mode() & 0o111 != 0 {
+        return None;
+    }
+    let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+    Some(data[end..].to_vec())
 }
 
 /// The new form of one RPATH entry of a file in `dir`: inside the build prefix →
@@ -420,8 +444,34 @@ fn recompile_pyc(root: &Path, install_prefix: &Path, epoch: u64) -> Result<usize
 
 #[cfg(test)]
 mod tests {
-    use super::rpath_entry;
+    use super::{inert_shebang, rpath_entry};
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
+
+    #[test]
+    fn dead_shebangs_of_modules_are_emptied() {
+        let t = tempfile::tempdir().unwrap();
+        let file = |name: &str, mode: u32| {
+            let p = t.path().join(name);
+            fs::write(
+                &p,
+                "#!/usr/bin/env python3\n# -*- coding: latin-1 -*-\nx = 1\n",
+            )
+            .unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            let data = fs::read(&p).unwrap();
+            inert_shebang(&p, name, &data).map(|d| String::from_utf8(d).unwrap())
+        };
+        // Line 1 emptied: the encoding line stays line 2.
+        assert_eq!(
+            file("base64.py", 0o644).as_deref(),
+            Some("\n# -*- coding: latin-1 -*-\nx = 1\n")
+        );
+        // A script that is run keeps its interpreter line; other files are not touched.
+        assert_eq!(file("tool.py", 0o755), None);
+        assert_eq!(file("tool", 0o644), None);
+    }
 
     #[test]
     fn rpath_entries_become_origin_relative() {

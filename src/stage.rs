@@ -120,10 +120,17 @@ fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
     layout.project_build(&plan.project).join("stage.id")
 }
 
+/// Bumped when what staging or relocation makes of the same components changes
+/// (1: the dead `#!` line of a non-executable Python module is emptied): the
+/// staged trees are made again, the components' artifacts are kept (bumping
+/// [`crate::fingerprint::SCHEMA`] would rebuild every component as well).
+pub const TREE_REVISION: u32 = 1;
+
 /// Identity of a staged tree: the keys of the shipped components, the
 /// application's (`app_key`) and the provenance files' (`provenance_key`).
 pub fn stage_id(plan: &Plan, app_key: Option<&str>, provenance_key: &str) -> String {
     Fingerprint::new("tree")
+        .with("revision", TREE_REVISION)
         .with("epoch", plan.source_date_epoch)
         .with("components", plan.shipped_keys())
         .with("app", app_key)

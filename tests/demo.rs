@@ -169,8 +169,9 @@ fn demo_project_builds_a_working_embedded_python() {
         ]
     );
     let sums = std::fs::read_to_string(build.path().join("dist/SHA256SUMS")).unwrap();
-    // The five installers, the version manifest and the SBOM.
-    assert_eq!(sums.lines().count(), 7, "{sums}");
+    // The five installers, the version manifest, the SBOM and the rpm's
+    // rpmlint configuration.
+    assert_eq!(sums.lines().count(), 8, "{sums}");
 
     // Each installer's payload matches its SBOM and its checksum (no key here:
     // tests/provenance.rs checks signatures).
@@ -187,6 +188,21 @@ fn demo_project_builds_a_working_embedded_python() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(text.matches("as the SBOM records").count(), 5, "{text}");
+
+    // rpmlint, with the configuration ferrobus writes beside the rpm (the checks
+    // a bundle under /opt fails by design, filtered with their reasons), and
+    // lintian (with the deb's own overrides): no errors on either.
+    match common::rpmlint(
+        &dist.join("demo-agent-0.1.0-1.x86_64.rpm"),
+        &dist.join("demo-agent-0.1.0-1.rpmlint.toml"),
+    ) {
+        Some(l) => assert!(l.errors.is_empty(), "rpmlint errors:\n{}", l.report),
+        None => common::skip_part("rpmlint is not installed", "scripts/deps installs it"),
+    }
+    match common::lintian(&dist.join("demo-agent_0.1.0-1_amd64.deb")) {
+        Some(l) => assert!(l.errors.is_empty(), "lintian errors:\n{}", l.report),
+        None => common::skip_part("lintian is not installed", "scripts/deps installs it"),
+    }
 
     // A second build changes nothing.
     let second = run();
@@ -210,6 +226,7 @@ fn demo_project_builds_a_working_embedded_python() {
     let provenance = [
         "demo-agent-0.1.0-1.version-manifest.json",
         "demo-agent-0.1.0-1.cdx.json",
+        "demo-agent-0.1.0-1.rpmlint.toml",
         "SHA256SUMS",
     ];
     // Nothing GPL in what ships (components and Python distributions alike).

@@ -33,7 +33,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         (None, None)
     };
     drop(prefix_lock);
-    let (packages, provenance) = publish(s, &p, &staged.root, opts.signing.clone())?;
+    let out = publish(s, &p, &staged.root, opts.signing.clone())?;
     Ok(BuildReport {
         project: p.plan.project.clone(),
         target: s.target.name,
@@ -46,8 +46,9 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         app: wheels.map(|w| w.report),
         relocate: relocated,
         check: health.map(Into::into),
-        packages,
-        provenance,
+        packages: out.packages,
+        provenance: out.provenance.into_iter().chain(out.signature).collect(),
+        lint: out.lint,
     })
 }
 

@@ -203,20 +203,27 @@ pub fn package(s: &Session, signing: Option<SigningKey>) -> Result<Vec<PathBuf>>
         );
     }
     let root = s.layout.project_build(&p.plan.project).join("stage");
-    let (packages, prov) = publish(s, &p, &root, signing)?;
-    Ok(packages.into_iter().map(|p| p.path).chain(prov).collect())
+    let out = publish(s, &p, &root, signing)?;
+    Ok(out
+        .packages
+        .into_iter()
+        .map(|p| p.path)
+        .chain(out.provenance)
+        .chain(out.lint)
+        .chain(out.signature)
+        .collect())
 }
 
 /// Write the project's Linux installers from its checked stage into dist/
-/// through the one publisher: the version manifest and SBOM beside them, all in
-/// dist's one SHA256SUMS (signed when a key is given). Returns (installers,
-/// provenance and signature files).
+/// through the one publisher: the version manifest, SBOM and lint
+/// configurations beside them, all in dist's one SHA256SUMS (signed when a key
+/// is given).
 fn publish(
     s: &Session,
     p: &Planned,
     stage_root: &Path,
     signing: Option<SigningKey>,
-) -> Result<(Vec<package::Packaged>, Vec<PathBuf>)> {
+) -> Result<package::Published> {
     let mut meta = package::Meta::from_project(&s.project)?;
     meta.signing = signing;
     let beside = package::Beside {
@@ -224,16 +231,14 @@ fn publish(
         stem: format!("{}-{}", meta.name, meta.full_version()),
     };
     let formats = &s.project.package.formats;
-    let out = package::publish(
+    package::publish(
         stage_root,
         Some(&beside),
         &meta,
         formats,
         &s.dist,
         &p.tree_id,
-    )?;
-    let files = out.provenance.into_iter().chain(out.signature).collect();
-    Ok((out.packages, files))
+    )
 }
 
 /// Check artifacts: checksum (and its signature), own signature, SBOM against

@@ -55,6 +55,9 @@ pub struct BuildReport {
     pub packages: Vec<Packaged>,
     /// Version manifest, SBOM, SHA256SUMS signature written beside them.
     pub provenance: Vec<PathBuf>,
+    /// Lint tools' configurations written beside them (the rpm's
+    /// `<name>-<v>-<i>.rpmlint.toml`).
+    pub lint: Vec<PathBuf>,
 }
 
 impl BuildReport {
@@ -103,6 +106,9 @@ impl BuildReport {
         }
         for p in &self.provenance {
             let _ = writeln!(s, "provenance {}", p.display());
+        }
+        for p in &self.lint {
+            let _ = writeln!(s, "lint config {}", p.display());
         }
         let state = if self.updated { "updated" } else { "unchanged" };
         let _ = writeln!(

@@ -86,6 +86,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         check: Some(health),
         packages: out.packages,
         provenance: out.provenance.into_iter().chain(out.signature).collect(),
+        lint: out.lint,
     })
 }
 

@@ -171,6 +171,14 @@ pub trait Packager: Send + Sync {
     /// Write the package of `root` to `out`: the staged file-system image (the
     /// Linux formats) or the Windows bundle, the install dir's contents (zip, msi).
     fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()>;
+    /// The configuration of the format's lint tool that [`publish`] writes into
+    /// `dist` beside the package, as (file name, contents): the rpm's for
+    /// rpmlint ([`rpm::rpmlint_config`]). None for formats whose overrides
+    /// travel inside the package (the deb's lintian overrides) or that have no
+    /// such tool.
+    fn lint_config(&self, _meta: &Meta) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// Every format name a project may list in `[package] formats` (of a Linux
@@ -224,6 +232,9 @@ pub struct Published {
     pub packages: Vec<Packaged>,
     /// The version manifest and SBOM copied beside them.
     pub provenance: Vec<PathBuf>,
+    /// The lint tools' configurations written beside them
+    /// ([`Packager::lint_config`]: `<name>-<v>-<i>.rpmlint.toml`).
+    pub lint: Vec<PathBuf>,
     /// `SHA256SUMS`.
     pub sums: PathBuf,
     /// `SHA256SUMS.sig`, when `meta.signing` is set.
@@ -242,7 +253,8 @@ pub fn package_all(
     Ok(publish(root, None, meta, formats, dist, tree_id)?.packages)
 }
 
-/// Write every requested format into `dist`, copy the provenance files beside
+/// Write every requested format into `dist`, copy the provenance files and
+/// write the lint tools' configurations ([`Packager::lint_config`]) beside
 /// them, then record all of it in `SHA256SUMS` and sign that with
 /// `meta.signing` ([`record_sums`]).
 ///
@@ -266,18 +278,42 @@ pub fn publish(
         Some(b) => crate::provenance::copy_to_dist(&b.dir, &b.stem, dist)?,
         None => vec![],
     };
+    let lint = write_lint_configs(meta, formats, dist)?;
     let written: Vec<PathBuf> = packages
         .iter()
         .map(|p| p.path.clone())
         .chain(provenance.iter().cloned())
+        .chain(lint.iter().cloned())
         .collect();
     let (sums, signature) = record_sums(dist, &written, meta.signing.as_ref(), meta.epoch)?;
     Ok(Published {
         packages,
         provenance,
+        lint,
         sums,
         signature,
     })
+}
+
+/// The lint configurations of `formats` ([`Packager::lint_config`]) in `dist`,
+/// each rewritten only when its contents changed. Returns their paths.
+fn write_lint_configs(
+    meta: &Meta,
+    formats: &[crate::load::Format],
+    dist: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for f in formats {
+        let Some((name, text)) = packager(f.as_str())?.lint_config(meta) else {
+            continue;
+        };
+        let path = dist.join(name);
+        if std::fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
+            write_atomic(&path, text.as_bytes())?;
+        }
+        out.push(path);
+    }
+    Ok(out)
 }
 
 /// The packages of `formats`, written unless `dist` already holds them for the

@@ -2,7 +2,7 @@
 //! units in `/usr/lib/systemd/system`, config files as `%config(noreplace)`, and
 //! the `%pre`/`%post`/`%preun`/`%postun` scriptlets from `packaging/rpm/`.
 
-use super::archive::{Kind, image};
+use super::archive::{Entry, Kind, image};
 use super::{Meta, Packager, scripts};
 use anyhow::{Context, Result, bail};
 use rpm::{BuildConfig, CompressionWithLevel, Dependency, FileOptions, PackageBuilder};
@@ -28,6 +28,65 @@ pub fn dependency(spec: &str) -> Result<Dependency> {
     })
 }
 
+/// rpmlint's configuration for the rpms ferrobus writes
+/// (`packaging/rpm/rpmlint-ferrobus.toml`): the checks a self-contained stack
+/// under /opt fails by design, each filtered with its reason.
+pub const RPMLINT_FILTERS: &str = include_str!("../../packaging/rpm/rpmlint-ferrobus.toml");
+
+/// The rpmlint configuration of one package, written beside it in dist
+/// (`rpmlint -c <name>-<v>-<i>.rpmlint.toml <rpm>`): [`RPMLINT_FILTERS`], and
+/// the project's license as a valid `License` value (rpmlint's own list is
+/// empty unless a distribution's configuration fills it; the project file's
+/// license was checked to be an SPDX expression when it was loaded).
+pub fn rpmlint_config(meta: &Meta) -> String {
+    let mut s = RPMLINT_FILTERS.to_string();
+    if !meta.license.is_empty() {
+        s.push_str(&format!(
+            "\n# The License tag: {}'s license, an SPDX expression.\nValidLicenses = [{}]\n",
+            meta.name,
+            toml::Value::String(meta.license.clone())
+        ));
+    }
+    s
+}
+
+/// The mode of a file in the rpm: the normalised one, except that shared
+/// libraries are 0755. That is the rpm convention (rpm's dependency generator and
+/// debuginfo extraction look only at executable libraries; rpmlint:
+/// `shared-library-not-executable`), where Debian's is 0644 (policy 8.1, lintian
+/// `shared-library-is-executable`), which relocation gives the staged tree.
+fn file_mode(e: &Entry) -> Result<u32> {
+    if e.mode & 0o111 != 0 {
+        return Ok(e.mode);
+    }
+    let mut head = [0u8; 4];
+    let mut f = std::fs::File::open(&e.path)?;
+    if std::io::Read::read_exact(&mut f, &mut head).is_err() || !crate::elf::is_elf(&head) {
+        return Ok(e.mode);
+    }
+    let data = std::fs::read(&e.path)?;
+    Ok(if crate::elf::is_shared_library(&data) {
+        0o755
+    } else {
+        e.mode
+    })
+}
+
+/// The one `%changelog` entry: who made this release, its version-release (which
+/// rpmlint expects at the end of the name) and when (SOURCE_DATE_EPOCH), as the
+/// deb's `changelog.Debian.gz` says it.
+fn changelog(meta: &Meta) -> (String, String) {
+    let who = if meta.maintainer.trim().is_empty() {
+        meta.name.as_str()
+    } else {
+        meta.maintainer.trim()
+    };
+    (
+        format!("{who} - {}", meta.full_version()),
+        "- Package built by ferrobus.".to_string(),
+    )
+}
+
 fn compression(meta: &Meta) -> Result<CompressionWithLevel> {
     use crate::load::RpmCompression;
     Ok(match meta.rpm_compression {
@@ -44,6 +103,13 @@ impl Packager for Rpm {
 
     fn file_name(&self, meta: &Meta) -> String {
         format!("{}-{}.x86_64.rpm", meta.name, meta.full_version())
+    }
+
+    fn lint_config(&self, meta: &Meta) -> Option<(String, String)> {
+        Some((
+            format!("{}-{}.rpmlint.toml", meta.name, meta.full_version()),
+            rpmlint_config(meta),
+        ))
     }
 
     fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()> {
@@ -72,6 +138,8 @@ impl Packager for Rpm {
             .packager(meta.maintainer.clone())
             .group(meta.rpm_group.clone())
             .build_host("ferrobus");
+        let (who, what) = changelog(meta);
+        b.add_changelog_entry(who, what, rpm::Timestamp::from(meta.epoch as u32));
         for r in &meta.rpm_requires {
             b.requires(dependency(r)?);
         }
@@ -111,8 +179,9 @@ impl Packager for Rpm {
                 ),
                 Kind::File => {
                     let is_config = extra.iter().any(|f| f.config && f.path == dest);
+                    let mode = file_mode(&e).with_context(|| format!("reading {dest}"))?;
                     let mut opts = FileOptions::new(&dest)
-                        .permissions(e.mode as u16)
+                        .permissions(mode as u16)
                         .modified_at(mtime);
                     if is_config {
                         opts = opts.config().noreplace();

@@ -416,6 +416,81 @@ pub fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A lint tool's report on one package: its error lines and the whole report.
+pub struct Lint {
+    /// The lines reporting an error (`E:`).
+    pub errors: Vec<String>,
+    /// Everything the tool printed.
+    pub report: String,
+}
+
+/// `rpmlint -c <config> <rpm>`. The configuration must have been read (rpmlint
+/// only warns about a missing one) and the summary must agree with the error
+/// lines. None when rpmlint is not installed: the caller skips.
+pub fn rpmlint(rpm: &Path, config: &Path) -> Option<Lint> {
+    if !have("rpmlint") {
+        return None;
+    }
+    let out = Command::new("rpmlint")
+        .arg("-c")
+        .arg(config)
+        .arg(rpm)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = both(&out);
+    assert!(
+        report.contains(&config.display().to_string()) && !report.contains("error locating"),
+        "rpmlint did not read {}:\n{report}",
+        config.display()
+    );
+    let errors: Vec<String> = report
+        .lines()
+        .filter(|l| l.contains(": E: "))
+        .map(String::from)
+        .collect();
+    let summary = report
+        .lines()
+        .find(|l| l.contains("packages and") && l.contains(" errors,"))
+        .unwrap_or_else(|| panic!("no rpmlint summary:\n{report}"));
+    assert!(
+        summary.contains(&format!(" {} errors,", errors.len())),
+        "{summary}\n{report}"
+    );
+    Some(Lint { errors, report })
+}
+
+/// `lintian --fail-on error --allow-root` on a deb, every tag shown; its exit
+/// status must agree with the error lines. None when lintian is not
+/// installed: the caller skips.
+pub fn lintian(deb: &Path) -> Option<Lint> {
+    if !have("lintian") {
+        return None;
+    }
+    let out = Command::new("lintian")
+        .args([
+            "--fail-on",
+            "error",
+            "--tag-display-limit",
+            "0",
+            "--allow-root",
+        ])
+        .arg(deb)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = both(&out);
+    let errors: Vec<String> = report
+        .lines()
+        .filter(|l| l.starts_with("E: "))
+        .map(String::from)
+        .collect();
+    // Exit status 1 is "errors found", anything else but 0 is lintian failing.
+    let expected = if errors.is_empty() { 0 } else { 1 };
+    assert_eq!(out.status.code(), Some(expected), "lintian:\n{report}");
+    Some(Lint { errors, report })
+}
+
 /// Write `<dir>/software-defs/<name>.toml`.
 pub fn write_def(dir: &Path, name: &str, text: &str) {
     let defs = dir.join("software-defs");
