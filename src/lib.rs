@@ -13,6 +13,7 @@ pub mod elf;
 pub mod extract;
 pub mod fetch;
 pub mod fingerprint;
+pub mod hardening;
 pub mod load;
 pub mod ops;
 pub mod package;

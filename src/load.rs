@@ -55,6 +55,9 @@ pub struct SoftwareDef {
     /// library behind CPython's `readline` module.
     #[serde(default, rename = "choice")]
     pub choices: BTreeMap<String, Choice>,
+    /// Hardening flags this component is built without (`[hardening]`).
+    #[serde(default)]
+    pub hardening: crate::hardening::HardeningDef,
     /// Where the definition was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
@@ -445,6 +448,11 @@ pub struct Health {
     /// Keep the stripped debug symbols in `build/<project>/debug/<file>.debug`.
     #[serde(default)]
     pub keep_debug: bool,
+    /// Hardening properties every ELF file must have (`pie`, `stack-protector`,
+    /// `fortify`, `relro`, `bind-now`, `cf-protection`); default: all of them
+    /// the toolchain can produce for the target
+    /// ([`crate::hardening::default_required`]).
+    pub hardening: Option<Vec<crate::hardening::Protection>>,
 }
 
 impl Default for Health {
@@ -456,6 +464,7 @@ impl Default for Health {
             allow_libs: vec![],
             strip: true,
             keep_debug: false,
+            hardening: None,
         }
     }
 }
@@ -564,7 +573,24 @@ pub fn load_software(path: &Path) -> Result<SoftwareDef> {
             def.default_version
         );
     }
+    check_hardening(&def, &Spans::new(path, &text))?;
     Ok(def)
+}
+
+/// `[hardening]` and the `env` tables of a definition (top level, per target,
+/// per version): see [`crate::hardening::HardeningDef::check`].
+fn check_hardening(def: &SoftwareDef, at: &Spans) -> Result<()> {
+    let idx: Vec<String> = (0..def.versions.len()).map(|i| i.to_string()).collect();
+    let mut tables: Vec<(Vec<&str>, &BTreeMap<String, String>)> = vec![(vec!["env"], &def.env)];
+    for (t, o) in &def.targets {
+        tables.push((vec!["targets", t, "env"], &o.env));
+    }
+    for (i, v) in def.versions.iter().enumerate() {
+        tables.push((vec!["version", &idx[i], "env"], &v.env));
+    }
+    let tables: Vec<(&[&str], &BTreeMap<String, String>)> =
+        tables.iter().map(|(k, e)| (k.as_slice(), *e)).collect();
+    def.hardening.check(&tables, at)
 }
 
 /// Read every `*.toml` in a definitions directory, keyed by component name.
@@ -628,6 +654,21 @@ pub fn load_project(path: &Path) -> Result<Project> {
     }
     check_install_items(&p)?;
     check_toolchain(&p)?;
+    for (i, h) in p.health.hardening.iter().flatten().enumerate() {
+        if !h.checkable() {
+            bail!(
+                "{}: [health] hardening: \"{h}\" cannot be read from a binary (no reliable \
+                 signature); it is still in every build's flags. Properties: {}",
+                spans.at(&["health", "hardening", &i.to_string()]),
+                crate::hardening::Protection::ALL
+                    .iter()
+                    .filter(|p| p.checkable())
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     for g in p.stage.prune.iter().chain(&p.stage.keep) {
         if let Err(e) = glob::Pattern::new(g) {
             bail!("{}: [stage] bad glob \"{g}\": {e}", path.display());
@@ -798,7 +839,8 @@ macro_rules! setting {
         }
         impl std::str::FromStr for $name {
             type Err = anyhow::Error;
-            fn from_str(s: &str) -> Result<Self> {
+            fn from_str(s: &str) -> anyhow::Result<Self> {
+                use anyhow::Context as _;
                 Self::ALL.iter().copied().find(|v| v.as_str() == s).with_context(|| {
                     format!("unknown {} \"{s}\" (valid: {})", stringify!($name), Self::valid())
                 })
@@ -811,6 +853,7 @@ macro_rules! setting {
         }
     };
 }
+pub(crate) use setting;
 
 setting!(
     /// An installer format (`[package] formats` for Linux, `[windows] formats`).

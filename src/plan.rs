@@ -61,6 +61,9 @@ pub struct Component {
     pub key: String,
     /// The definition file.
     pub definition: PathBuf,
+    /// Hardening this component is built without, with the definition's
+    /// reasons (`[hardening] disable`).
+    pub hardening_disabled: BTreeMap<crate::hardening::Protection, String>,
 }
 
 /// The resolved build of one project.
@@ -108,10 +111,12 @@ impl Plan {
 
 /// The standard environment of every build step. `{work}` is the component's
 /// work directory, `{prefix}` the build prefix; both are expanded at run time.
-/// The compilers and tools are the toolchain's ([`Toolchain::env`]).
+/// The compilers and tools are the toolchain's ([`Toolchain::env`]); `CFLAGS`,
+/// `CXXFLAGS` and `LDFLAGS` carry every hardening flag for the toolchain's
+/// target ([`crate::hardening`]; a component's own are applied over them).
 pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
     let pc = "{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig";
-    [
+    let mut env: BTreeMap<String, String> = [
         (
             "PATH",
             "{prefix}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -131,7 +136,9 @@ pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .chain([("SOURCE_DATE_EPOCH".to_string(), epoch.to_string())])
     .chain(tc.env().into_iter().map(|(k, v)| (k.to_string(), v)))
-    .collect()
+    .collect();
+    crate::hardening::Flags::standard(tc).apply(&mut env);
+    env
 }
 
 /// Parse `name=version` command-line overrides.
@@ -445,6 +452,10 @@ impl Context<'_> {
             .map(|s| crate::util::expand(s, &vars))
             .collect();
         let choices = picks.get(name).cloned().unwrap_or_default();
+        // The hardening goes over whatever flags the definition set.
+        let disabled = &def.hardening.disable;
+        crate::hardening::Flags::new(crate::hardening::arch(self.toolchain), disabled.keys())
+            .apply(&mut env);
         if steps.is_empty() {
             bail!("{name}: no build steps in {}", def.path.display());
         }
@@ -484,6 +495,7 @@ impl Context<'_> {
             .with("toolchain", self.toolchain)
             .with("prefix", self.prefix)
             .with("deps", dep_keys)
+            .with("hardening", &def.hardening)
             .key();
         Ok(Component {
             name: name.clone(),
@@ -501,6 +513,7 @@ impl Context<'_> {
             license_files: def.license_files.clone(),
             key,
             definition: def.path.clone(),
+            hardening_disabled: disabled.clone(),
         })
     }
 

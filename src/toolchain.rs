@@ -45,6 +45,10 @@ pub struct Toolchain {
     /// Revision of the compiler wrappers' argument rewriting (zig).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wrapper: Option<u32>,
+    /// Whether links with `-fcf-protection` keep the IBT/SHSTK property: the
+    /// C library's start files (`Scrt1.o`, `crti.o`, `libc_nonshared.a`) must
+    /// carry it too (probed: [`keeps_cf_protection`]).
+    pub cf_protection: bool,
 }
 
 impl Toolchain {
@@ -117,6 +121,7 @@ pub fn detect_host() -> Result<Toolchain> {
     let resolve =
         |p: &std::path::Path| -> String { which(p).unwrap_or_else(|| p.display().to_string()) };
     let cc = resolve(c.path());
+    let cf_protection = keeps_cf_protection(Command::new(&cc).arg("-fPIC"))?;
     Ok(Toolchain {
         target: "linux-x86_64".into(),
         cc_version: first_line(&cc, &["--version"])?,
@@ -128,7 +133,40 @@ pub fn detect_host() -> Result<Toolchain> {
         ar: None,
         ranlib: None,
         wrapper: None,
+        cf_protection,
     })
+}
+
+/// A program that needs the C library's start files and `libc_nonshared.a`
+/// (`atexit`; `stat` is in it below glibc 2.33): the probe of
+/// [`keeps_cf_protection`].
+pub(crate) const PROBE_C: &str = "#include <stdlib.h>\n#include <sys/stat.h>\n\
+    static void bye(void) {}\n\
+    int main(int argc, char **argv) { struct stat s; atexit(bye); \
+    return stat(argv[0], &s) != 0 || argc > 9; }\n";
+
+/// Whether an executable `cc` links from a file compiled with
+/// `-fcf-protection=full` is marked IBT and SHSTK: the compiler supports it
+/// and its C library's start files carry the property (Debian 12's glibc
+/// 2.36 start files do not; Ubuntu's do). `cc` is the compiler command to
+/// add arguments to.
+pub fn keeps_cf_protection(cc: &mut Command) -> Result<bool> {
+    let d = tempfile::tempdir()?;
+    let src = d.path().join("probe.c");
+    let exe = d.path().join("probe");
+    std::fs::write(&src, PROBE_C)?;
+    let out = cc
+        .args(["-O2", "-fcf-protection=full", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .context("running the C compiler (hardening probe)")?;
+    if !out.status.success() {
+        return Ok(false);
+    }
+    let data = std::fs::read(&exe)?;
+    let elf = crate::elf::parse(&data)?;
+    Ok(crate::check::hardening::of(&elf, &data).cf_protection)
 }
 
 /// Absolute path of a program name found on PATH.

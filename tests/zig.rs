@@ -122,7 +122,7 @@ fn has_zig_cache(dir: &Path) -> bool {
     fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .any(|e| e.path().join("zig-cache").is_dir())
+        .any(|e| e.path().join(ferrobus::toolchain::zig::ZIG_CACHE).is_dir())
 }
 
 #[test]

@@ -215,6 +215,10 @@ impl Builder {
         pip_env(&mut env);
         let identity = Fingerprint::new("builder")
             .with("toolchain", &plan.toolchain)
+            .with(
+                "hardening",
+                crate::hardening::Flags::standard(&plan.toolchain),
+            )
             .with("components", plan.shipped_keys());
         Builder::at(plan.prefix.join("bin/python3"), env, work, identity)
     }

@@ -18,7 +18,20 @@ use std::process::Command;
 
 /// Revision of the argument rewriting: part of every cache key, so bump it when
 /// [`rewrite`] changes what it produces.
-pub const WRAPPER_REVISION: u32 = 1;
+pub const WRAPPER_REVISION: u32 = 2;
+
+/// zig's cache directory under a toolchain's directory. Its start files are
+/// built with `-fcf-protection` ([`cet_start_files`]), which zig's cache key
+/// does not record: a cache an older ferrobus filled (`zig-cache`) holds
+/// unmarked ones, hence a name of its own.
+pub const ZIG_CACHE: &str = "zig-cache-cet";
+
+/// clang's `CCC_OVERRIDE_OPTIONS` (edits applied to every clang command line of
+/// one zig run) that builds zig's glibc start files for IBT and SHSTK:
+/// `-fcf-protection=full` for the C files, and clang's `cet.h` for the
+/// assembly ones (glibc's `start.S` puts `endbr64` at `_start` and its
+/// objects get the GNU property note only through it).
+const CET_OVERRIDE: &str = "+-fcf-protection=full +-include +cet.h";
 
 /// The tools the wrappers stand for: (wrapper file name, zig subcommand).
 const TOOLS: &[(&str, &str)] = &[
@@ -106,6 +119,7 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
         }
         std::fs::rename(&tmp, &empty)?;
     }
+    let cf_protection = cet_start_files(&zig, &target, &dir)?;
     let clang =
         super::first_line(&zig.display().to_string(), &["cc", "--version"]).unwrap_or_default();
     let tool = |n: &str| bin.join(n).display().to_string();
@@ -120,13 +134,84 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
         ar: Some(tool("ar")),
         ranlib: Some(tool("ranlib")),
         wrapper: Some(WRAPPER_REVISION),
+        cf_protection,
     })
+}
+
+/// Make zig's glibc start files (`Scrt1.o`, `crt1.o`) and `libc_nonshared.a`
+/// IBT/SHSTK-marked, and say whether an executable linked now keeps the
+/// marking.
+///
+/// zig builds them itself, into its global cache, the first time a link
+/// needs them, without `-fcf-protection` and without `endbr64` at `_start`;
+/// any link that includes one of them (every executable; every library that
+/// calls `atexit` or, below glibc 2.33, `stat`) loses the property. zig has no
+/// option for their flags and ignores `-nostartfiles`, so they are built
+/// once, before any build uses this cache, by links run with
+/// [`CET_OVERRIDE`]: every variant the wrapper asks for (`-g0` or `-g`, PIE
+/// or not, shared). A marker in the cache records that this was done; a
+/// probe link without the override then checks the result every time.
+fn cet_start_files(zig: &Path, target: &str, dir: &Path) -> Result<bool> {
+    let marker = dir.join(ZIG_CACHE).join("ferrobus-cet-start-files");
+    let tmp = tempfile::tempdir_in(dir)?;
+    let src = tmp.path().join("probe.c");
+    std::fs::write(&src, super::PROBE_C)?;
+    let out = tmp.path().join("probe");
+    let link = |extra: &[&str], cet: bool| -> Result<std::process::Output> {
+        let mut cmd = zig_command(zig, "cc", dir);
+        if cet {
+            cmd.env("CCC_OVERRIDE_OPTIONS", CET_OVERRIDE);
+        }
+        cmd.args(["-target", target, "-O2", "-fno-sanitize=undefined"])
+            .args(["-fcf-protection=full", "-fPIC"])
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .arg(&src)
+            .output()
+            .with_context(|| format!("running {}", zig.display()))
+    };
+    if !marker.is_file() {
+        for extra in [
+            &["-g0", "-pie"][..],
+            &["-g", "-pie"],
+            &["-g0", "-no-pie"],
+            &["-g", "-no-pie"],
+            &["-g0", "-shared"],
+            &["-g", "-shared"],
+        ] {
+            let o = link(extra, true)?;
+            if !o.status.success() {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let err: Vec<&str> = err.lines().filter(|l| !l.starts_with("###")).collect();
+                bail!(
+                    "zig cc could not build its start files for -fcf-protection ({}):\n{}",
+                    extra.join(" "),
+                    err.join("\n")
+                );
+            }
+        }
+        crate::util::write_atomic(
+            &marker,
+            b"built with CCC_OVERRIDE_OPTIONS=+-fcf-protection=full +-include +cet.h\n",
+        )?;
+    }
+    let o = link(&["-g0", "-pie"], false)?;
+    if !o.status.success() {
+        bail!(
+            "zig cc could not link a probe program:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let data = std::fs::read(&out)?;
+    let elf = crate::elf::parse(&data)?;
+    Ok(crate::check::hardening::of(&elf, &data).cf_protection)
 }
 
 /// `zig <sub>` with its caches under `dir` (zig otherwise fills `~/.cache/zig`;
 /// the global cache holds the glibc stubs and is shared by every build).
 fn zig_command(zig: &Path, sub: &str, dir: &Path) -> Command {
-    let cache = dir.join("zig-cache");
+    let cache = dir.join(ZIG_CACHE);
     let mut cmd = Command::new(zig);
     cmd.arg(sub)
         .env("ZIG_GLOBAL_CACHE_DIR", &cache)
@@ -229,6 +314,12 @@ fn is_shared_lib(a: &str) -> bool {
 ///   entries for undefined symbols; zlib's configure then builds static only);
 /// - a link whose inputs are all shared libraries gets an empty object (zig
 ///   reports "no input files"; CPython's `libpython3.so` is such a link).
+/// - an executable link gets `-pie`, as Debian's gcc does by itself (zig links
+///   fixed-address executables otherwise); not a shared (`-shared`),
+///   relocatable (`-r`) or static (`-static`) link, nor one that says
+///   `-no-pie` (a definition's `[hardening] disable = { pie = "..." }`).
+///   Objects need no `-fPIE`: zig compiles position-independent code for
+///   glibc targets unless told otherwise.
 pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Vec<String> {
     let query = args.iter().any(|a| {
         matches!(
@@ -316,6 +407,15 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
     if link && shared {
         out.push("-Wl,--undefined-version".into());
     }
+    let fixed = args.iter().any(|a| {
+        matches!(
+            a.as_str(),
+            "-r" | "-static" | "-no-pie" | "-nopie" | "-pie" | "-static-pie" | "-Wl,-r"
+        ) || a == "-Wl,--relocatable"
+    });
+    if link && !shared && !fixed && inputs > 0 {
+        out.push("-pie".into());
+    }
     if link && inputs > 0 && inputs == so_inputs {
         out.push(empty_obj.display().to_string());
     }
@@ -384,6 +484,16 @@ mod tests {
         assert!(l.contains(&"-Wl,--undefined-version".into()));
         let l = rw(false, &["-shared", "-o", "libz.so.1", "a.o", "-lc"]);
         assert!(!l.contains(&"/t/empty.o".into()));
+        assert!(!l.contains(&"-pie".into()));
+        // Executables are PIE unless the link says otherwise.
+        assert!(rw(false, &["-O2", "-o", "p", "p.c", "-lz"]).contains(&"-pie".into()));
+        for no in ["-no-pie", "-static", "-r"] {
+            assert!(
+                !rw(false, &["-o", "p", "p.o", no]).contains(&"-pie".into()),
+                "{no}"
+            );
+        }
+        assert!(!c.contains(&"-pie".into()));
         let p = rw(
             false,
             &["-Werror=implicit-function-declaration", "-c", "a.c"],
