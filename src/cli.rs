@@ -200,4 +200,19 @@ pub struct CheckArgs {
     /// Check a Windows bundle's PE files (DLL imports) instead of ELF files.
     #[arg(long)]
     pub windows: bool,
+    /// Hardening properties every ELF file must have, comma-separated (pie,
+    /// stack-protector, fortify, relro, bind-now, cf-protection). Without
+    /// build records, a missing stack protector or FORTIFY fails as
+    /// hardening-check fails it.
+    #[arg(long, value_delimiter = ',', value_parser = parse_protection)]
+    pub hardening: Option<Vec<ferrobus::hardening::Protection>>,
+}
+
+/// One `--hardening` property.
+fn parse_protection(s: &str) -> Result<ferrobus::hardening::Protection, String> {
+    let p: ferrobus::hardening::Protection = s.parse().map_err(|e| format!("{e}"))?;
+    if !p.checkable() {
+        return Err(format!("{p} cannot be read from a binary"));
+    }
+    Ok(p)
 }

@@ -200,6 +200,10 @@ fn check_tree(cli: &Cli, a: &CheckArgs) -> Result<()> {
         glibcxx_floor: v("glibcxx-floor", &a.glibcxx_floor)?,
         gcc_floor: v("gcc-floor", &a.gcc_floor)?,
         extra_libs: a.allow_lib.clone(),
+        hardening: a.hardening.as_ref().map(|list| check::HardeningPolicy {
+            required: list.clone(),
+            ..Default::default()
+        }),
     };
     let format = match a.windows {
         true => ferrobus::target::BinaryFormat::Pe,

@@ -6,7 +6,10 @@
 //! floor, naming each file and symbol that is too new; nothing mentions the build
 //! prefix; no executable stacks, world-writable files, setuid/setgid bits, broken
 //! symlinks or links out of the tree; shebangs of executables point inside the
-//! install dir (or to `/bin/sh`).
+//! install dir (or to `/bin/sh`); every ELF file has the hardening the policy
+//! requires ([`HardeningPolicy`]: PIE, stack protector, FORTIFY, RELRO,
+//! BIND_NOW, IBT+SHSTK), a file in which the compiler found nothing to protect
+//! being reported as such.
 
 pub mod hardening;
 pub mod pe;
@@ -92,7 +95,82 @@ pub struct Policy {
     pub gcc_floor: Option<Version>,
     /// Extra system libraries allowed beyond [`SYSTEM_LIBS`].
     pub extra_libs: Vec<String>,
+    /// The hardening every ELF file must have (none: reported, not checked).
+    pub hardening: Option<HardeningPolicy>,
 }
+
+/// What the health check requires of every ELF file's hardening
+/// (`[health] hardening`), and what it knows of how files were built.
+#[derive(Debug, Clone, Default)]
+pub struct HardeningPolicy {
+    /// Properties every ELF file must have.
+    pub required: Vec<Protection>,
+    /// Files compiled here with the standard hardening flags (by path relative
+    /// to the tree): their builder and what it opted out of. Only for these
+    /// can a missing stack protector or FORTIFY mean that the compiler found
+    /// nothing to protect; any other file must show the property.
+    pub built: BTreeMap<String, Built>,
+    /// Why properties are not required (shown in the report).
+    pub notes: Vec<String>,
+}
+
+/// Whether one property of one file passes the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// It has it (or the property does not apply, as PIE to a library).
+    Has,
+    /// The compiler had the flag and found nothing to protect.
+    NothingToProtect(String),
+    /// It lacks it: why.
+    Lacks(String),
+}
+
+impl HardeningPolicy {
+    /// The verdict on property `p` of a file with hardening `h`, built by
+    /// `built` (if compiled here).
+    fn verdict(h: &hardening::Hardening, p: Protection, built: Option<&Built>) -> Verdict {
+        use hardening::{Fortify, Pie};
+        // Compiled here with the flag on: a missing canary or __*_chk call
+        // means the compiler found no function (or call) to protect.
+        let flag_on = built.filter(|b| !b.disabled.contains_key(&p));
+        let lacks = |why: &str| {
+            let off = built.and_then(|b| b.disabled.get(&p).map(|r| (b, r)));
+            Verdict::Lacks(match off {
+                Some((b, reason)) => format!("{why} ({} is built without {p}: {reason})", b.by),
+                None => why.to_string(),
+            })
+        };
+        match p {
+            Protection::Pie if h.pie == Pie::No => lacks("a fixed-address executable, not PIE"),
+            Protection::Relro if !h.relro => lacks("no PT_GNU_RELRO segment"),
+            Protection::BindNow if !h.bind_now => {
+                lacks("no BIND_NOW: symbols are bound lazily, the GOT stays writable")
+            }
+            Protection::CfProtection if !h.cf_protection => {
+                lacks("no IBT and SHSTK in its GNU property note")
+            }
+            Protection::StackProtector if h.stack_protector == Some(false) => match flag_on {
+                Some(b) => Verdict::NothingToProtect(format!(
+                    "{} compiled it with -fstack-protector-strong: no function has a local \
+                     array or a local whose address is taken",
+                    b.by
+                )),
+                None => lacks("does not call __stack_chk_fail"),
+            },
+            Protection::Fortify if h.fortify == Fortify::No => match flag_on {
+                Some(b) => Verdict::NothingToProtect(format!(
+                    "{} compiled it with -D_FORTIFY_SOURCE=2: no call to a fortifiable \
+                     function has a buffer size the compiler knows",
+                    b.by
+                )),
+                None => lacks("calls fortifiable libc functions, none through __*_chk"),
+            },
+            _ => Verdict::Has,
+        }
+    }
+}
+
+pub use crate::hardening::{Built, Protection};
 
 /// Kinds of problems, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -118,6 +196,8 @@ pub enum Kind {
     BadSymlink,
     /// An executable script's interpreter is outside the install dir.
     Shebang,
+    /// An ELF file lacks a hardening property the policy requires.
+    Hardening,
 }
 
 impl Kind {
@@ -137,6 +217,7 @@ impl Kind {
             Kind::Setuid => "setuid/setgid files",
             Kind::BadSymlink => "broken symlinks or links out of the tree",
             Kind::Shebang => "scripts whose interpreter is outside the install dir",
+            Kind::Hardening => "ELF files without a hardening property the policy requires",
         }
     }
 }
@@ -159,7 +240,37 @@ impl Policy {
             glibcxx_floor: parse("glibcxx_floor", &plan.health.glibcxx_floor)?,
             gcc_floor: parse("gcc_floor", &plan.health.gcc_floor)?,
             extra_libs: plan.health.allow_libs.clone(),
+            hardening: Some(HardeningPolicy::of_plan(plan)),
         })
+    }
+}
+
+impl HardeningPolicy {
+    /// The project's `[health] hardening`, else the default for its toolchain
+    /// ([`crate::hardening::default_required`]). No file is known as built
+    /// here yet: the build adds them ([`crate::hardening::built_files`]).
+    pub fn of_plan(plan: &crate::plan::Plan) -> HardeningPolicy {
+        let (default, mut notes) = crate::hardening::default_required(&plan.toolchain);
+        let required = match &plan.health.hardening {
+            Some(r) => {
+                notes.clear();
+                let mut r = r.clone();
+                r.sort();
+                r.dedup();
+                r
+            }
+            None => default,
+        };
+        for p in Protection::ALL.iter().filter(|p| p.checkable()) {
+            if !required.contains(p) && plan.health.hardening.is_some() {
+                notes.push(format!("{p} not required ([health] hardening)"));
+            }
+        }
+        HardeningPolicy {
+            required,
+            built: BTreeMap::new(),
+            notes,
+        }
     }
 }
 
@@ -172,6 +283,19 @@ pub struct Problem {
     pub path: String,
     /// Details (library, symbols, offset...).
     pub detail: String,
+    /// The hardening property missing (`hardening` problems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property: Option<Protection>,
+}
+
+/// A file that lacks a stack protector or FORTIFY because the compiler found
+/// nothing to protect in it (`hardening-check` counts it as a failure).
+#[derive(Debug, Clone, Serialize)]
+pub struct NothingToProtect {
+    /// The property.
+    pub property: Protection,
+    /// Why: who compiled it with which flag.
+    pub why: String,
 }
 
 /// The outcome of a check.
@@ -191,6 +315,13 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Each ELF file's hardening, by path.
     pub hardening: BTreeMap<String, hardening::Hardening>,
+    /// The hardening properties every ELF file was required to have.
+    pub hardening_required: Vec<Protection>,
+    /// Why other properties were not required.
+    pub hardening_notes: Vec<String>,
+    /// Files lacking a required property only because the compiler found
+    /// nothing to protect in them, by path.
+    pub nothing_to_protect: BTreeMap<String, Vec<NothingToProtect>>,
     /// Seconds taken.
     pub seconds: f64,
 }
@@ -219,6 +350,25 @@ impl Report {
         }
         if !self.hardening.is_empty() {
             s.push_str(&hardening_summary(&self.hardening));
+        }
+        if !self.hardening_required.is_empty() {
+            let names: Vec<&str> = self.hardening_required.iter().map(|p| p.as_str()).collect();
+            s.push_str(&format!("hardening required: {}\n", names.join(", ")));
+        }
+        for n in &self.hardening_notes {
+            s.push_str(&format!("  {n}\n"));
+        }
+        if !self.nothing_to_protect.is_empty() {
+            s.push_str(&format!(
+                "nothing to protect ({} files: the compiler had the flag and found nothing \
+                 to protect; not failed, though hardening-check counts them):\n",
+                self.nothing_to_protect.len()
+            ));
+            for (f, ns) in &self.nothing_to_protect {
+                for n in ns {
+                    s.push_str(&format!("  {f}: {}: {}\n", n.property, n.why));
+                }
+            }
         }
         let mut groups: BTreeMap<Kind, Vec<&Problem>> = BTreeMap::new();
         for p in &self.problems {
@@ -289,8 +439,19 @@ impl Health {
         match self {
             Health::Elf(h) => {
                 let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+                let hardened = if h.hardening_required.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<&str> =
+                        h.hardening_required.iter().map(|p| p.as_str()).collect();
+                    format!(
+                        ", hardened ({}; {} with nothing to protect)",
+                        names.join(", "),
+                        h.nothing_to_protect.len()
+                    )
+                };
                 format!(
-                    "health check passed: {} files, {} ELF, highest GLIBC {} ({}), floor {} ({:.2}s)",
+                    "health check passed: {} files, {} ELF, highest GLIBC {} ({}), floor {}{hardened} ({:.2}s)",
                     h.files,
                     h.elf_files,
                     show(h.max_glibc.as_ref().map(|m| m.0.to_string())),
@@ -363,6 +524,7 @@ fn problem(kind: Kind, path: &str, detail: impl Into<String>) -> Problem {
         kind,
         path: path.to_string(),
         detail: detail.into(),
+        property: None,
     }
 }
 
@@ -395,6 +557,9 @@ pub fn check(root: &Path, policy: &Policy) -> Result<Report> {
         glibc_floor: policy.glibc_floor,
         problems: vec![],
         hardening: BTreeMap::new(),
+        hardening_required: vec![],
+        hardening_notes: vec![],
+        nothing_to_protect: BTreeMap::new(),
         seconds: 0.0,
     };
     for ((ps, is_elf, glibc, h), e) in results.into_iter().zip(&entries) {
@@ -411,11 +576,39 @@ pub fn check(root: &Path, policy: &Policy) -> Result<Report> {
             report.max_glibc = Some(g);
         }
     }
+    if let Some(hp) = &policy.hardening {
+        check_hardening(hp, &mut report);
+    }
     report
         .problems
         .sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
     report.seconds = t.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Evaluate every ELF file's hardening against the policy: a problem per
+/// file and missing property, the files with nothing to protect listed.
+fn check_hardening(hp: &HardeningPolicy, report: &mut Report) {
+    report.hardening_required = hp.required.clone();
+    report.hardening_notes = hp.notes.clone();
+    for (file, h) in &report.hardening {
+        for &p in &hp.required {
+            match HardeningPolicy::verdict(h, p, hp.built.get(file)) {
+                Verdict::Has => {}
+                Verdict::NothingToProtect(why) => report
+                    .nothing_to_protect
+                    .entry(file.clone())
+                    .or_default()
+                    .push(NothingToProtect { property: p, why }),
+                Verdict::Lacks(why) => report.problems.push(Problem {
+                    kind: Kind::Hardening,
+                    path: file.clone(),
+                    detail: format!("{p}: {why}"),
+                    property: Some(p),
+                }),
+            }
+        }
+    }
 }
 
 type EntryResult = (

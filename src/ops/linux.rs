@@ -122,6 +122,17 @@ fn finish_tree(
     // listed: CPython's sysconfig keeps its source dir (`srcdir`) and its
     // compiler (zig's wrapper under the cache) as recorded facts.
     policy.build_paths = vec![layout.cache.join("wheels")];
+    // Which files were compiled here, with which hardening flags: the
+    // components' and the wheels built from sdists.
+    let sdists: Vec<_> = contents
+        .distributions
+        .iter()
+        .filter(|d| d.kind == "sdist")
+        .map(|d| d.name.clone())
+        .collect();
+    if let Some(hp) = &mut policy.hardening {
+        hp.built = crate::hardening::built_files(plan, layout, &staged.embedded, &sdists)?;
+    }
     let h = check::check(&staged.embedded, &policy)?;
     if !h.ok() {
         bail!(check::Failed {
