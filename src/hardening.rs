@@ -29,8 +29,7 @@
 //! of its cache key and shown by the health check.
 
 use crate::load::Spans;
-use crate::target::{Arch, Target, TargetName};
-use crate::toolchain::Toolchain;
+use crate::target::Arch;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -193,11 +192,6 @@ impl Flags {
         f
     }
 
-    /// The flags of the standard environment of a toolchain: all on.
-    pub fn standard(tc: &Toolchain) -> Flags {
-        Flags::new(arch(tc), &[])
-    }
-
     /// Put these flags into `env` (`CFLAGS`, `CXXFLAGS`, `LDFLAGS`), after
     /// removing any hardening flag already there: what a definition's `env`
     /// set is kept, the hardening is this set's.
@@ -229,168 +223,6 @@ impl Flags {
             env.insert(var.to_string(), words.join(" "));
         }
     }
-}
-
-/// The architecture a toolchain builds for (its target's; x86-64 when the
-/// target name is not one ferrobus knows).
-pub fn arch(tc: &Toolchain) -> Arch {
-    tc.target
-        .parse::<TargetName>()
-        .map(|n| Target::new(n, None).arch)
-        .unwrap_or(Arch::X86_64)
-}
-
-/// The properties a project requires unless its `[health] hardening` says
-/// otherwise: every checkable one the toolchain can produce for its target —
-/// `cf-protection` only on x86-64, and only when the toolchain's C library
-/// start files carry the IBT/SHSTK marking (else no link can keep it; the
-/// report says so). With the reasons for what is left out.
-pub fn default_required(tc: &Toolchain) -> (Vec<Protection>, Vec<String>) {
-    let mut notes = vec![];
-    let req = Protection::ALL
-        .iter()
-        .copied()
-        .filter(|p| p.checkable())
-        .filter(|p| {
-            if *p != Protection::CfProtection {
-                return true;
-            }
-            if arch(tc) != Arch::X86_64 {
-                notes.push(format!(
-                    "cf-protection not required: {} is not x86-64",
-                    tc.target
-                ));
-                return false;
-            }
-            if !tc.cf_protection {
-                notes.push(format!(
-                    "cf-protection not required: {} ({}) cannot produce it: its C library's \
-                     start files carry no IBT/SHSTK property, so no link keeps it",
-                    tc.cc_version, tc.libc
-                ));
-                return false;
-            }
-            true
-        })
-        .collect();
-    (req, notes)
-}
-
-/// How one file of a tree was compiled: by whom, and without what.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Built {
-    /// The component (`zlib`) or the distribution built from its sdist
-    /// (`python:psutil`) that compiled it.
-    pub by: String,
-    /// Protections it was built without, with the definition's reasons.
-    pub disabled: BTreeMap<Protection, String>,
-}
-
-/// The files of the staged tree `embedded` compiled here with the standard
-/// hardening flags, by path relative to it: every shipped component's files
-/// (as the build prefix's state lists them) and those of the distributions
-/// the app builder built from their sdists (`sdists`, as their `RECORD`s in
-/// site-packages list them).
-pub fn built_files(
-    plan: &crate::plan::Plan,
-    layout: &crate::paths::Layout,
-    embedded: &std::path::Path,
-    sdists: &[crate::pypkg::PackageName],
-) -> Result<BTreeMap<String, Built>> {
-    let state =
-        crate::cache::PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
-    let mut out = BTreeMap::new();
-    for c in plan.components.iter().filter(|c| !c.build_only) {
-        let Some(inst) = state.components.get(&c.name) else {
-            continue;
-        };
-        for f in &inst.files {
-            out.insert(
-                f.clone(),
-                Built {
-                    by: c.name.clone(),
-                    disabled: c.hardening_disabled.clone(),
-                },
-            );
-        }
-    }
-    let Some(site) = crate::provenance::site_packages(embedded) else {
-        return Ok(out);
-    };
-    for entry in std::fs::read_dir(&site)? {
-        let dir = entry?.path();
-        if dir.extension().is_none_or(|x| x != "dist-info") {
-            continue;
-        }
-        let Ok(meta) = std::fs::read_to_string(dir.join("METADATA")) else {
-            continue;
-        };
-        let Ok(name) = crate::pypkg::metadata::Metadata::parse(&meta).name() else {
-            continue;
-        };
-        if !sdists.contains(&name) {
-            continue;
-        }
-        let record = std::fs::read_to_string(dir.join("RECORD"))?;
-        for line in record.lines() {
-            let Some(rel) = record_path(line) else {
-                continue;
-            };
-            if let Some(f) = inside(&site.join(rel), embedded) {
-                out.insert(
-                    f,
-                    Built {
-                        by: format!("python:{name}"),
-                        disabled: BTreeMap::new(),
-                    },
-                );
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The path (first field) of a wheel `RECORD` line (CSV: quoted when it
-/// holds a comma or a quote).
-fn record_path(line: &str) -> Option<String> {
-    if let Some(rest) = line.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    out.push('"');
-                    chars.next();
-                }
-                '"' => return Some(out),
-                c => out.push(c),
-            }
-        }
-        None
-    } else {
-        line.split(',')
-            .next()
-            .filter(|p| !p.is_empty())
-            .map(String::from)
-    }
-}
-
-/// `path` (lexically normalised) relative to `root`, if inside it.
-fn inside(path: &std::path::Path, root: &std::path::Path) -> Option<String> {
-    use std::path::Component;
-    let mut norm = std::path::PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                norm.pop();
-            }
-            Component::CurDir => {}
-            c => norm.push(c),
-        }
-    }
-    norm.strip_prefix(root)
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -541,83 +373,5 @@ mod tests {
             e.contains("p.toml:6:") && e.contains("unknown variant `nx`"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn an_opt_out_is_in_the_flags_and_the_cache_key() {
-        let d = tempfile::tempdir().unwrap();
-        let tc = Toolchain {
-            target: "linux-x86_64".into(),
-            cc: "cc".into(),
-            cxx: "c++".into(),
-            cc_version: "cc 1".into(),
-            triple: "x86_64-linux-gnu".into(),
-            libc: "glibc 2.36".into(),
-            compiler: String::new(),
-            ar: None,
-            ranlib: None,
-            wrapper: None,
-            cf_protection: false,
-        };
-        let pp = d.path().join("p.toml");
-        std::fs::write(
-            &pp,
-            "name = \"p\"\nversion = \"1\"\ninstall_dir = \"/opt/p\"\ncomponents = [\"a\"]\n",
-        )
-        .unwrap();
-        let project = crate::load::load_project(&pp).unwrap();
-        let target = Target::new(TargetName::LinuxX86_64, None);
-        let plan = |extra: &str| {
-            let a = def(d.path(), extra).unwrap();
-            let defs: BTreeMap<String, crate::load::SoftwareDef> = [("a".to_string(), a)].into();
-            let p = crate::plan::resolve(
-                &project,
-                &defs,
-                d.path(),
-                &BTreeMap::new(),
-                &tc,
-                std::path::Path::new("/p"),
-                &target,
-            )
-            .unwrap();
-            p.components[0].clone()
-        };
-        let std = plan("");
-        assert!(std.env["CFLAGS"].contains("-fstack-protector-strong"));
-        assert!(std.env["LDFLAGS"].ends_with("-Wl,-z,relro -Wl,-z,now"));
-        let off = plan("[hardening]\ndisable = { stack-protector = \"a reason given here\" }");
-        assert!(off.env["CFLAGS"].contains("-fno-stack-protector"));
-        assert_eq!(
-            off.hardening_disabled
-                .get(&Protection::StackProtector)
-                .map(String::as_str),
-            Some("a reason given here")
-        );
-        assert_ne!(std.key, off.key);
-        // The reason is part of the key too.
-        let other = plan("[hardening]\ndisable = { stack-protector = \"another reason\" }");
-        assert_ne!(off.key, other.key);
-        // A definition's own CFLAGS keep the hardening.
-        let own = plan("[env]\nCFLAGS = \"-O1 -DX\"");
-        assert!(own.env["CFLAGS"].starts_with("-O1 -DX -fstack-protector-strong"));
-    }
-
-    #[test]
-    fn record_lines_and_paths() {
-        assert_eq!(
-            record_path("yaml/_yaml.so,sha256=abc,123").as_deref(),
-            Some("yaml/_yaml.so")
-        );
-        assert_eq!(
-            record_path("\"a,\"\"b\"\".so\",sha256=x,1").as_deref(),
-            Some("a,\"b\".so")
-        );
-        let root = std::path::Path::new("/t/embedded");
-        let site = root.join("lib/python3.13/site-packages");
-        assert_eq!(
-            inside(&site.join("../../../bin/tool"), root).as_deref(),
-            Some("bin/tool")
-        );
-        assert_eq!(inside(&site.join("../../../../x"), root), None);
     }
 }

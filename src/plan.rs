@@ -137,7 +137,7 @@ pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
     .chain([("SOURCE_DATE_EPOCH".to_string(), epoch.to_string())])
     .chain(tc.env().into_iter().map(|(k, v)| (k.to_string(), v)))
     .collect();
-    crate::hardening::Flags::standard(tc).apply(&mut env);
+    tc.hardening_flags().apply(&mut env);
     env
 }
 
@@ -454,8 +454,7 @@ impl Context<'_> {
         let choices = picks.get(name).cloned().unwrap_or_default();
         // The hardening goes over whatever flags the definition set.
         let disabled = &def.hardening.disable;
-        crate::hardening::Flags::new(crate::hardening::arch(self.toolchain), disabled.keys())
-            .apply(&mut env);
+        crate::hardening::Flags::new(self.toolchain.arch(), disabled.keys()).apply(&mut env);
         if steps.is_empty() {
             bail!("{name}: no build steps in {}", def.path.display());
         }

@@ -67,6 +67,23 @@ impl Toolchain {
     }
 }
 
+impl Toolchain {
+    /// The architecture it builds for (its target's; x86-64 for a target
+    /// name ferrobus does not know).
+    pub fn arch(&self) -> crate::target::Arch {
+        self.target
+            .parse::<crate::target::TargetName>()
+            .map(|n| crate::target::Target::new(n, None).arch)
+            .unwrap_or(crate::target::Arch::X86_64)
+    }
+
+    /// The hardening flags of the standard environment: every protection on
+    /// ([`crate::hardening`]).
+    pub fn hardening_flags(&self) -> crate::hardening::Flags {
+        crate::hardening::Flags::new(self.arch(), &[])
+    }
+}
+
 pub(crate) fn first_line(cmd: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(cmd)
         .args(args)
@@ -166,7 +183,7 @@ pub fn keeps_cf_protection(cc: &mut Command) -> Result<bool> {
     }
     let data = std::fs::read(&exe)?;
     let elf = crate::elf::parse(&data)?;
-    Ok(crate::check::hardening::of(&elf, &data).cf_protection)
+    Ok(crate::elf::x86_ibt_and_shstk(&elf, &data))
 }
 
 /// Absolute path of a program name found on PATH.

@@ -11,6 +11,8 @@
 
 mod common;
 use common::zdemo::Zdemo;
+use ferrobus::hardening::Protection;
+use ferrobus::target::{Target, TargetName};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -473,4 +475,78 @@ fn an_opt_out_fails_the_build_naming_file_and_property() {
     } else {
         common::skip_part("lintian", "apt-get install lintian");
     }
+}
+
+/// A definition `a.toml` with `extra` after its top-level keys, loaded.
+fn definition(dir: &Path, extra: &str) -> ferrobus::load::SoftwareDef {
+    let p = dir.join("a.toml");
+    fs::write(
+        &p,
+        format!(
+            "name = \"a\"\nlicense = \"MIT\"\ndefault_version = \"1\"\nsteps = [\"true\"]\n\
+             {extra}\n[[version]]\nversion = \"1\"\nsha256 = \"{}\"\nurl = [\"http://127.0.0.1/a.tgz\"]\n",
+            "a".repeat(64)
+        ),
+    )
+    .unwrap();
+    ferrobus::load::load_software(&p).unwrap()
+}
+
+#[test]
+fn an_opt_out_is_in_the_flags_and_the_cache_key() {
+    let d = tempfile::tempdir().unwrap();
+    let tc = ferrobus::toolchain::Toolchain {
+        target: "linux-x86_64".into(),
+        cc: "cc".into(),
+        cxx: "c++".into(),
+        cc_version: "cc 1".into(),
+        triple: "x86_64-linux-gnu".into(),
+        libc: "glibc 2.36".into(),
+        compiler: String::new(),
+        ar: None,
+        ranlib: None,
+        wrapper: None,
+        cf_protection: false,
+    };
+    let pp = d.path().join("p.toml");
+    std::fs::write(
+        &pp,
+        "name = \"p\"\nversion = \"1\"\ninstall_dir = \"/opt/p\"\ncomponents = [\"a\"]\n",
+    )
+    .unwrap();
+    let project = ferrobus::load::load_project(&pp).unwrap();
+    let target = Target::new(TargetName::LinuxX86_64, None);
+    let plan = |extra: &str| {
+        let a = definition(d.path(), extra);
+        let defs: BTreeMap<String, ferrobus::load::SoftwareDef> = [("a".to_string(), a)].into();
+        let p = ferrobus::plan::resolve(
+            &project,
+            &defs,
+            d.path(),
+            &BTreeMap::new(),
+            &tc,
+            std::path::Path::new("/p"),
+            &target,
+        )
+        .unwrap();
+        p.components[0].clone()
+    };
+    let std = plan("");
+    assert!(std.env["CFLAGS"].contains("-fstack-protector-strong"));
+    assert!(std.env["LDFLAGS"].ends_with("-Wl,-z,relro -Wl,-z,now"));
+    let off = plan("[hardening]\ndisable = { stack-protector = \"a reason given here\" }");
+    assert!(off.env["CFLAGS"].contains("-fno-stack-protector"));
+    assert_eq!(
+        off.hardening_disabled
+            .get(&Protection::StackProtector)
+            .map(String::as_str),
+        Some("a reason given here")
+    );
+    assert_ne!(std.key, off.key);
+    // The reason is part of the key too.
+    let other = plan("[hardening]\ndisable = { stack-protector = \"another reason\" }");
+    assert_ne!(off.key, other.key);
+    // A definition's own CFLAGS keep the hardening.
+    let own = plan("[env]\nCFLAGS = \"-O1 -DX\"");
+    assert!(own.env["CFLAGS"].starts_with("-O1 -DX -fstack-protector-strong"));
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // Shared support code: no pipeline knowledge.
     &["util", "paths", "fingerprint", "target", "elf", "pypkg"],
-    &["load"],
+    // A definition's hardening opt-out is part of what load validates.
+    &["load", "hardening"],
     &["toolchain"],
     &["plan"],
     &["fetch", "extract", "cache"],

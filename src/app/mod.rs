@@ -215,10 +215,7 @@ impl Builder {
         pip_env(&mut env);
         let identity = Fingerprint::new("builder")
             .with("toolchain", &plan.toolchain)
-            .with(
-                "hardening",
-                crate::hardening::Flags::standard(&plan.toolchain),
-            )
+            .with("hardening", plan.toolchain.hardening_flags())
             .with("components", plan.shipped_keys());
         Builder::at(plan.prefix.join("bin/python3"), env, work, identity)
     }

@@ -178,7 +178,7 @@ pub fn of(elf: &Elf, data: &[u8]) -> Hardening {
         fortify,
         relro,
         bind_now,
-        cf_protection: x86_ibt_and_shstk(elf, data),
+        cf_protection: crate::elf::x86_ibt_and_shstk(elf, data),
         exec_stack,
     }
 }
@@ -205,31 +205,4 @@ fn imported_functions<'a>(elf: &'a Elf) -> Vec<&'a str> {
     out.sort_unstable();
     out.dedup();
     out
-}
-
-/// The GNU property note says the file supports both IBT and SHSTK
-/// (`GNU_PROPERTY_X86_FEATURE_1_AND`), as `-fcf-protection` marks it.
-fn x86_ibt_and_shstk(elf: &Elf, data: &[u8]) -> bool {
-    const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
-    const X86_FEATURE_1_AND: u32 = 0xc000_0002;
-    let Some(notes) = elf.iter_note_headers(data) else {
-        return false;
-    };
-    let align = if elf.is_64 { 8 } else { 4 };
-    for note in notes.flatten() {
-        if note.n_type != NT_GNU_PROPERTY_TYPE_0 || note.name != "GNU" {
-            continue;
-        }
-        let d = note.desc;
-        let mut i = 0;
-        while i + 8 <= d.len() {
-            let u32_at = |o: usize| u32::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]]);
-            let (kind, size) = (u32_at(i), u32_at(i + 4) as usize);
-            if kind == X86_FEATURE_1_AND && size >= 4 && i + 12 <= d.len() {
-                return u32_at(i + 8) & 0b11 == 0b11;
-            }
-            i += 8 + size.div_ceil(align) * align;
-        }
-    }
-    false
 }

@@ -106,7 +106,7 @@ pub struct HardeningPolicy {
     /// Properties every ELF file must have.
     pub required: Vec<Protection>,
     /// Files compiled here with the standard hardening flags (by path relative
-    /// to the tree): their builder and what it opted out of. Only for these
+    /// to the tree; [`built_files`]): their builder and what it opted out of. Only for these
     /// can a missing stack protector or FORTIFY mean that the compiler found
     /// nothing to protect; any other file must show the property.
     pub built: BTreeMap<String, Built>,
@@ -170,7 +170,160 @@ impl HardeningPolicy {
     }
 }
 
-pub use crate::hardening::{Built, Protection};
+pub use crate::hardening::Protection;
+
+/// The hardening properties a project requires unless its `[health] hardening` says
+/// otherwise: every checkable one the toolchain can produce for its target —
+/// `cf-protection` only on x86-64, and only when the toolchain's C library
+/// start files carry the IBT/SHSTK marking (else no link can keep it; the
+/// report says so). With the reasons for what is left out.
+pub fn default_required(tc: &crate::toolchain::Toolchain) -> (Vec<Protection>, Vec<String>) {
+    let mut notes = vec![];
+    let req = Protection::ALL
+        .iter()
+        .copied()
+        .filter(|p| p.checkable())
+        .filter(|p| {
+            if *p != Protection::CfProtection {
+                return true;
+            }
+            if tc.arch() != crate::target::Arch::X86_64 {
+                notes.push(format!(
+                    "cf-protection not required: {} is not x86-64",
+                    tc.target
+                ));
+                return false;
+            }
+            if !tc.cf_protection {
+                notes.push(format!(
+                    "cf-protection not required: {} ({}) cannot produce it: its C library's \
+                     start files carry no IBT/SHSTK property, so no link keeps it",
+                    tc.cc_version, tc.libc
+                ));
+                return false;
+            }
+            true
+        })
+        .collect();
+    (req, notes)
+}
+
+/// How one file of a tree was compiled: by whom, and without what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Built {
+    /// The component (`zlib`) or the distribution built from its sdist
+    /// (`python:psutil`) that compiled it.
+    pub by: String,
+    /// Protections it was built without, with the definition's reasons.
+    pub disabled: BTreeMap<Protection, String>,
+}
+
+/// The files of the staged tree `embedded` compiled here with the standard
+/// hardening flags, by path relative to it: every shipped component's files
+/// (as the build prefix's state lists them) and those of the distributions
+/// the app builder built from their sdists (`sdists`, as their `RECORD`s in
+/// site-packages list them): [`HardeningPolicy::built`].
+pub fn built_files(
+    plan: &crate::plan::Plan,
+    layout: &crate::paths::Layout,
+    embedded: &std::path::Path,
+    sdists: &[crate::pypkg::PackageName],
+) -> Result<BTreeMap<String, Built>> {
+    let state =
+        crate::cache::PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
+    let mut out = BTreeMap::new();
+    for c in plan.components.iter().filter(|c| !c.build_only) {
+        let Some(inst) = state.components.get(&c.name) else {
+            continue;
+        };
+        for f in &inst.files {
+            out.insert(
+                f.clone(),
+                Built {
+                    by: c.name.clone(),
+                    disabled: c.hardening_disabled.clone(),
+                },
+            );
+        }
+    }
+    let Some(site) = crate::provenance::site_packages(embedded) else {
+        return Ok(out);
+    };
+    for entry in std::fs::read_dir(&site)? {
+        let dir = entry?.path();
+        if dir.extension().is_none_or(|x| x != "dist-info") {
+            continue;
+        }
+        let Ok(meta) = std::fs::read_to_string(dir.join("METADATA")) else {
+            continue;
+        };
+        let Ok(name) = crate::pypkg::metadata::Metadata::parse(&meta).name() else {
+            continue;
+        };
+        if !sdists.contains(&name) {
+            continue;
+        }
+        let record = std::fs::read_to_string(dir.join("RECORD"))?;
+        for line in record.lines() {
+            let Some(rel) = record_path(line) else {
+                continue;
+            };
+            if let Some(f) = inside(&site.join(rel), embedded) {
+                out.insert(
+                    f,
+                    Built {
+                        by: format!("python:{name}"),
+                        disabled: BTreeMap::new(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The path (first field) of a wheel `RECORD` line (CSV: quoted when it
+/// holds a comma or a quote).
+fn record_path(line: &str) -> Option<String> {
+    if let Some(rest) = line.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    out.push('"');
+                    chars.next();
+                }
+                '"' => return Some(out),
+                c => out.push(c),
+            }
+        }
+        None
+    } else {
+        line.split(',')
+            .next()
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+    }
+}
+
+/// `path` (lexically normalised) relative to `root`, if inside it.
+fn inside(path: &std::path::Path, root: &std::path::Path) -> Option<String> {
+    use std::path::Component;
+    let mut norm = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                norm.pop();
+            }
+            Component::CurDir => {}
+            c => norm.push(c),
+        }
+    }
+    norm.strip_prefix(root)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
 
 /// Kinds of problems, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -248,9 +401,9 @@ impl Policy {
 impl HardeningPolicy {
     /// The project's `[health] hardening`, else the default for its toolchain
     /// ([`crate::hardening::default_required`]). No file is known as built
-    /// here yet: the build adds them ([`crate::hardening::built_files`]).
+    /// here yet: the build adds them ([`built_files`]).
     pub fn of_plan(plan: &crate::plan::Plan) -> HardeningPolicy {
-        let (default, mut notes) = crate::hardening::default_required(&plan.toolchain);
+        let (default, mut notes) = default_required(&plan.toolchain);
         let required = match &plan.health.hardening {
             Some(r) => {
                 notes.clear();
@@ -921,4 +1074,28 @@ fn symbol_versions(
         ));
     }
     max.map(|m| (m, rel.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_lines_and_paths() {
+        assert_eq!(
+            record_path("yaml/_yaml.so,sha256=abc,123").as_deref(),
+            Some("yaml/_yaml.so")
+        );
+        assert_eq!(
+            record_path("\"a,\"\"b\"\".so\",sha256=x,1").as_deref(),
+            Some("a,\"b\".so")
+        );
+        let root = std::path::Path::new("/t/embedded");
+        let site = root.join("lib/python3.13/site-packages");
+        assert_eq!(
+            inside(&site.join("../../../bin/tool"), root).as_deref(),
+            Some("bin/tool")
+        );
+        assert_eq!(inside(&site.join("../../../../x"), root), None);
+    }
 }

@@ -131,7 +131,7 @@ fn finish_tree(
         .map(|d| d.name.clone())
         .collect();
     if let Some(hp) = &mut policy.hardening {
-        hp.built = crate::hardening::built_files(plan, layout, &staged.embedded, &sdists)?;
+        hp.built = check::built_files(plan, layout, &staged.embedded, &sdists)?;
     }
     let h = check::check(&staged.embedded, &policy)?;
     if !h.ok() {

@@ -205,7 +205,7 @@ fn cet_start_files(zig: &Path, target: &str, dir: &Path) -> Result<bool> {
     }
     let data = std::fs::read(&out)?;
     let elf = crate::elf::parse(&data)?;
-    Ok(crate::check::hardening::of(&elf, &data).cf_protection)
+    Ok(crate::elf::x86_ibt_and_shstk(&elf, &data))
 }
 
 /// `zig <sub>` with its caches under `dir` (zig otherwise fills `~/.cache/zig`;
