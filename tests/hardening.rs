@@ -3,7 +3,8 @@
 //! without each hardening flag, and on real binaries of the host.
 //!
 //! Small projects (zlib, zdemo and `tinylib`: a C library with nothing to
-//! protect and a program using it) built with the standard environment by gcc
+//! protect, a program using it, and a library linked from a library alone)
+//! built with the standard environment by gcc
 //! and by zig (glibc 2.17) pass `hardening-check` on every property, but for
 //! the files the health check names as having nothing to protect, and lintian
 //! finds no `hardening-no-pie` in their deb; a definition opting out of a
@@ -168,6 +169,8 @@ common::zdemo::fixture! {
 
 /// `tinylib`'s library: nothing in it needs a canary or a checked call, but
 /// it calls libc (`puts`), so hardening-check looks for a stack protector.
+/// `libtiny3.so` is linked from `libtiny.so` alone, as CPython's
+/// `libpython3.so` from `libpython3.x.so` (zig's wrapper adds an object).
 const TINY_LIB: &str = "#include <stdio.h>\n\
 int tiny_add(int a, int b) { return a + b; }\n\
 void tiny_hello(void) { puts(\"tiny\"); }\n";
@@ -200,8 +203,9 @@ default_version = "1.0"
 steps = [
   "$CC $CPPFLAGS $CFLAGS -shared -o libtiny.so tiny.c $LDFLAGS",
   "$CC $CPPFLAGS $CFLAGS -o tinyprog main.c -L. -ltiny $LDFLAGS",
+  "$CC $CFLAGS -shared -o libtiny3.so libtiny.so $LDFLAGS",
   "mkdir -p {{destdir}}{{prefix}}/lib {{destdir}}{{prefix}}/bin",
-  "cp libtiny.so {{destdir}}{{prefix}}/lib/ && cp tinyprog {{destdir}}{{prefix}}/bin/",
+  "cp libtiny.so libtiny3.so {{destdir}}{{prefix}}/lib/ && cp tinyprog {{destdir}}{{prefix}}/bin/",
 ]
 {version}"#
             ),
@@ -302,7 +306,12 @@ fn hardened_build(toolchain: &str) {
     assert_eq!(required, want, "{check}");
     let stage = f.stage("hz");
     let files = elf_files(&stage);
-    for want in ["bin/zdemo", "bin/tinyprog", "lib/libtiny.so"] {
+    for want in [
+        "bin/zdemo",
+        "bin/tinyprog",
+        "lib/libtiny.so",
+        "lib/libtiny3.so",
+    ] {
         assert!(files.iter().any(|x| x == want), "{want} not in {files:?}");
     }
     assert!(

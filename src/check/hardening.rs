@@ -4,7 +4,7 @@
 //! stack. The rules are those of Debian's `hardening-check` (devscripts), so
 //! the two agree file by file (tests/hardening.rs compares them).
 
-use goblin::elf::{Elf, dynamic, header, program_header, sym};
+use goblin::elf::{Elf, dynamic, header, program_header, section_header, sym};
 use serde::Serialize;
 
 /// glibc's functions that have a `__<name>_chk` variant FORTIFY can use (the
@@ -119,7 +119,8 @@ pub enum Fortify {
 pub struct Hardening {
     /// PIE.
     pub pie: Pie,
-    /// Calls `__stack_chk_fail` (`None`: the file imports no function at all).
+    /// Calls `__stack_chk_fail` (`None`: the file has no symbol table at all;
+    /// `hardening-check` then says "unknown").
     pub stack_protector: Option<bool>,
     /// FORTIFY.
     pub fortify: Fortify,
@@ -145,7 +146,18 @@ pub fn of(elf: &Elf, data: &[u8]) -> Hardening {
         _ => Pie::No,
     };
     let imported = imported_functions(elf);
-    let stack_protector = (!imported.is_empty()).then(|| imported.contains(&"__stack_chk_fail"));
+    // hardening-check counts the null entry that opens every symbol table as
+    // an imported function: "unknown" only for a file without symbol tables.
+    // (goblin can read a one-entry `.dynsym` as empty: the sections decide.)
+    let has_symbols = !elf.dynsyms.is_empty()
+        || !elf.syms.is_empty()
+        || elf.section_headers.iter().any(|s| {
+            matches!(
+                s.sh_type,
+                section_header::SHT_SYMTAB | section_header::SHT_DYNSYM
+            ) && s.sh_size > 0
+        });
+    let stack_protector = has_symbols.then(|| imported.contains(&"__stack_chk_fail"));
     let protected = FORTIFIABLE.iter().any(|f| {
         imported
             .iter()

@@ -26,6 +26,11 @@ pub const WRAPPER_REVISION: u32 = 2;
 /// unmarked ones, hence a name of its own.
 pub const ZIG_CACHE: &str = "zig-cache-cet";
 
+/// The empty object of links whose inputs are all shared libraries, under a
+/// toolchain's directory (compiled with `-fcf-protection`; `empty.o`, from an
+/// older ferrobus, is not).
+const EMPTY_OBJ: &str = "empty-cet.o";
+
 /// clang's `CCC_OVERRIDE_OPTIONS` (edits applied to every clang command line of
 /// one zig run) that builds zig's glibc start files for IBT and SHSTK:
 /// `-fcf-protection=full` for the C files, and clang's `cet.h` for the
@@ -102,14 +107,15 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
         );
         write_if_changed(&bin.join(name), script.as_bytes(), 0o755)?;
     }
-    // The empty object a link with only shared-library inputs gets (see rewrite).
-    let empty = dir.join("empty.o");
+    // The empty object a link with only shared-library inputs gets (see
+    // rewrite), marked IBT/SHSTK so that it does not take the marking away.
+    let empty = dir.join(EMPTY_OBJ);
     if !empty.is_file() {
         let c = dir.join("empty.c");
         std::fs::write(&c, "")?;
         let tmp = dir.join(format!("empty.o.{}", std::process::id()));
         let ok = zig_command(&zig, "cc", &dir)
-            .args(["-target", &target, "-c", "-o"])
+            .args(["-target", &target, "-fcf-protection=full", "-c", "-o"])
             .arg(&tmp)
             .arg(&c)
             .status()
@@ -227,7 +233,7 @@ pub fn run_tool(args: &[String]) -> Result<()> {
     };
     let dir = Path::new(dir);
     let args = match tool.as_str() {
-        "cc" | "c++" => rewrite(tool == "c++", target, &dir.join("empty.o"), rest),
+        "cc" | "c++" => rewrite(tool == "c++", target, &dir.join(EMPTY_OBJ), rest),
         _ => rest.to_vec(),
     };
     let err = zig_command(Path::new(zig), tool, dir).args(&args).exec();
