@@ -320,6 +320,8 @@ fn is_shared_lib(a: &str) -> bool {
 ///   entries for undefined symbols; zlib's configure then builds static only);
 /// - a link whose inputs are all shared libraries gets an empty object (zig
 ///   reports "no input files"; CPython's `libpython3.so` is such a link).
+/// - a link that compiles nothing (and is not LTO) loses `-O...`, `-m...`
+///   CPU flags and unwind-table flags ([`without_runtime_variants`]).
 /// - an executable link gets `-pie`, as Debian's gcc does by itself (zig links
 ///   fixed-address executables otherwise); not a shared (`-shared`),
 ///   relocatable (`-r`) or static (`-static`) link, nor one that says
@@ -349,6 +351,7 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
     let mut lang = false;
     let mut inputs = 0;
     let mut so_inputs = 0;
+    let mut sources = 0;
     let mut it = args.iter().peekable();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -384,6 +387,9 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
                 inputs += 1;
                 if is_shared_lib(s) {
                     so_inputs += 1;
+                }
+                if is_source(s) {
+                    sources += 1;
                 }
             }
             _ => {}
@@ -424,6 +430,48 @@ pub fn rewrite(cxx: bool, target: &str, empty_obj: &Path, args: &[String]) -> Ve
     }
     if link && inputs > 0 && inputs == so_inputs {
         out.push(empty_obj.display().to_string());
+    }
+    let lto = args.iter().any(|a| a.starts_with("-flto"));
+    if link && sources == 0 && !lang && !lto {
+        out = without_runtime_variants(out);
+    }
+    out
+}
+
+/// True for a file name a compiler compiles (rather than links).
+fn is_source(a: &str) -> bool {
+    let ext = a.rsplit_once('.').map_or("", |(_, e)| e);
+    matches!(
+        ext,
+        "c" | "cc" | "cp" | "cpp" | "cxx" | "c++" | "C" | "S" | "s" | "sx" | "i" | "ii" | "m"
+    )
+}
+
+/// A link that compiles nothing, without the flags that would only make zig
+/// build another variant of its own start files, `libc_nonshared.a` and
+/// compiler_rt: the optimisation level (`-Os` is another variant), the CPU
+/// (`-march=`, `-mavx2`...) and unwind tables. zig keys those on them, and
+/// only the variants [`cet_start_files`] prepared carry the IBT/SHSTK marking;
+/// on a link without LTO they change nothing else.
+fn without_runtime_variants(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let variant = (a.starts_with("-O") && a != "-o")
+            || matches!(
+                a.as_str(),
+                "-funwind-tables"
+                    | "-fno-unwind-tables"
+                    | "-fasynchronous-unwind-tables"
+                    | "-fno-asynchronous-unwind-tables"
+            )
+            || (a.starts_with("-m") && !matches!(a.as_str(), "-m64" | "-m32" | "-mx32" | "-mllvm"));
+        if a == "-mllvm" {
+            out.push(a);
+            out.extend(it.next());
+        } else if !variant {
+            out.push(a);
+        }
     }
     out
 }
@@ -500,6 +548,31 @@ mod tests {
             );
         }
         assert!(!c.contains(&"-pie".into()));
+        // A link of objects only: no variant flags for zig's own runtime.
+        let l = rw(
+            false,
+            &[
+                "-Os",
+                "-mavx2",
+                "-funwind-tables",
+                "-mllvm",
+                "-mx",
+                "-o",
+                "p",
+                "p.o",
+                "-lm",
+            ],
+        );
+        assert!(
+            !l.iter()
+                .any(|a| a == "-Os" || a == "-mavx2" || a == "-funwind-tables")
+        );
+        assert!(l.windows(2).any(|w| w == ["-mllvm", "-mx"]));
+        assert!(l.windows(2).any(|w| w == ["-o", "p"]));
+        // Compiling (or LTO) keeps them.
+        assert!(rw(false, &["-Os", "-o", "p", "p.c"]).contains(&"-Os".into()));
+        assert!(rw(false, &["-Os", "-c", "p.c"]).contains(&"-Os".into()));
+        assert!(rw(false, &["-Os", "-flto", "-o", "p", "p.o"]).contains(&"-Os".into()));
         let p = rw(
             false,
             &["-Werror=implicit-function-declaration", "-c", "a.c"],
