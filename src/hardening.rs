@@ -19,9 +19,11 @@
 //! `-O2` it needs, not into `CPPFLAGS`, which configure scripts also use
 //! without optimisation), the link flags into `LDFLAGS`. PIE cannot be a flag
 //! in `LDFLAGS`: shared libraries are linked with the same `LDFLAGS` and
-//! `-shared -pie` is wrong. gcc as Debian, Ubuntu and Fedora ship it makes
-//! executables PIE by itself; zig does not, so its wrapper adds `-pie` to
-//! executable links ([`crate::toolchain::zig::rewrite`]).
+//! `-shared -pie` is wrong. A gcc built with `--enable-default-pie` (Debian's,
+//! Ubuntu's) makes executables PIE by itself; zig does not, so its wrapper adds
+//! `-pie` to executable links ([`crate::toolchain::zig::rewrite`]). (A host gcc
+//! without that default links fixed-address executables, which the health
+//! check then names.)
 //!
 //! A component's flags are applied after its definition's own `env`: a
 //! definition that sets `CFLAGS` keeps the hardening (the flags are appended),
