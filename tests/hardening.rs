@@ -4,11 +4,11 @@
 //!
 //! Small projects (zlib, zdemo and `tinylib`: a C library with nothing to
 //! protect, a program using it, and a library linked from a library alone)
-//! built with the standard environment by gcc
-//! and by zig (glibc 2.17) pass `hardening-check` on every property, but for
-//! the files the health check names as having nothing to protect, and lintian
-//! finds no `hardening-no-pie` in their deb; a definition opting out of a
-//! protection fails the build, naming the file and the property.
+//! built with the standard environment by gcc and by zig (glibc 2.17) pass
+//! `hardening-check` on every property, but for the files the health check
+//! names as having nothing to protect, and lintian finds no `hardening-no-pie`
+//! in their deb; a definition opting out of a protection fails the build,
+//! naming the file and the property.
 
 mod common;
 use common::zdemo::Zdemo;
@@ -24,54 +24,6 @@ const C: &str = r#"#include <stdio.h>
 int work(const char *s) { char b[64]; strcpy(b, s); printf("%s\n", b); return (int)strlen(b); }
 int main(int argc, char **argv) { return work(argc > 1 ? argv[1] : "x") > 100; }
 "#;
-
-/// What `hardening-check` says of one file, in the health check's words.
-fn reference(file: &Path) -> BTreeMap<&'static str, String> {
-    let out = Command::new("hardening-check").arg(file).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let get = |label: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(label))
-            .unwrap_or_else(|| panic!("no {label:?} in {text}"))
-            .trim()
-            .to_string()
-    };
-    let yes_no = |v: String| {
-        (if v.starts_with("yes") {
-            "true"
-        } else {
-            "false"
-        })
-        .to_string()
-    };
-    let pie = get("Position Independent Executable:");
-    let pie = match () {
-        _ if pie.starts_with("yes") => "yes",
-        _ if pie.contains("shared library") => "library",
-        _ => "no",
-    };
-    let sp = get("Stack protected:");
-    let sp = match () {
-        _ if sp.starts_with("yes") => "true",
-        _ if sp.starts_with("unknown") => "null",
-        _ => "false",
-    };
-    let fo = get("Fortify Source functions:");
-    let fo = match () {
-        _ if fo.starts_with("yes") => "yes",
-        _ if fo.starts_with("unknown") => "nothing-to-protect",
-        _ => "no",
-    };
-    [
-        ("pie", pie.to_string()),
-        ("stack_protector", sp.to_string()),
-        ("fortify", fo.to_string()),
-        ("relro", yes_no(get("Read-only relocations:"))),
-        ("bind_now", yes_no(get("Immediate binding:"))),
-        ("cf_protection", yes_no(get("Control flow integrity:"))),
-    ]
-    .into()
-}
 
 #[test]
 fn the_hardening_report_agrees_with_hardening_check() {
@@ -133,7 +85,7 @@ fn the_hardening_report_agrees_with_hardening_check() {
     assert!(ours.len() >= 4, "{report}");
     let mut compared = 0;
     for (file, h) in ours {
-        let want = reference(&tree.join(file));
+        let want = common::hardening::reference(&tree.join(file));
         for (k, v) in &want {
             let got = match &h[*k] {
                 serde_json::Value::String(s) => s.clone(),
@@ -243,31 +195,6 @@ steps = [
     }
 }
 
-/// The ELF executables and shared libraries under `dir`, relative to it.
-fn elf_files(dir: &Path) -> Vec<String> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter(|e| fs::read(e.path()).is_ok_and(|d| d.starts_with(b"\x7fELF")))
-        .map(|e| e.path().strip_prefix(dir).unwrap().display().to_string())
-        .collect()
-}
-
-/// `hardening-check` with every check on, but those `skip` names
-/// (`--nocfprotection`...): its success and output.
-fn hardening_check(file: &Path, skip: &[&str]) -> (bool, String) {
-    let out = Command::new("hardening-check")
-        .args(skip)
-        .arg(file)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 /// Build the fixture's project with `toolchain` (a `[toolchain]` table or
 /// nothing) and hold every ELF file of the tree against hardening-check:
 /// all properties pass, but a stack protector or FORTIFY the health check
@@ -305,7 +232,7 @@ fn hardened_build(toolchain: &str) {
     }
     assert_eq!(required, want, "{check}");
     let stage = f.stage("hz");
-    let files = elf_files(&stage);
+    let files = common::hardening::elf_files(&stage);
     for want in [
         "bin/zdemo",
         "bin/tinyprog",
@@ -318,7 +245,6 @@ fn hardened_build(toolchain: &str) {
         files.iter().any(|x| x.starts_with("lib/libz.so")),
         "{files:?}"
     );
-    let ours = check["hardening"].as_object().unwrap();
     let spared = check["nothing_to_protect"].as_object().unwrap();
     // The library with nothing to protect is named, and hardening-check does
     // fail it on exactly that.
@@ -336,70 +262,22 @@ fn hardened_build(toolchain: &str) {
     } else {
         vec!["--nocfprotection"]
     };
-    let (passed, out) = hardening_check(&stage.join("lib/libtiny.so"), &cf);
+    let (passed, out) = common::hardening::hardening_check(&stage.join("lib/libtiny.so"), &cf);
     assert!(
         !passed && out.contains("Stack protected: no, not found!"),
         "{out}"
     );
-    for file in &files {
-        let path = stage.join(file);
-        let mut skip = cf.clone();
-        for n in spared
-            .get(file)
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            skip.push(match n["property"].as_str().unwrap() {
-                "stack-protector" => "--nostackprotector",
-                "fortify" => "--nofortify",
-                other => panic!("{file}: {other} cannot have nothing to protect"),
-            });
-        }
-        let (passed, out) = hardening_check(&path, &skip);
-        assert!(passed, "{file} (hardening-check {skip:?}):\n{out}");
-        for (k, v) in reference(&path) {
-            let got = match &ours[file][k] {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            assert_eq!(
-                got, v,
-                "{file}: {k}: ferrobus says {got}, hardening-check {v}"
-            );
-        }
-    }
-    eprintln!(
-        "{} ELF files pass hardening-check ({} with nothing to protect)",
-        files.len(),
-        spared.len()
-    );
+    let (n, spared_n) = common::hardening::tree_passes_hardening_check(&stage, check, cet);
+    assert_eq!((n, spared_n), (files.len(), spared.len()));
     // lintian's own hardening checks agree on the deb.
     if common::have("lintian") {
-        let tags = lintian_hardening(&f.deb());
+        let tags = common::hardening::lintian(&f.deb());
         assert!(!tags.contains("hardening-no-pie"), "{tags}");
         assert!(!tags.contains("hardening-no-relro"), "{tags}");
         assert!(!tags.contains("hardening-no-bindnow"), "{tags}");
     } else {
         common::skip_part("lintian", "apt-get install lintian");
     }
-}
-
-/// lintian's hardening tags on a deb (its whole output).
-fn lintian_hardening(deb: &Path) -> String {
-    let out = Command::new("lintian")
-        .args([
-            "--tags",
-            "hardening-no-pie,hardening-no-relro,hardening-no-bindnow,hardening-no-fortify-functions",
-        ])
-        .arg(deb)
-        .output()
-        .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
@@ -476,7 +354,7 @@ fn an_opt_out_fails_the_build_naming_file_and_property() {
         "{out}"
     );
     if common::have("lintian") {
-        let tags = lintian_hardening(&f.deb());
+        let tags = common::hardening::lintian(&f.deb());
         assert!(
             tags.contains("hardening-no-pie") && tags.contains("zdemo"),
             "{tags}"

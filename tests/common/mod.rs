@@ -6,6 +6,7 @@
 //! test that cannot run here.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod hardening;
 pub mod roots;
 mod skip;
 pub mod zdemo;
