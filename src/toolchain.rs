@@ -47,7 +47,8 @@ pub struct Toolchain {
     pub wrapper: Option<u32>,
     /// Whether links with `-fcf-protection` keep the IBT/SHSTK property: the
     /// C library's start files (`Scrt1.o`, `crti.o`, `libc_nonshared.a`) must
-    /// carry it too (probed: [`keeps_cf_protection`]).
+    /// carry it too. Probed with a link: the host's by [`keeps_cf_protection`],
+    /// zig's after its start files are rebuilt for it (`zig::prepare`).
     pub cf_protection: bool,
 }
 

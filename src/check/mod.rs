@@ -404,7 +404,7 @@ impl HardeningPolicy {
     /// here yet: the build adds them ([`built_files`]).
     pub fn of_plan(plan: &crate::plan::Plan) -> HardeningPolicy {
         let (default, mut notes) = default_required(&plan.toolchain);
-        let required = match &plan.health.hardening {
+        let required: Vec<Protection> = match &plan.health.hardening {
             Some(r) => {
                 notes.clear();
                 let mut r = r.clone();
@@ -412,12 +412,21 @@ impl HardeningPolicy {
                 r.dedup();
                 r
             }
-            None => default,
+            None => default.clone(),
         };
         for p in Protection::ALL.iter().filter(|p| p.checkable()) {
             if !required.contains(p) && plan.health.hardening.is_some() {
                 notes.push(format!("{p} not required ([health] hardening)"));
             }
+        }
+        let tc = &plan.toolchain;
+        if required.contains(&Protection::CfProtection)
+            && !default.contains(&Protection::CfProtection)
+        {
+            notes.push(format!(
+                "cf-protection required, but {} ({}, {}) cannot produce it: every file will lack it",
+                tc.cc_version, tc.target, tc.libc
+            ));
         }
         HardeningPolicy {
             required,
@@ -1079,6 +1088,71 @@ fn symbol_versions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdicts_name_nothing_to_protect_only_where_the_flag_was_on() {
+        use hardening::{Fortify, Hardening, Pie};
+        let bare = Hardening {
+            pie: Pie::No,
+            stack_protector: Some(false),
+            fortify: Fortify::No,
+            relro: true,
+            bind_now: false,
+            cf_protection: false,
+            exec_stack: false,
+        };
+        let on = Built {
+            by: "zlib".into(),
+            disabled: BTreeMap::new(),
+        };
+        let off = Built {
+            by: "zdemo".into(),
+            disabled: [(Protection::StackProtector, "a reason".to_string())].into(),
+        };
+        let v = |p, b: Option<&Built>| HardeningPolicy::verdict(&bare, p, b);
+        // Not compiled here: as hardening-check.
+        assert!(matches!(
+            v(Protection::StackProtector, None),
+            Verdict::Lacks(_)
+        ));
+        assert!(matches!(v(Protection::Fortify, None), Verdict::Lacks(_)));
+        // Compiled here with the flag: nothing to protect.
+        assert!(matches!(
+            v(Protection::StackProtector, Some(&on)),
+            Verdict::NothingToProtect(w) if w.contains("zlib compiled it")
+        ));
+        assert!(matches!(
+            v(Protection::Fortify, Some(&on)),
+            Verdict::NothingToProtect(_)
+        ));
+        // Opted out: it fails, with the reason.
+        assert!(matches!(
+            v(Protection::StackProtector, Some(&off)),
+            Verdict::Lacks(w) if w.contains("zdemo is built without stack-protector: a reason")
+        ));
+        // What the binary shows is never excused.
+        for p in [
+            Protection::Pie,
+            Protection::BindNow,
+            Protection::CfProtection,
+        ] {
+            assert!(matches!(v(p, Some(&on)), Verdict::Lacks(_)), "{p}");
+        }
+        assert_eq!(v(Protection::Relro, None), Verdict::Has);
+        let lib = Hardening {
+            pie: Pie::Library,
+            stack_protector: None,
+            fortify: Fortify::NothingToProtect,
+            ..bare
+        };
+        for p in [
+            Protection::Pie,
+            Protection::StackProtector,
+            Protection::Fortify,
+        ] {
+            assert_eq!(HardeningPolicy::verdict(&lib, p, None), Verdict::Has, "{p}");
+        }
+    }
 
     #[test]
     fn record_lines_and_paths() {
