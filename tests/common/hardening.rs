@@ -84,6 +84,7 @@ pub fn hardening_check(file: &Path, skip: &[&str]) -> (bool, String) {
 pub fn lintian(deb: &Path) -> String {
     let out = Command::new("lintian")
         .args([
+            "--allow-root",
             "--tags",
             "hardening-no-pie,hardening-no-relro,hardening-no-bindnow,hardening-no-fortify-functions",
         ])
