@@ -7,15 +7,19 @@
 # and prefix; sources come from the user's source cache (fetched first) so the
 # network is not measured. During the parallel run, compiler processes (gcc's cc1, zig's `zig clang`) are
 # sampled every 0.2 s to show that their number never exceeds --jobs.
+# With --hardening, one more cold parallel build of the same project with
+# `[toolchain] hardening = false` (every protection off, `[health] hardening = []`)
+# shows what the standard hardening flags cost in CPU time (target < 5%).
 #
-#   bench/build.sh [--jobs N] [--skip-serial]
+#   bench/build.sh [--jobs N] [--skip-serial] [--hardening]
 set -eu
 cd "$(dirname "$0")/.."
-JOBS=$(nproc); SERIAL=1
+JOBS=$(nproc); SERIAL=1; HARDENING=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --jobs) JOBS=$2; shift 2 ;;
     --skip-serial) SERIAL=0; shift ;;
+    --hardening) HARDENING=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -92,6 +96,20 @@ if [ "$SERIAL" = 1 ]; then
 else
   SWALL="-"; SCPU="-"
 fi
+if [ "$HARDENING" = 1 ]; then
+  # The same project, every protection off (and no hardening policy).
+  mkdir -p "$WORK/plain"
+  cp -r projects examples "$WORK/plain/"
+  python3 - "$WORK/plain/projects/demo-agent.toml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("[toolchain]\n", "[toolchain]\nhardening = false\n", 1)
+s = s.replace("[health]\n", "[health]\nhardening = []\n", 1)
+open(p, "w").write(s)
+PY
+  set -- $(PROJECT=$WORK/plain/projects/demo-agent.toml run unhardened --jobs "$JOBS"); UWALL=$1; UCPU=$2
+fi
 CORES=$(nproc)
 RATIO=$(echo "scale=3; $PWALL / ($PCPU / $CORES)" | bc)
 printf '\n%-34s %s\n' "metric" "value"
@@ -105,3 +123,9 @@ printf '%-34s %s\n' "components built" "$OVERLAP"
 printf '%-34s %.1f s = %.1f%% of cold (target < 5%%; median of%s s), %s wheels rebuilt\n' "app-only change, rebuild" "$IWALL" "$(echo "scale=3; 100 * $IWALL / $PWALL" | bc)" "$IRUNS" "$IWHEELS"
 [ "$SWALL" = "-" ] || printf '%-34s %.1f s (CPU %.1f s)\n' "serial wall (--serial)" "$SWALL" "$SCPU"
 [ "$SWALL" = "-" ] || printf '%-34s %sx\n' "serial / parallel" "$(echo "scale=2; $SWALL / $PWALL" | bc)"
+if [ "$HARDENING" = 1 ]; then
+  printf '%-34s %.1f s (wall %.1f s)\n' "unhardened cold CPU" "$UCPU" "$UWALL"
+  printf '%-34s %.1f s (wall %.1f s)\n' "hardened cold CPU (parallel)" "$PCPU" "$PWALL"
+  printf '%-34s %+.1f%% CPU, %+.1f%% wall (target < 5%%)\n' "hardening cost" \
+    "$(echo "scale=4; 100 * ($PCPU - $UCPU) / $UCPU" | bc)" "$(echo "scale=4; 100 * ($PWALL - $UWALL) / $UWALL" | bc)"
+fi

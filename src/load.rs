@@ -768,7 +768,7 @@ pub fn default_defs_dir(project: &Path) -> PathBuf {
 }
 
 /// The C toolchain of a project (`[toolchain]`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolchainConfig {
     /// Which compiler builds every component.
@@ -778,6 +778,22 @@ pub struct ToolchainConfig {
     /// default 2.17, the manylinux2014 level. It is also the default
     /// `[health] glibc_floor`.
     pub glibc: Option<String>,
+    /// `false` builds every component and wheel with each protection of
+    /// [`crate::hardening`] turned off: for measuring what the hardening costs
+    /// (bench/build.sh) or bisecting a miscompile, not for shipping (the
+    /// `[health] hardening` policy still applies). Default `true`.
+    #[serde(default = "yes")]
+    pub hardening: bool,
+}
+
+impl Default for ToolchainConfig {
+    fn default() -> Self {
+        ToolchainConfig {
+            compiler: Compiler::default(),
+            glibc: None,
+            hardening: true,
+        }
+    }
 }
 
 /// A compiler choice (`[toolchain] compiler`).

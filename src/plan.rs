@@ -454,7 +454,11 @@ impl Context<'_> {
         let choices = picks.get(name).cloned().unwrap_or_default();
         // The hardening goes over whatever flags the definition set.
         let disabled = &def.hardening.disable;
-        crate::hardening::Flags::new(self.toolchain.arch(), disabled.keys()).apply(&mut env);
+        let off: Vec<_> = disabled
+            .keys()
+            .chain(self.toolchain.disabled_everywhere())
+            .collect();
+        crate::hardening::Flags::new(self.toolchain.arch(), off.iter().copied()).apply(&mut env);
         if steps.is_empty() {
             bail!("{name}: no build steps in {}", def.path.display());
         }

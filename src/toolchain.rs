@@ -50,6 +50,10 @@ pub struct Toolchain {
     /// carry it too. Probed with a link: the host's by [`keeps_cf_protection`],
     /// zig's after its start files are rebuilt for it (`zig::prepare`).
     pub cf_protection: bool,
+    /// Every hardening flag turned off (`[toolchain] hardening = false`);
+    /// absent from the key when false, keeping hardened keys as they were.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unhardened: bool,
 }
 
 impl Toolchain {
@@ -81,7 +85,17 @@ impl Toolchain {
     /// The hardening flags of the standard environment: every protection on
     /// ([`crate::hardening`]).
     pub fn hardening_flags(&self) -> crate::hardening::Flags {
-        crate::hardening::Flags::new(self.arch(), &[])
+        crate::hardening::Flags::new(self.arch(), self.disabled_everywhere())
+    }
+
+    /// The protections every component is built without: all of them when
+    /// the project turned hardening off, else none.
+    pub fn disabled_everywhere(&self) -> &'static [crate::hardening::Protection] {
+        if self.unhardened {
+            crate::hardening::Protection::ALL
+        } else {
+            &[]
+        }
     }
 }
 
@@ -112,13 +126,15 @@ fn glibc_version() -> String {
 /// The toolchain of a project's `[toolchain]`; zig's wrappers are written under
 /// `toolchains` (a directory of the cache).
 pub fn detect(cfg: &ToolchainConfig, toolchains: &Path) -> Result<Toolchain> {
-    match cfg.compiler {
+    let mut tc = match cfg.compiler {
         Compiler::Host => detect_host(),
         Compiler::Zig => zig::prepare(
             cfg.glibc.as_deref().unwrap_or(DEFAULT_ZIG_GLIBC),
             toolchains,
         ),
-    }
+    }?;
+    tc.unhardened = !cfg.hardening;
+    Ok(tc)
 }
 
 /// Detect the host toolchain (honours `CC`/`CXX` like the `cc` crate does).
@@ -152,6 +168,7 @@ pub fn detect_host() -> Result<Toolchain> {
         ranlib: None,
         wrapper: None,
         cf_protection,
+        unhardened: false,
     })
 }
 

@@ -394,6 +394,7 @@ fn an_opt_out_is_in_the_flags_and_the_cache_key() {
         ranlib: None,
         wrapper: None,
         cf_protection: false,
+        unhardened: false,
     };
     let pp = d.path().join("p.toml");
     std::fs::write(

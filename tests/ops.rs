@@ -307,3 +307,56 @@ fn a_bad_choice_fails_plan_at_its_line() {
         );
     }
 }
+
+/// `[toolchain] hardening = false` (for measuring the hardening's cost) turns
+/// every protection off in every component's flags and changes every key;
+/// the default plan has them all on.
+#[test]
+fn hardening_off_turns_every_flag_off() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = fs::read_to_string(repo.join("projects/demo-agent.toml"))
+        .unwrap()
+        .replace("\"../", &format!("\"{}/", repo.display()));
+    let defs = repo.join("software-defs").display().to_string();
+    let p = d.path().join("projects/plain.toml");
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let plan = |text: &str| -> serde_json::Value {
+        fs::write(&p, text).unwrap();
+        let args = ["--json", "--defs", &defs, "plan", &p.display().to_string()];
+        let (ok, out, err) = ferrobus(&d.path().join("cache"), &d.path().join("build"), &args);
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let on = plan(&demo);
+    let off = plan(&demo.replacen("[toolchain]\n", "[toolchain]\nhardening = false\n", 1));
+    let (on, off) = (
+        on["components"].as_array().unwrap(),
+        off["components"].as_array().unwrap(),
+    );
+    assert_eq!(on.len(), off.len());
+    for (a, b) in on.iter().zip(off) {
+        let (fa, fb) = (
+            a["env"]["CFLAGS"].to_string(),
+            b["env"]["CFLAGS"].to_string(),
+        );
+        assert!(
+            fa.contains("-fstack-protector-strong") && fa.contains("-D_FORTIFY_SOURCE=2"),
+            "{fa}"
+        );
+        assert!(
+            fb.contains("-fno-stack-protector") && fb.contains("-U_FORTIFY_SOURCE"),
+            "{fb}"
+        );
+        assert!(
+            b["env"]["LDFLAGS"].to_string().contains("-no-pie"),
+            "{}",
+            b["env"]
+        );
+        assert_ne!(
+            a["key"], b["key"],
+            "{}: same key with and without hardening",
+            a["name"]
+        );
+    }
+}

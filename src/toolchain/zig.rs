@@ -141,6 +141,7 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
         ranlib: Some(tool("ranlib")),
         wrapper: Some(WRAPPER_REVISION),
         cf_protection,
+        unhardened: false,
     })
 }
 
