@@ -272,9 +272,9 @@ impl Unit {
         u32::from_str_radix(self.get("UMask").unwrap_or("0022"), 8).expect("UMask= in octal")
     }
 
-    /// The directories systemd makes for the service: (directive, path, mode,
-    /// writable under confinement).
-    fn exec_directories(&self) -> Vec<(&'static str, String, String, bool)> {
+    /// The directories systemd makes for the service: (directive, name, path,
+    /// mode, writable under confinement).
+    fn exec_directories(&self) -> Vec<(&'static str, String, String, String, bool)> {
         let kinds = [
             ("StateDirectory", "/var/lib", true),
             ("CacheDirectory", "/var/cache", true),
@@ -289,7 +289,8 @@ impl Unit {
                 .unwrap_or("0755")
                 .to_string();
             for name in self.list(key) {
-                out.push((key, format!("{base}/{name}"), mode.clone(), writable));
+                let path = format!("{base}/{name}");
+                out.push((key, name, path, mode.clone(), writable));
             }
         }
         out
@@ -302,8 +303,8 @@ impl Unit {
         let mut out: Vec<String> = self
             .exec_directories()
             .into_iter()
-            .filter(|d| d.3)
-            .map(|d| d.1)
+            .filter(|d| d.4)
+            .map(|d| d.2)
             .collect();
         out.extend(
             self.list("ReadWritePaths")
@@ -415,7 +416,7 @@ ln -s /proc/self/fd/2 /dev/stderr"#,
             c.step(
                 "ProtectKernelTunables=yes".into(),
                 "/proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs and the \
-                 like read-only (the root has no /sys)",
+                 like read-only, and /sys (no sysfs is mounted in the root)",
                 &each(&paths, "bind", " ro"),
             );
         }
@@ -437,7 +438,7 @@ ln -s /proc/self/fd/2 /dev/stderr"#,
             .get("Group")
             .map(sh_quote)
             .unwrap_or_else(|| format!("\"$(id -g {})\"", sh_quote(user)));
-        for (key, path, mode, writable) in self.exec_directories() {
+        for (key, name, path, mode, writable) in self.exec_directories() {
             let p = sh_quote(&path);
             c.prepare.push_str(&format!(
                 "# {key}: made with mode {mode} if missing, handed to the user\n\
@@ -445,7 +446,6 @@ ln -s /proc/self/fd/2 /dev/stderr"#,
                  chown -R {}:{group} {p}\n",
                 sh_quote(user)
             ));
-            let name = path.rsplit_once(['/']).map_or("", |x| x.1);
             if writable {
                 c.step(
                     format!("{key}={name}"),
