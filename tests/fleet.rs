@@ -12,10 +12,11 @@
 //!   write to /, /opt or /etc fails with EROFS; its log file is written.
 //! - from the .sh, unconfined, as a user in its own prefix.
 //!
-//! Prints a table: release, glibc, format, install time, answered; and what of
-//! the unit was reproduced. A release whose glibc is older than the tree's
-//! achieved floor is reported as such and not run. Needs root (chroot, unshare);
-//! reported as skipped otherwise (a failure under CI=true).
+//! Prints a table: release, glibc, format, install and run time, answered; then
+//! what of the unit was reproduced and what its user saw. A release whose glibc
+//! is older than the tree's achieved floor is reported as such and not run. Needs
+//! root (chroot, unshare); reported as skipped otherwise (a failure under
+//! CI=true).
 
 mod common;
 use common::roots;
@@ -40,11 +41,11 @@ fn version(v: &str) -> (u32, u32) {
 /// background, its output in /tmp/agent.out, its pid in /tmp/agent.pid), wait
 /// for /status, fetch /status and /metrics with the embedded Python, run
 /// `checks` (Python, with `pid` the agent's) while it runs, stop it with SIGTERM
-/// and check it exits.
+/// and check it exits. Should the script fail first, the agent is killed.
 fn agent_script(start: &str, python: &str, port: u16, checks: &str) -> String {
     format!(
         r#"set -e
-trap 'kill $(cat /tmp/agent.pid) 2>/dev/null || true' EXIT
+trap '[ -f /tmp/agent.pid ] && kill $(cat /tmp/agent.pid) 2>/dev/null' EXIT
 {start}
 {python} - <<'PY'
 import json, os, signal, time, urllib.request
