@@ -45,7 +45,7 @@ fn version(v: &str) -> (u32, u32) {
 fn agent_script(start: &str, python: &str, port: u16, checks: &str) -> String {
     format!(
         r#"set -e
-trap '[ -f /tmp/agent.pid ] && kill $(cat /tmp/agent.pid) 2>/dev/null' EXIT
+trap 'if [ -f /tmp/agent.pid ]; then kill "$(cat /tmp/agent.pid)" 2>/dev/null || true; fi' EXIT
 {start}
 {python} - <<'PY'
 import json, os, signal, time, urllib.request
