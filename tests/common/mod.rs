@@ -1,14 +1,15 @@
 //! Shared test fixtures and helpers: a real HTTP/1.1 server on 127.0.0.1 with
 //! range support and scripted faults, tarball builders, access to real source
 //! archives, definition and project writers, the zlib + zdemo fixture
-//! ([`zdemo`]), Debian roots ([`roots`]), runners for ferrobus and other
-//! commands, the staged `tiny` tree of the packaging tests, and [`skip`] for a
-//! test that cannot run here.
+//! ([`zdemo`]), Debian roots ([`roots`]) and systemd units reproduced in them
+//! ([`unit`]), runners for ferrobus and other commands, the staged `tiny` tree
+//! of the packaging tests, and [`skip`] for a test that cannot run here.
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod hardening;
 pub mod roots;
 mod skip;
+pub mod unit;
 pub mod zdemo;
 
 #[allow(unused_imports)] // each test binary uses part of it

@@ -148,6 +148,34 @@ impl Root {
         run(cmd)
     }
 
+    /// Like [`Root::offline`], with the filesystem confinement of `unit`
+    /// reproduced around the script ([`super::unit::Unit::confinement`]): in a
+    /// mount namespace of its own (propagation private, so nothing reaches the
+    /// host) the directories systemd makes at start are made, the root is bound
+    /// onto itself and the unit's mounts are made in it; then the script runs as
+    /// root in there, and starts the service with [`super::unit::Unit::exec`].
+    /// Everything mounted goes with the namespace's last process.
+    pub fn confined(&self, unit: &super::unit::Unit, script: &str) -> (bool, String) {
+        let c = unit.confinement();
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--net", "--mount", "--propagation", "private"]);
+        if c.uts {
+            cmd.arg("--uts");
+        }
+        cmd.args(["sh", "-c"])
+            .arg(format!(
+                "set -e\nip link set lo up\nchroot \"$1\" /bin/sh -c \"$2\"\n\
+                 mount --rbind \"$1\" \"$1\"\n{}\
+                 exec chroot \"$1\" /bin/sh -c \"$3\" \"$0\"",
+                c.host
+            ))
+            .arg(script)
+            .arg(&self.path)
+            .arg(c.prepare)
+            .arg(c.mounts + "exec /bin/sh -c \"$0\"\n");
+        run(cmd)
+    }
+
     /// Like [`Root::sh`], but the script must succeed.
     pub fn ok(&self, script: &str) -> String {
         let (ok, text) = self.sh(script);
