@@ -149,8 +149,12 @@ fn confinement(meta: &Meta, svc: &ServiceConfig) -> String {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    // The modes the maintainer scripts give them (0750), so that systemd does
+    // not change them back at every start (it warns when they differ).
     lines.push(("StateDirectory".into(), meta.name.clone()));
+    lines.push(("StateDirectoryMode".into(), "0750".into()));
     lines.push(("LogsDirectory".into(), meta.name.clone()));
+    lines.push(("LogsDirectoryMode".into(), "0750".into()));
     if let Some(home) = meta.user.as_ref().map(|u| u.home())
         && home != format!("/var/lib/{}", meta.name)
     {
