@@ -10,6 +10,29 @@ use ferrobus::paths::Layout;
 use ferrobus::target::TargetName;
 use std::fs;
 
+/// The demo project's text with its paths made absolute (so that a copy
+/// anywhere finds the app and config).
+fn demo_text() -> String {
+    fs::read_to_string(repo().join("projects/demo-agent.toml"))
+        .unwrap()
+        .replace("\"../", &format!("\"{}/", repo().display()))
+}
+
+/// `ferrobus [--json] plan` of `text` written as `<dir>/projects/<name>.toml`,
+/// with the repository's definitions: (success, stdout, stderr).
+fn plan_text(dir: &std::path::Path, name: &str, text: &str, json: bool) -> (bool, String, String) {
+    let p = dir.join(format!("projects/{name}.toml"));
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, text).unwrap();
+    let defs = repo().join("software-defs").display().to_string();
+    let p = p.display().to_string();
+    let mut args = vec!["--defs", &defs, "plan", &p];
+    if json {
+        args.insert(0, "--json");
+    }
+    ferrobus(&dir.join("cache"), &dir.join("build"), &args)
+}
+
 fn options() -> BuildOptions {
     BuildOptions {
         fetch: ferrobus::fetch::FetchOptions {
@@ -219,18 +242,8 @@ fn bad_settings_fail_plan_in_under_a_second_naming_line_column_and_valid_values(
 #[test]
 fn a_denied_license_fails_plan_naming_the_component() {
     let d = tempfile::tempdir().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let demo = fs::read_to_string(repo.join("projects/demo-agent.toml"))
-        .unwrap()
-        .replace("\"../", &format!("\"{}/", repo.display()));
-    let defs = repo.join("software-defs").display().to_string();
-    let p = d.path().join("projects/deny.toml");
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    let plan = |extra: &str| {
-        fs::write(&p, format!("{demo}\n{extra}\n")).unwrap();
-        let args = ["--defs", &defs, "plan", &p.display().to_string()];
-        ferrobus(&d.path().join("cache"), &d.path().join("build"), &args)
-    };
+    let demo = demo_text();
+    let plan = |extra: &str| plan_text(d.path(), "deny", &format!("{demo}\n{extra}\n"), false);
     let readline = "[choices.python]\nline_editing = \"readline\"\n";
     let (ok, out, err) = plan("[provenance]\ndeny_licenses = [\"GPL-*\", \"LGPL-*\", \"AGPL-*\"]");
     assert!(ok, "the default stack is not GPL-free: {err}");
@@ -273,14 +286,8 @@ fn a_denied_license_fails_plan_naming_the_component() {
 #[test]
 fn a_bad_choice_fails_plan_at_its_line() {
     let d = tempfile::tempdir().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let demo = fs::read_to_string(repo.join("projects/demo-agent.toml"))
-        .unwrap()
-        .replace("\"../", &format!("\"{}/", repo.display()));
+    let demo = demo_text();
     let line = demo.lines().count() + 4;
-    let defs = repo.join("software-defs").display().to_string();
-    let p = d.path().join("projects/choice.toml");
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
     for (table, pick, wanted) in [
         (
             "python",
@@ -296,9 +303,8 @@ fn a_bad_choice_fails_plan_at_its_line() {
         ("nosuch", "x = \"y\"", "there is no component \"nosuch\""),
         ("readline", "x = \"y\"", "has no such choice"),
     ] {
-        fs::write(&p, format!("{demo}\n\n[choices.{table}]\n{pick}\n")).unwrap();
-        let args = ["--defs", &defs, "plan", &p.display().to_string()];
-        let (ok, _, err) = ferrobus(&d.path().join("cache"), &d.path().join("build"), &args);
+        let text = format!("{demo}\n\n[choices.{table}]\n{pick}\n");
+        let (ok, _, err) = plan_text(d.path(), "choice", &text, false);
         assert!(!ok, "{pick} was accepted");
         let at = format!("choice.toml:{line}:");
         assert!(
@@ -314,17 +320,9 @@ fn a_bad_choice_fails_plan_at_its_line() {
 #[test]
 fn hardening_off_turns_every_flag_off() {
     let d = tempfile::tempdir().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let demo = fs::read_to_string(repo.join("projects/demo-agent.toml"))
-        .unwrap()
-        .replace("\"../", &format!("\"{}/", repo.display()));
-    let defs = repo.join("software-defs").display().to_string();
-    let p = d.path().join("projects/plain.toml");
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let demo = demo_text();
     let plan = |text: &str| -> serde_json::Value {
-        fs::write(&p, text).unwrap();
-        let args = ["--json", "--defs", &defs, "plan", &p.display().to_string()];
-        let (ok, out, err) = ferrobus(&d.path().join("cache"), &d.path().join("build"), &args);
+        let (ok, out, err) = plan_text(d.path(), "plain", text, true);
         assert!(ok, "{err}");
         serde_json::from_str(&out).unwrap()
     };
