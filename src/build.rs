@@ -137,12 +137,14 @@ pub fn lock_prefix(plan: &Plan, layout: &Layout) -> Result<PrefixLock> {
 }
 
 /// Build `plan` into its prefix, which `_lock` keeps to this build. `sources`
-/// maps component names to fetched files.
+/// maps component names to fetched files; `client` is the build's jobserver
+/// (`--jobs` tokens, shared with the application's wheels).
 pub fn build(
     plan: &Plan,
     layout: &Layout,
     sources: &HashMap<String, PathBuf>,
     opts: &BuildOptions,
+    client: &jobserver::Client,
     _lock: &PrefixLock,
 ) -> Result<BuildReport> {
     let started = Instant::now();
@@ -173,7 +175,7 @@ pub fn build(
             },
             progress: opts.progress,
         },
-        client: jobserver::Client::new(opts.jobs.max(1))?,
+        client: client.clone(),
         tx,
         order: start_order(plan, sources),
         done: HashMap::new(),
@@ -511,7 +513,12 @@ fn build_one(
     for d in ["home", "tmp", "destdir", "src"] {
         fs::create_dir_all(work.join(d))?;
     }
-    let mut log = fs::File::create(log_path)?;
+    // Appended to (also by the compiler wrappers, which add each command).
+    let _ = fs::remove_file(log_path);
+    let mut log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)?;
     writeln!(log, "==> {} {} (key {})", c.name, c.version, c.key)?;
     pb.set_message("unpacking");
     extract::unpack(archive, &work.join("src")).with_context(|| {
@@ -531,11 +538,21 @@ fn build_one(
     vars.insert("destdir", destdir.display().to_string());
     vars.insert("jobs", jobs.to_string());
     vars.insert("version", c.version.clone());
-    let env: BTreeMap<String, String> = c
+    let mut env: BTreeMap<String, String> = c
         .env
         .iter()
         .map(|(k, v)| (k.clone(), crate::util::expand(v, &vars)))
         .collect();
+    let guard_log = log_path.with_extension("guard.jsonl");
+    let _ = fs::remove_file(&guard_log);
+    guard_env(
+        &mut env,
+        &format!("component {} {}", c.name, c.version),
+        &guard_log,
+        log_path,
+        prefix,
+        &c.hermetic_allow.keys().cloned().collect::<Vec<_>>(),
+    );
     for (p, _) in &c.patches {
         pb.set_message(format!("patch {}", p.display()));
         writeln!(log, "==> patch -p1 -i {}", p.display())?;
@@ -548,21 +565,34 @@ fn build_one(
         )
         .with_context(|| format!("{}: applying patch {}", c.name, p.display()))?;
     }
-    for (i, step) in c.steps.iter().enumerate() {
-        let step = crate::util::expand(step, &vars);
-        let short: String = step.chars().take(100).collect();
-        pb.set_message(format!("[{}/{}] {short}", i + 1, c.steps.len()));
-        writeln!(log, "==> step {}: {step}", i + 1)?;
-        log.flush()?;
-        run(
-            Command::new("/bin/sh").arg("-ec").arg(&step),
-            &source,
-            &env,
-            &log,
-            Some((client, jobs)),
-        )
-        .with_context(|| format!("{}: step {} failed: {short}", c.name, i + 1))?;
-    }
+    write_env(&mut log, &env)?;
+    let steps = (|| -> Result<()> {
+        for (i, step) in c.steps.iter().enumerate() {
+            let step = crate::util::expand(step, &vars);
+            let short: String = step.chars().take(100).collect();
+            pb.set_message(format!("[{}/{}] {short}", i + 1, c.steps.len()));
+            writeln!(log, "==> step {}: {step}", i + 1)?;
+            log.flush()?;
+            run(
+                Command::new("/bin/sh").arg("-ec").arg(&step),
+                &source,
+                &env,
+                &log,
+                Some((client, jobs)),
+            )
+            .with_context(|| format!("{}: step {} failed: {short}", c.name, i + 1))?;
+        }
+        Ok(())
+    })();
+    // What the build read from the host fails it, even when the steps passed
+    // (a configure test that failed on a refused flag only turns a feature off).
+    crate::toolchain::guard::verdict(
+        &guard_log,
+        &format!("component {} ({})", c.name, c.definition.display()),
+        "Provide it from a component in the prefix, or allow it in the definition: \
+         [hermetic] allow = { \"<tool or directory>\" = \"<reason>\" }.",
+    )?;
+    steps?;
     pb.set_message("checking install");
     let image = destdir.join(prefix.strip_prefix("/")?);
     if !image.is_dir() {
@@ -587,6 +617,37 @@ fn build_one(
         }
     }
     crate::util::prune(&image, &c.prune, &[]).with_context(|| format!("{}: prune", c.name))?;
+    Ok(())
+}
+
+/// Add the hermetic guard's variables to a unit's environment
+/// ([`crate::toolchain::guard`]): the unit's name, its guard log, the log its
+/// compiler commands are appended to, the prefix, and what it may read from the
+/// host after all.
+pub fn guard_env(
+    env: &mut BTreeMap<String, String>,
+    unit: &str,
+    guard_log: &Path,
+    cc_log: &Path,
+    prefix: &Path,
+    allow: &[String],
+) {
+    use crate::toolchain::guard as g;
+    env.insert(g::ENV_UNIT.into(), unit.into());
+    env.insert(g::ENV_LOG.into(), guard_log.display().to_string());
+    env.insert(g::ENV_CC_LOG.into(), cc_log.display().to_string());
+    env.insert(g::ENV_PREFIX.into(), prefix.display().to_string());
+    if !allow.is_empty() {
+        env.insert(g::ENV_ALLOW.into(), allow.join("\n"));
+    }
+}
+
+/// The environment a unit's commands run with, at the top of its log.
+pub fn write_env(log: &mut impl Write, env: &BTreeMap<String, String>) -> Result<()> {
+    writeln!(log, "==> environment (nothing else is inherited):")?;
+    for (k, v) in env {
+        writeln!(log, "    {k}={v}")?;
+    }
     Ok(())
 }
 

@@ -79,6 +79,11 @@ pub enum Cmd {
         #[command(flatten)]
         f: FetchArgs,
     },
+    /// Write the project's build lock (build-requirements.lock beside its
+    /// requirements lock): the file each distribution is built from and every
+    /// sdist's build requirements, pinned with hashes. Builds the components
+    /// first (the embedded Python resolves them).
+    Lock(BuildArgs),
     /// Fetch, build and stage a project.
     Build(BuildArgs),
     /// Write the installers of an already built and checked project (no rebuild).

@@ -42,6 +42,12 @@ impl Fingerprint {
 
     /// The canonical text that is hashed (kept public for `--json` plans and
     /// debugging a surprising miss).
+    /// [`Fingerprint::with`] when `when` holds (so that a part added later
+    /// leaves the keys made without it as they were).
+    pub fn with_if(self, name: &str, value: impl Serialize, when: bool) -> Fingerprint {
+        if when { self.with(name, value) } else { self }
+    }
+
     pub fn canonical(&self) -> String {
         let mut all = Map::new();
         all.insert("schema".into(), SCHEMA.into());

@@ -58,9 +58,33 @@ pub struct SoftwareDef {
     /// Hardening flags this component is built without (`[hardening]`).
     #[serde(default)]
     pub hardening: crate::hardening::HardeningDef,
+    /// Host tools and directories its build may read after all (`[hermetic]`).
+    #[serde(default)]
+    pub hermetic: Hermetic,
     /// Where the definition was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// Exceptions to the hermetic build (`[hermetic] allow = { "pg_config" =
+/// "reason" }`, also `allow_host` of a project's distribution): each a host
+/// tool (name or path) or directory, with the reason it must be read.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Hermetic {
+    /// What is allowed, with the reason (required, non-empty).
+    #[serde(default)]
+    pub allow: BTreeMap<String, String>,
+}
+
+impl Hermetic {
+    /// Every reason says something. `at` names the table.
+    pub fn check(&self, at: &str) -> Result<()> {
+        if let Some((k, _)) = self.allow.iter().find(|(_, r)| r.trim().is_empty()) {
+            bail!("{at}: allow \"{k}\" needs a reason (a non-empty string)");
+        }
+        Ok(())
+    }
 }
 
 /// One buildable version of a component.
@@ -367,6 +391,28 @@ pub struct AppConfig {
     /// Console scripts linked into `<install_dir>/bin`.
     #[serde(default)]
     pub entry_points: Vec<String>,
+    /// The lock of the sdists' build requirements, relative to the project
+    /// file (default: `build-requirements.lock` beside `requirements`).
+    #[serde(default)]
+    pub build_requirements: Option<PathBuf>,
+    /// Per distribution (`[app.distribution.<name>]`): the components it
+    /// links, what its build may read from the host.
+    #[serde(default)]
+    pub distribution: BTreeMap<String, DistributionConfig>,
+}
+
+/// One distribution's build (`[app.distribution.<name>]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributionConfig {
+    /// The components its extensions link (besides python's own): its wheel
+    /// is rebuilt when one of them changes, and only then. Checked against
+    /// what the built extensions link.
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// Host tools or directories its build may read, with the reason.
+    #[serde(default)]
+    pub allow_host: BTreeMap<String, String>,
 }
 
 /// One configuration file (`[[config]]`): a default shipped by the package and
@@ -574,6 +620,8 @@ pub fn load_software(path: &Path) -> Result<SoftwareDef> {
         );
     }
     check_hardening(&def, &Spans::new(path, &text))?;
+    def.hermetic
+        .check(&Spans::new(path, &text).at(&["hermetic", "allow"]))?;
     Ok(def)
 }
 
@@ -621,6 +669,14 @@ pub fn load_project(path: &Path) -> Result<Project> {
         for k in picks.keys() {
             let at = spans.at(&["choices", c, k]);
             p.choice_spans.insert(format!("{c}.{k}"), at);
+        }
+    }
+    if let Some(app) = &p.app {
+        for (name, d) in &app.distribution {
+            Hermetic {
+                allow: d.allow_host.clone(),
+            }
+            .check(&spans.at(&["app", "distribution", name, "allow_host"]))?;
         }
     }
     for (i, d) in p.provenance.deny_licenses.iter().enumerate() {

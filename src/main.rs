@@ -26,6 +26,20 @@ fn main() {
         }
         std::process::exit(127);
     }
+    if args
+        .get(1)
+        .is_some_and(|a| a == "cc-guard" || a == "host-tool")
+    {
+        let r = if args[1] == "cc-guard" {
+            toolchain::guard::run_cc(&args[2..])
+        } else {
+            toolchain::guard::run_host_tool(&args[2..])
+        };
+        if let Err(e) = r {
+            eprintln!("ferrobus {}: {e:#}", args[1]);
+        }
+        std::process::exit(127);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -110,6 +124,11 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
         Cmd::Build(a) => build(&cli, a),
+        Cmd::Lock(a) => {
+            let s = cli.session(&a.p, a.target)?;
+            let path = ops::lock(&s, &build_options(&cli, a)?)?;
+            cli.print(&path, || format!("wrote {}\n", path.display()))
+        }
         Cmd::Package { p, sign } => {
             let written = ops::package(&cli.session(p, None)?, sign.key()?)?;
             cli.print(&written, || {
@@ -160,9 +179,9 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn build(cli: &Cli, a: &BuildArgs) -> Result<()> {
-    let s = cli.session(&a.p, a.target)?;
-    let opts = ops::BuildOptions {
+/// How `build` and `lock` run.
+fn build_options(cli: &Cli, a: &BuildArgs) -> Result<ops::BuildOptions> {
+    Ok(ops::BuildOptions {
         fetch: cli.fetch_opts(&a.f),
         build: ferrobus::build::BuildOptions {
             jobs: a
@@ -173,8 +192,13 @@ fn build(cli: &Cli, a: &BuildArgs) -> Result<()> {
             progress: !cli.json && std::io::stderr().is_terminal(),
         },
         signing: a.sign.key()?,
-    };
-    match ops::build(&s, &opts) {
+    })
+}
+
+/// `ferrobus build`: report, or the failed health check's whole report.
+fn build(cli: &Cli, a: &BuildArgs) -> Result<()> {
+    let s = cli.session(&a.p, a.target)?;
+    match ops::build(&s, &build_options(cli, a)?) {
         Ok(r) => cli.print(&r, || r.render()),
         Err(e) => {
             // A failed health check's whole report, for --json callers.

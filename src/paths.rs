@@ -38,9 +38,20 @@ impl Layout {
             build: crate::util::absolute(build)?,
         })
     }
-    /// Content-addressed source files: `sources/<sha256>`.
+    /// Content-addressed source files (component sources, the Python files of
+    /// the build lock): `sources/<sha256>`, or `FERROBUS_SOURCE_CACHE`.
     pub fn sources(&self) -> PathBuf {
-        self.cache.join("sources")
+        std::env::var_os("FERROBUS_SOURCE_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.cache.join("sources"))
+    }
+    /// Built wheels and build environments: `wheels/`, or
+    /// `FERROBUS_WHEEL_CACHE` (e.g. an empty one, to build every wheel again
+    /// against a warm component cache).
+    pub fn wheels(&self) -> PathBuf {
+        std::env::var_os("FERROBUS_WHEEL_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.cache.join("wheels"))
     }
     /// Component artifacts: `artifacts/<name>-<key>`.
     pub fn artifacts(&self) -> PathBuf {

@@ -64,6 +64,9 @@ pub struct Component {
     /// Hardening this component is built without, with the definition's
     /// reasons (`[hardening] disable`).
     pub hardening_disabled: BTreeMap<crate::hardening::Protection, String>,
+    /// Host tools and directories its build may read (`[hermetic] allow`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hermetic_allow: BTreeMap<String, String>,
 }
 
 /// The resolved build of one project.
@@ -116,11 +119,19 @@ impl Plan {
 /// target ([`crate::hardening`]; a component's own are applied over them).
 pub fn standard_env(tc: &Toolchain, epoch: u64) -> BTreeMap<String, String> {
     let pc = "{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig";
+    // The prefix's tools first, then the host-tool shims, so that a host
+    // `*-config` never answers silently (crate::toolchain::guard).
+    let path = if tc.guard_bin.as_os_str().is_empty() {
+        format!("{{prefix}}/bin:{}", crate::toolchain::HOST_PATH)
+    } else {
+        format!(
+            "{{prefix}}/bin:{}:{}",
+            tc.guard_bin.display(),
+            crate::toolchain::HOST_PATH
+        )
+    };
     let mut env: BTreeMap<String, String> = [
-        (
-            "PATH",
-            "{prefix}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        ),
+        ("PATH", path.as_str()),
         ("HOME", "{work}/home"),
         ("TMPDIR", "{work}/tmp"),
         ("CFLAGS", "-O2 -fPIC"),
@@ -499,6 +510,7 @@ impl Context<'_> {
             .with("prefix", self.prefix)
             .with("deps", dep_keys)
             .with("hardening", &def.hardening)
+            .with_if("hermetic", &def.hermetic, !def.hermetic.allow.is_empty())
             .key();
         Ok(Component {
             name: name.clone(),
@@ -517,6 +529,7 @@ impl Context<'_> {
             key,
             definition: def.path.clone(),
             hardening_disabled: disabled.clone(),
+            hermetic_allow: def.hermetic.allow.clone(),
         })
     }
 

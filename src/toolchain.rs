@@ -5,6 +5,7 @@
 //! This is the seam for targets: today `linux-x86_64`; other targets (aarch64,
 //! Windows assembly) plug in here.
 
+pub mod guard;
 pub mod zig;
 
 use crate::load::{Compiler, ToolchainConfig};
@@ -54,7 +55,20 @@ pub struct Toolchain {
     /// absent from the key when false, keeping hardened keys as they were.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unhardened: bool,
+    /// The host compiler's sysroot, by the versions of the packages it holds
+    /// ([`guard::host_sysroot`]); absent for zig and where there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysroot: Option<String>,
+    /// The directory of the host-tool shims ([`guard`]), on the standard `PATH`
+    /// right after the prefix's `bin` (a path under the cache: not keyed on its
+    /// own, the `PATH` holding it is).
+    #[serde(skip)]
+    pub guard_bin: std::path::PathBuf,
 }
+
+/// The host's program directories on every build's `PATH`, after the prefix's
+/// `bin` and the host-tool shims.
+pub const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl Toolchain {
     /// The tool variables every build step gets (`CC`, `CXX`, and `AR`/`RANLIB`
@@ -127,13 +141,54 @@ fn glibc_version() -> String {
 /// `toolchains` (a directory of the cache).
 pub fn detect(cfg: &ToolchainConfig, toolchains: &Path) -> Result<Toolchain> {
     let mut tc = match cfg.compiler {
-        Compiler::Host => detect_host(),
+        Compiler::Host => guarded_host(toolchains),
         Compiler::Zig => zig::prepare(
             cfg.glibc.as_deref().unwrap_or(DEFAULT_ZIG_GLIBC),
             toolchains,
         ),
     }?;
     tc.unhardened = !cfg.hardening;
+    tc.guard_bin = guard::write_host_tool_shims(&toolchains.join("host-tools"), HOST_PATH)?;
+    Ok(tc)
+}
+
+/// The host toolchain behind the guard's compiler wrappers: `cc` and `c++`
+/// scripts in `<toolchains>/host-<triple>/bin` that run `ferrobus cc-guard`
+/// with the detected compiler ([`guard::run_cc`]).
+fn guarded_host(toolchains: &Path) -> Result<Toolchain> {
+    let mut tc = detect_host()?;
+    let sysroot = match guard::host_sysroot(&tc.cc, toolchains)? {
+        Ok((dir, id)) => {
+            tc.sysroot = Some(id);
+            format!(
+                " --sysroot={}",
+                shlex::try_quote(&dir.display().to_string())?
+            )
+        }
+        Err(why) => {
+            eprintln!(
+                "warning: the host compiler builds without a sysroot of the C library alone \
+                 ({why}): host development headers in /usr/include stay visible"
+            );
+            String::new()
+        }
+    };
+    let bin = toolchains.join(format!("host-{}", tc.triple)).join("bin");
+    std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
+    let me = std::env::current_exe().context("locating the ferrobus executable")?;
+    let q = |s: &str| -> Result<String> { Ok(shlex::try_quote(s)?.into_owned()) };
+    for (name, real) in [("cc", tc.cc.clone()), ("c++", tc.cxx.clone())] {
+        let script = format!(
+            "#!/bin/sh\n# Written by ferrobus: {real} behind the hermetic guard (src/toolchain/guard.rs).\n\
+             exec {} cc-guard {}{sysroot} \"$@\"\n",
+            q(&me.display().to_string())?,
+            q(&real)?,
+        );
+        zig::write_if_changed(&bin.join(name), script.as_bytes(), 0o755)?;
+    }
+    tc.cc = bin.join("cc").display().to_string();
+    tc.cxx = bin.join("c++").display().to_string();
+    tc.wrapper = Some(guard::REVISION);
     Ok(tc)
 }
 
@@ -169,6 +224,8 @@ pub fn detect_host() -> Result<Toolchain> {
         wrapper: None,
         cf_protection,
         unhardened: false,
+        guard_bin: Default::default(),
+        sysroot: None,
     })
 }
 

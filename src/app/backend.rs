@@ -2,23 +2,24 @@
 //!
 //! `pip wheel` installs the backend (`[build-system] requires`) into a fresh
 //! isolated environment on every build: about 5 of the 6 seconds it takes to
-//! build a small application. Here the backend is installed once per
-//! (requirements, interpreter) into `<cache>/wheels/backend-<key>` and a
-//! ten-line frontend (`pep517.py`; no crate runs a Python build backend) calls
-//! its `build_wheel` hook with that environment on `sys.path`.
+//! build a small application, and resolved from the index each time. Here the
+//! backend is the build lock's (`[app] requires`), installed once with no
+//! index into a cached build environment ([`super::wheels::build_env`]), and a
+//! small frontend (`pep517.py`; no crate runs a Python build backend) calls
+//! its `build_wheel` hook with that environment on `sys.path`. The sdists of
+//! the requirements are built by the same frontend.
 
 use super::{AppPlan, Builder};
 use crate::paths::Layout;
-use crate::util::remove_any;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The frontend run by the embedded Python.
-const FRONTEND: &str = include_str!("pep517.py");
+pub(super) const FRONTEND: &str = include_str!("pep517.py");
 
 /// `[build-system] requires` of a pyproject.toml (PEP 518's default if absent).
-fn build_requires(pyproject: &Path) -> Result<Vec<String>> {
+pub(super) fn build_requires(pyproject: &Path) -> Result<Vec<String>> {
     let text = fs::read_to_string(pyproject)
         .with_context(|| format!("reading {}", pyproject.display()))?;
     let v: toml::Value =
@@ -36,34 +37,29 @@ fn build_requires(pyproject: &Path) -> Result<Vec<String>> {
         })
 }
 
-/// The cached environment holding the application's build backend: installed
-/// with the builder's pip (from pip's configured index) the first time, reused
-/// after.
+/// The environment holding the application's build backend: the build
+/// lock's, checked against the pyproject's `[build-system] requires`.
 fn backend_env(builder: &Builder, layout: &Layout, app: &AppPlan) -> Result<PathBuf> {
     let requires = build_requires(&app.source.join("pyproject.toml"))?;
-    let key = builder.key("backend").with("requires", &requires).key();
-    let root = layout.cache.join("wheels");
-    fs::create_dir_all(&root)?;
-    let dir = root.join(format!("backend-{}", &key[..24]));
-    let lock = fs::File::create(root.join(format!(".backend-{}.lock", &key[..24])))?;
-    fs2::FileExt::lock_exclusive(&lock)?;
-    if !dir.join(".complete").is_file() {
-        let tmp = tempfile::Builder::new()
-            .prefix(".backend-")
-            .tempdir_in(&root)?;
-        let site = tmp.path().join("site").display().to_string();
-        let mut args = vec!["-m", "pip", "install", "--no-compile", "--target", &site];
-        args.extend(requires.iter().map(String::as_str));
-        let what = format!(
-            "installing the application's build backend ({})",
-            requires.join(", ")
+    let lock = super::wheels::read_lock(app)?;
+    if lock.app.declared != requires {
+        bail!(
+            "{}: [build-system] requires is {:?}, the build lock {} was written for {:?}: \
+             run `ferrobus lock {}`",
+            app.source.join("pyproject.toml").display(),
+            requires,
+            app.build_lock.display(),
+            lock.app.declared,
+            app.project_file.display()
         );
-        builder.run(&args, "backend.log", &what)?;
-        fs::write(tmp.path().join(".complete"), key.as_bytes())?;
-        remove_any(&dir)?; // an incomplete leftover
-        fs::rename(tmp.keep(), &dir)?;
     }
-    Ok(dir.join("site"))
+    let files: Vec<_> = lock
+        .wheels(&lock.app.requires)?
+        .into_iter()
+        .cloned()
+        .collect();
+    let sources = crate::fetch::SourceCache::new(&layout.sources());
+    super::wheels::build_env(builder, layout, &files, &sources)
 }
 
 /// Build the application's wheel from `src` (a copy of its source) into `out`.

@@ -13,13 +13,15 @@
 //! The registry pip downloads from is pip's own configuration: nothing here names it.
 
 mod backend;
+pub mod lock;
+pub mod wheels;
 pub mod windows;
 
 use crate::fingerprint::Fingerprint;
 use crate::load::Project;
 use crate::paths::Layout;
 use crate::plan::Plan;
-use crate::pypkg::{LockedApp, PackageName, WheelName, WheelSource};
+use crate::pypkg::{LockedApp, PackageName, WheelName};
 use crate::util::{remove_any, sha256_bytes, sha256_file, tail};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -52,6 +54,12 @@ pub struct AppPlan {
     pub version: String,
     /// Its license from pyproject.toml (`project.license`, empty if none).
     pub license: String,
+    /// The project file (named in errors).
+    pub project_file: PathBuf,
+    /// The build lock ([`crate::pypkg::buildlock`]).
+    pub build_lock: PathBuf,
+    /// Per-distribution settings (`[app.distribution.<name>]`), by normalised name.
+    pub distribution: BTreeMap<String, crate::load::DistributionConfig>,
 }
 
 impl LockedApp for AppPlan {
@@ -166,7 +174,28 @@ pub fn plan(project: &Project) -> Result<Option<AppPlan>> {
         let rel = f.strip_prefix(&source).unwrap_or(&f).display().to_string();
         id.push_str(&format!("{rel} {}\n", sha256_file(&f)?));
     }
+    let build_lock = match &app.build_requirements {
+        Some(p) => dir.join(p),
+        None => lock.with_file_name("build-requirements.lock"),
+    };
+    let mut distribution = BTreeMap::new();
+    for (n, d) in &app.distribution {
+        let name: PackageName = n.parse().map_err(|e| {
+            anyhow::anyhow!("{}: [app.distribution.{n}]: {e}", project.path.display())
+        })?;
+        if !requirements.iter().any(|r| r.name == name) {
+            bail!(
+                "{}: [app.distribution.{n}]: {n} is not in {}",
+                project.path.display(),
+                lock.display()
+            );
+        }
+        distribution.insert(name.to_string(), d.clone());
+    }
     Ok(Some(AppPlan {
+        project_file: project.path.clone(),
+        build_lock,
+        distribution,
         source,
         lock,
         requirements,
@@ -190,7 +219,13 @@ pub struct Builder {
     pub env: BTreeMap<String, String>,
     /// Its work dir (logs, HOME, TMPDIR).
     pub work: PathBuf,
-    /// What its wheels depend on besides their own pin.
+    /// The build prefix its extensions compile against (empty for the host's).
+    pub prefix: PathBuf,
+    /// The plan's shipped components: key and dependencies, by name.
+    pub components: BTreeMap<String, (String, Vec<String>)>,
+    /// The prefix's state file (which component installed which library).
+    state: PathBuf,
+    /// What its wheels depend on besides their own file and links.
     identity: Fingerprint,
 }
 
@@ -213,11 +248,43 @@ impl Builder {
         // Fail loudly instead of silently falling back to pure Python.
         env.insert("PYYAML_FORCE_LIBYAML".into(), "1".into());
         pip_env(&mut env);
+        // python's key holds its dependencies' keys; other components enter a
+        // wheel's key only where it links them (wheels::units).
+        let python = plan
+            .get("python")
+            .map(|c| c.key.clone())
+            .unwrap_or_default();
         let identity = Fingerprint::new("builder")
             .with("toolchain", &plan.toolchain)
             .with("hardening", plan.toolchain.hardening_flags())
-            .with("components", plan.shipped_keys());
-        Builder::at(plan.prefix.join("bin/python3"), env, work, identity)
+            .with("python", python);
+        let mut b = Builder::at(plan.prefix.join("bin/python3"), env, work, identity)?;
+        b.prefix = plan.prefix.clone();
+        b.state = layout.prefix_root(&plan.project).join("state.json");
+        b.components = plan
+            .components
+            .iter()
+            .filter(|c| !c.build_only)
+            .map(|c| (c.name.clone(), (c.key.clone(), c.depends.clone())))
+            .collect();
+        Ok(b)
+    }
+
+    /// Which component installed each shared library of the prefix, by file
+    /// name (`libpq.so.5` → `libpq`).
+    pub fn library_owners(&self) -> BTreeMap<String, String> {
+        let st = crate::cache::PrefixState::load(&self.state);
+        let mut out = BTreeMap::new();
+        for (c, i) in &st.components {
+            for f in &i.files {
+                if let Some(n) = f.strip_prefix("lib/").filter(|n| !n.contains('/'))
+                    && (n.ends_with(".so") || n.contains(".so."))
+                {
+                    out.insert(n.to_string(), c.clone());
+                }
+            }
+        }
+        out
     }
 
     /// The build host's `python3`: builds pure-Python wheels (the application
@@ -258,6 +325,9 @@ impl Builder {
             python,
             env,
             work,
+            prefix: PathBuf::new(),
+            components: BTreeMap::new(),
+            state: PathBuf::new(),
             identity,
         })
     }
@@ -294,6 +364,40 @@ impl Builder {
                 log.display(),
                 tail(&log, 25)
             );
+        }
+        Ok(())
+    }
+
+    /// Run the interpreter with `args` and `env`, appending its output to
+    /// `log` (which the compiler wrappers append to as well); with `client`,
+    /// sub-makes share its jobserver. On failure the error says `what` and
+    /// ends with the log's tail.
+    pub fn run_logged(
+        &self,
+        env: &BTreeMap<String, String>,
+        args: &[&str],
+        log: &Path,
+        what: &str,
+        client: Option<&jobserver::Client>,
+    ) -> Result<()> {
+        fs::create_dir_all(self.work.join("home"))?;
+        fs::create_dir_all(self.work.join("tmp"))?;
+        let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let mut cmd = Command::new(&self.python);
+        cmd.args(args)
+            .env_clear()
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        if let Some(c) = client {
+            c.configure_make(&mut cmd);
+        }
+        let status = cmd
+            .status()
+            .with_context(|| format!("running {}", self.python.display()))?;
+        if !status.success() {
+            bail!("{what} failed (log: {}):\n{}", log.display(), tail(log, 25));
         }
         Ok(())
     }
@@ -348,124 +452,16 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|c| c.is_file())
 }
 
-/// Identity of the application layer: its wheelhouse and its own source.
-pub fn key(builder: &Builder, app: &AppPlan) -> String {
+/// Identity of the application layer: its wheels' keys and its own source.
+pub fn key(units: &[wheels::WheelUnit], app: &AppPlan) -> String {
+    let keys: Vec<&str> = units.iter().map(|u| u.key.as_str()).collect();
     Fingerprint::new("app")
-        .with("wheelhouse", wheelhouse_key(builder, app))
+        .with(
+            "wheelhouse",
+            Fingerprint::new("wheelhouse").with("wheels", keys).key(),
+        )
         .with("source", &app.source_key)
         .key()
-}
-
-/// The wheelhouse's identity: every distribution's wheel key.
-pub fn wheelhouse_key(builder: &Builder, app: &AppPlan) -> String {
-    let keys: Vec<String> = app
-        .requirements
-        .iter()
-        .map(|r| wheel_key(builder, app, r))
-        .collect();
-    Fingerprint::new("wheelhouse").with("wheels", keys).key()
-}
-
-fn wheel_key(builder: &Builder, app: &AppPlan, r: &Requirement) -> String {
-    builder
-        .key("wheel")
-        .with("spec", &r.spec)
-        .with("hashes", &r.hashes)
-        .with("binary", app.wheels.contains(&r.name))
-        .key()
-}
-
-/// The wheelhouse: one wheel per locked distribution, each cached on its own in
-/// `<cache>/wheels/<key>/` (so a changed lock line rebuilds that distribution
-/// only). Returns the wheels and how many were built now.
-pub fn wheelhouse(
-    builder: &Builder,
-    layout: &Layout,
-    app: &AppPlan,
-) -> Result<(Vec<PathBuf>, usize)> {
-    let root = layout.cache.join("wheels");
-    fs::create_dir_all(&root)?;
-    let mut wheels = Vec::new();
-    let mut built = 0;
-    for r in &app.requirements {
-        let key = wheel_key(builder, app, r);
-        let dir = root.join(format!("{}-{}", r.name, &key[..24]));
-        // One build of a wheel at a time: a concurrent build of the same wheel
-        // waits here and then finds it complete.
-        let lock = fs::File::create(root.join(format!(".{}-{}.lock", r.name, &key[..24])))?;
-        fs2::FileExt::lock_exclusive(&lock)?;
-        if !dir.join(".complete").is_file() {
-            let tmp = tempfile::Builder::new()
-                .prefix(".wheel-")
-                .tempdir_in(&root)?;
-            build_wheel(builder, app, r, tmp.path())?;
-            fs::write(tmp.path().join(".complete"), key.as_bytes())?;
-            if !dir.join(".complete").is_file() {
-                // else another build finished the same wheel meanwhile
-                remove_any(&dir)?; // an incomplete leftover
-                fs::rename(tmp.keep(), &dir)?;
-                built += 1;
-            }
-        }
-        wheels.push(find_wheel(&dir)?.with_context(|| format!("no wheel in {}", dir.display()))?);
-    }
-    Ok((wheels, built))
-}
-
-/// Download one distribution's file (sdist, or wheel where allowed) without pip's
-/// hash check, so that a mismatch is reported here, naming it; check its sha256
-/// against the lock; build the sdist into a wheel. The wheel lands in `out`.
-fn build_wheel(builder: &Builder, app: &AppPlan, r: &Requirement, out: &Path) -> Result<()> {
-    let binary = app.wheels.contains(&r.name);
-    let pin = r.pin();
-    let where_ = format!("{}:{}", app.lock.display(), r.line);
-    let d = out.join("download");
-    let d_str = d.display().to_string();
-    let mut args = vec!["-m", "pip", "download", "--no-deps", "--dest", &d_str];
-    args.extend(if binary {
-        ["--only-binary", ":all:"]
-    } else {
-        ["--no-binary", ":all:"]
-    });
-    args.push(&pin);
-    let log = format!("download-{}.log", r.name);
-    builder.run(&args, &log, &format!("fetching {pin} ({where_})"))?;
-    let file = &crate::util::single_file(&d, &pin)?;
-    let got = sha256_file(file)?;
-    if !r.hashes.contains(&got) {
-        bail!(
-            "{where_}: hash mismatch for {pin}: {} has sha256 {got}, the lock allows {}",
-            file.file_name().unwrap_or_default().to_string_lossy(),
-            r.hashes.join(", ")
-        );
-    }
-    let record = WheelSource {
-        kind: if binary { "wheel" } else { "sdist" }.into(),
-        file: file
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned(),
-        sha256: got.clone(),
-    };
-    record.write(out)?;
-    if binary {
-        fs::rename(file, out.join(file.file_name().unwrap_or_default()))?;
-    } else {
-        let (file_s, out_s) = (file.display().to_string(), out.display().to_string());
-        let args = [
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--wheel-dir",
-            &out_s,
-            &file_s,
-        ];
-        let log = format!("wheel-{}.log", r.name);
-        builder.run(&args, &log, &format!("building {pin} from its sdist"))?;
-    }
-    remove_any(&d)
 }
 
 /// Build (or reuse) the application's own wheel, keyed by its source and the
@@ -498,7 +494,7 @@ pub fn app_wheel(builder: &Builder, layout: &Layout, app: &AppPlan) -> Result<Pa
     find_wheel(&dir)?.context("the application's build produced no wheel")
 }
 
-fn find_wheel(dir: &Path) -> Result<Option<PathBuf>> {
+pub(crate) fn find_wheel(dir: &Path) -> Result<Option<PathBuf>> {
     if !dir.is_dir() {
         return Ok(None);
     }

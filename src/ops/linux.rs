@@ -23,8 +23,17 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     // Held until the staged tree is finished (the app's wheels and its
     // install use the prefix's Python).
     let prefix_lock = crate::build::lock_prefix(&p.plan, &s.layout)?;
-    let built = crate::build::build(&p.plan, &s.layout, &sources, &opts.build, &prefix_lock)?;
-    let wheels = app_layer(s, &p)?;
+    // One jobserver for the components and the wheels: `--jobs` bounds both.
+    let client = jobserver::Client::new(opts.build.jobs.max(1))?;
+    let built = crate::build::build(
+        &p.plan,
+        &s.layout,
+        &sources,
+        &opts.build,
+        &client,
+        &prefix_lock,
+    )?;
+    let wheels = app_layer(s, &p, &client)?;
     let staged = stage::stage(&p.plan, &s.layout, &p.tree_id)?;
     let (relocated, health) = if staged.copied {
         let (r, h) = finish_tree(s, &p, &staged, &sources, wheels.as_ref())?;
@@ -60,16 +69,20 @@ struct Wheels {
     report: AppReport,
 }
 
-fn app_layer(s: &Session, p: &Planned) -> Result<Option<Wheels>> {
+fn app_layer(s: &Session, p: &Planned, client: &jobserver::Client) -> Result<Option<Wheels>> {
     let Some(a) = &p.app else {
         return Ok(None);
     };
     let t = Instant::now();
-    let (house, built) = app::wheelhouse(&p.builder, &s.layout, a)?;
+    let sources = crate::fetch::SourceCache::new(&s.layout.sources());
+    let (house, units) =
+        app::wheels::wheelhouse(&p.builder, &s.layout, &p.units, &sources, client)?;
+    let built = units.iter().filter(|u| u.built).count();
     let wheel = app::app_wheel(&p.builder, &s.layout, a)?;
     let report = AppReport {
         wheels: house.clone(),
         wheels_built: built,
+        units,
         app_wheel: wheel.clone(),
         seconds: t.elapsed().as_secs_f64(),
     };
@@ -121,7 +134,7 @@ fn finish_tree(
     // The wheel cache. Neither the build dir nor the whole cache dir is
     // listed: CPython's sysconfig keeps its source dir (`srcdir`) and its
     // compiler (zig's wrapper under the cache) as recorded facts.
-    policy.build_paths = vec![layout.cache.join("wheels")];
+    policy.build_paths = vec![layout.wheels()];
     // Which files were compiled here, with which hardening flags: the
     // components' and the wheels built from sdists.
     let sdists: Vec<_> = contents

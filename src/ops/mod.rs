@@ -119,12 +119,23 @@ pub struct Planned {
     pub contents: provenance::Contents,
     /// The application layer's key (wheelhouse and source).
     pub app_key: Option<String>,
+    /// The application's distributions as build units (empty without a
+    /// build lock: `ferrobus lock` plans without one).
+    pub units: Vec<app::wheels::WheelUnit>,
+    /// The build lock, if the project has an application.
+    pub build_lock: Option<crate::pypkg::buildlock::BuildLock>,
     /// The staged tree's identity: components, app and provenance keys.
     pub tree_id: String,
 }
 
 /// Resolve the session's component graph, application and provenance.
 pub fn plan(s: &Session) -> Result<Planned> {
+    plan_with(s, true)
+}
+
+/// [`plan`], the application's wheels planned only when `wheels` (the build
+/// lock must exist then).
+fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
     if s.target.runtime() != Runtime::Built {
         bail!(
             "{}: the {} target is assembled, not built from components: there is no component plan",
@@ -146,8 +157,19 @@ pub fn plan(s: &Session) -> Result<Planned> {
     )?;
     let app = app::plan(&s.project)?;
     let builder = app::Builder::embedded(&plan, &s.layout)?;
-    let app_key = app.as_ref().map(|a| app::key(&builder, a));
-    let contents = provenance::Contents::from_plan(&s.project, &plan, app.as_ref());
+    let (build_lock, units) = match (&app, wheels) {
+        (Some(a), true) => {
+            let lock = app::wheels::read_lock(a)?;
+            let units = app::wheels::units(&builder, a, &lock)?;
+            (Some(lock), units)
+        }
+        _ => (None, vec![]),
+    };
+    let app_key = app.as_ref().map(|a| app::key(&units, a));
+    let mut contents = provenance::Contents::from_plan(&s.project, &plan, app.as_ref());
+    if let Some(lock) = &build_lock {
+        contents.build_only = app::wheels::build_only(&units, lock);
+    }
     contents.check_denied()?;
     let tree_id = stage::stage_id(&plan, app_key.as_deref(), &provenance::key(&contents));
     Ok(Planned {
@@ -156,6 +178,8 @@ pub fn plan(s: &Session) -> Result<Planned> {
         app,
         contents,
         app_key,
+        units,
+        build_lock,
         tree_id,
     })
 }
@@ -163,15 +187,63 @@ pub fn plan(s: &Session) -> Result<Planned> {
 /// The plan with each component's cache status.
 pub fn plan_report(s: &Session) -> Result<PlanReport> {
     let p = plan(s)?;
-    Ok(PlanReport::new(&p.plan, &s.layout))
+    Ok(PlanReport::new(&p.plan, &s.layout, &p))
 }
 
-/// Fill the source cache with every component's source.
+/// Fill the source cache with every component's source and every file the
+/// application's wheels are built from (the build lock's), all failures
+/// reported together.
 pub fn fetch(s: &Session, p: &Planned, opts: &FetchOptions) -> Result<HashMap<String, PathBuf>> {
     let rt = tokio::runtime::Runtime::new()?;
     let cache = SourceCache::new(&s.layout.sources());
-    let got = rt.block_on(fetch::fetch_plan(&p.plan, &cache, opts))?;
-    Ok(got.into_iter().collect())
+    let mut items: Vec<(String, crate::plan::Source)> = p
+        .plan
+        .components
+        .iter()
+        .map(|c| (c.name.clone(), c.source.clone()))
+        .collect();
+    if let Some(lock) = &p.build_lock {
+        let files = app::wheels::files(&p.units, lock);
+        let missing = files.iter().any(|f| !cache.path(&f.sha256).is_file());
+        let indexes = if missing && !opts.offline {
+            crate::pypkg::index::Indexes::from_pip()?
+        } else {
+            Default::default()
+        };
+        let py = rt.block_on(app::lock::items(&indexes, &files, &cache, opts.offline))?;
+        items.extend(py.into_iter().map(|(n, src)| (format!("python:{n}"), src)));
+    }
+    let got = rt.block_on(fetch::fetch_all(&items, &cache, opts))?;
+    Ok(got
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("python:"))
+        .collect())
+}
+
+/// Write the project's build lock (`ferrobus lock`): build the components
+/// (python is needed to resolve for it), then resolve and fetch every build
+/// requirement. Returns the lock's path.
+pub fn lock(s: &Session, opts: &BuildOptions) -> Result<PathBuf> {
+    let p = plan_with(s, false)?;
+    let Some(a) = &p.app else {
+        bail!(
+            "{}: the project has no [app] to lock",
+            s.project.path.display()
+        );
+    };
+    let sources = fetch(s, &p, &opts.fetch)?;
+    let prefix_lock = crate::build::lock_prefix(&p.plan, &s.layout)?;
+    let client = jobserver::Client::new(opts.build.jobs.max(1))?;
+    crate::build::build(
+        &p.plan,
+        &s.layout,
+        &sources,
+        &opts.build,
+        &client,
+        &prefix_lock,
+    )?;
+    app::lock::write(&p.builder, &s.layout, a, &opts.fetch)?;
+    Ok(a.build_lock.clone())
 }
 
 /// How a build runs.

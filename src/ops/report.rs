@@ -20,6 +20,8 @@ pub struct AppReport {
     pub wheels: Vec<PathBuf>,
     /// How many of them were built now (the rest came from the cache).
     pub wheels_built: usize,
+    /// Per distribution: key, built or cached, time, log.
+    pub units: Vec<crate::app::wheels::WheelReport>,
     /// The application's own wheel.
     pub app_wheel: PathBuf,
     /// Seconds spent.
@@ -146,11 +148,46 @@ pub struct PlanReport {
     pub toolchain: crate::toolchain::Toolchain,
     /// Components in build order.
     pub components: Vec<PlannedComponent>,
+    /// The application's distributions, in the lock's order.
+    pub wheels: Vec<PlannedWheel>,
+}
+
+/// One distribution in the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedWheel {
+    /// Distribution.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// `sdist` (built here) or `wheel` (the published one).
+    pub kind: crate::app::wheels::Kind,
+    /// Its key.
+    pub key: String,
+    /// `cached` or `build`.
+    pub status: &'static str,
+    /// The key the project's last build used, when it differs.
+    pub previous_key: Option<String>,
+    /// Components it links besides python's.
+    pub links: Vec<String>,
 }
 
 impl PlanReport {
     /// The plan's components with their status against the prefix and cache.
-    pub fn new(plan: &Plan, layout: &Layout) -> PlanReport {
+    pub fn new(plan: &Plan, layout: &Layout, planned: &super::Planned) -> PlanReport {
+        let last = crate::app::wheels::last_keys(&planned.builder);
+        let wheels = planned
+            .units
+            .iter()
+            .map(|u| PlannedWheel {
+                name: u.name.to_string(),
+                version: u.version.clone(),
+                kind: u.kind,
+                key: u.key.clone(),
+                status: if u.cached(layout) { "cached" } else { "build" },
+                previous_key: last.get(u.name.as_str()).filter(|k| **k != u.key).cloned(),
+                links: u.links.clone(),
+            })
+            .collect();
         let state = PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
         let store = ArtifactStore::new(&layout.artifacts());
         let components = plan
@@ -178,6 +215,7 @@ impl PlanReport {
             prefix: plan.prefix.clone(),
             toolchain: plan.toolchain.clone(),
             components,
+            wheels,
         }
     }
 
@@ -220,6 +258,31 @@ impl PlanReport {
             }
             for (k, v) in &c.choices {
                 let _ = writeln!(s, "{:<15} {:<22} {k} = {v}", "", "");
+            }
+        }
+        if !self.wheels.is_empty() {
+            let _ = writeln!(
+                s,
+                "{:<15} {:<22} {:<18} {:<18} links",
+                "distribution", "version", "key", "status"
+            );
+        }
+        for w in &self.wheels {
+            let kind = match w.kind {
+                crate::app::wheels::Kind::Sdist => "",
+                crate::app::wheels::Kind::Wheel => " (wheel)",
+            };
+            let _ = writeln!(
+                s,
+                "{:<15} {:<22} {:<18} {:<18} {}",
+                w.name,
+                format!("{}{kind}", w.version),
+                &w.key[..16],
+                w.status,
+                w.links.join(",")
+            );
+            if let Some(prev) = &w.previous_key {
+                let _ = writeln!(s, "{:<15} {:<22} was {}", "", "", &prev[..16]);
             }
         }
         s

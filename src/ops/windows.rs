@@ -37,6 +37,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     let app_report = AppReport {
         wheels: installed.wheel_paths.clone(),
         wheels_built: 0,
+        units: vec![],
         app_wheel: installed.app_wheel.clone(),
         seconds: ta.elapsed().as_secs_f64(),
     };

@@ -71,6 +71,7 @@ pub fn contents(
         app: Some(Distribution::of_app(app)),
         allow_missing_licenses: project.provenance.allow_missing_licenses.clone(),
         deny_licenses: project.provenance.deny_licenses.clone(),
+        build_only: vec![],
         project_file: project.path.clone(),
     }
 }

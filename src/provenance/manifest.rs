@@ -57,6 +57,14 @@ pub fn render(c: &Contents) -> Value {
         "components": components,
         "python_distributions": c.distributions.iter().map(dist).collect::<Vec<_>>(),
         "app": c.app.as_ref().map(dist),
+        // What built the sdists (the build lock): not shipped.
+        "build_dependencies": c.build_only.iter().map(|f| json!({
+            "name": f.name,
+            "version": f.version,
+            "file": f.file,
+            "sha256": f.sha256,
+            "scope": "build",
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -167,6 +167,9 @@ pub struct Contents {
     pub deny_licenses: Vec<String>,
     /// The project file (for messages).
     pub project_file: PathBuf,
+    /// Build-only Python wheels (the build lock's build requirements): listed
+    /// as build dependencies, never shipped.
+    pub build_only: Vec<crate::pypkg::buildlock::LockedFile>,
 }
 
 impl Contents {
@@ -262,6 +265,7 @@ impl Contents {
             app,
             allow_missing_licenses: allow,
             deny_licenses: project.provenance.deny_licenses.clone(),
+            build_only: vec![],
             project_file: project.path.clone(),
         }
     }

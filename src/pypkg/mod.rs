@@ -2,7 +2,7 @@
 //! deals with Python distributions reads them through.
 //!
 //! It owns the meaning of what Python's packaging specifications define, and
-//! nothing of ferrobus' pipeline (it may import [`crate::util`], no other module):
+//! nothing of ferrobus' pipeline (it may import [`crate::util`], no other module of ferrobus):
 //!
 //! - [`name`]: distribution names, PEP 503 normalised ([`PackageName`]);
 //! - versions: PEP 440's, the `pep440_rs` crate's [`Version`];
@@ -11,9 +11,14 @@
 //!   [`LockedApp`], what later stages read of a locked application;
 //! - [`wheel`]: wheel file names and tags ([`WheelName`]), whether one fits an
 //!   [`Interpreter`], and the record of the file a built wheel came from;
+//! - [`buildlock`]: the build lock (the file each distribution is built from,
+//!   the build requirements of each sdist), and [`index`]: where a locked file
+//!   is downloaded from (pip's configured indexes);
 //! - [`metadata`]: a `.dist-info`'s `METADATA` ([`Metadata`], its license
 //!   fields) and `entry_points.txt` ([`console_scripts`]).
 
+pub mod buildlock;
+pub mod index;
 pub mod lock;
 pub mod metadata;
 pub mod name;

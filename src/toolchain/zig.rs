@@ -18,7 +18,7 @@ use std::process::Command;
 
 /// Revision of the argument rewriting: part of every cache key, so bump it when
 /// [`rewrite`] changes what it produces.
-pub const WRAPPER_REVISION: u32 = 2;
+pub const WRAPPER_REVISION: u32 = 3;
 
 /// zig's cache directory under a toolchain's directory. Its start files are
 /// built with `-fcf-protection` ([`cet_start_files`]), which zig's cache key
@@ -79,7 +79,7 @@ fn sh_quote(s: &str) -> Result<String> {
 }
 
 /// Write `data` to `path` unless it already holds exactly that (mode `mode`).
-fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     if std::fs::read(path).is_ok_and(|old| old == data) {
         return Ok(());
     }
@@ -142,6 +142,8 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
         wrapper: Some(WRAPPER_REVISION),
         cf_protection,
         unhardened: false,
+        guard_bin: Default::default(),
+        sysroot: None,
     })
 }
 
@@ -234,10 +236,24 @@ pub fn run_tool(args: &[String]) -> Result<()> {
     };
     let dir = Path::new(dir);
     let args = match tool.as_str() {
-        "cc" | "c++" => rewrite(tool == "c++", target, &dir.join(EMPTY_OBJ), rest),
+        "cc" | "c++" => {
+            if let Err(e) = super::guard::check_compiler(tool, rest) {
+                eprintln!("ferrobus: {e:#}");
+                std::process::exit(1);
+            }
+            rewrite(tool == "c++", target, &dir.join(EMPTY_OBJ), rest)
+        }
         _ => rest.to_vec(),
     };
-    let err = zig_command(Path::new(zig), tool, dir).args(&args).exec();
+    let mut cmd = zig_command(Path::new(zig), tool, dir);
+    cmd.args(&args);
+    if matches!(tool.as_str(), "cc" | "c++") && std::env::var_os(super::guard::ENV_CC_LOG).is_some()
+    {
+        let mut shown = vec![format!("zig {tool}")];
+        shown.extend(args.iter().cloned());
+        return super::guard::run_logged(cmd, &shown);
+    }
+    let err = cmd.exec();
     bail!("running {zig} {tool}: {err}")
 }
 
@@ -314,7 +330,9 @@ fn is_shared_lib(a: &str) -> bool {
 /// - `-Wl,...` lists are made acceptable to zig ([`rewrite_wl`]: CPython's
 ///   `-Wl,-h<name>`, ncurses' `-Wl,...,-stats,-lc`).
 /// - the host's include and library directories (`-I/usr/include/...`,
-///   `-L/usr/lib/...`) are dropped ([`is_host_dir`]).
+///   `-L/usr/lib/...`) are dropped ([`is_host_dir`]): the guard refused them
+///   already ([`super::guard::check_compiler`]) unless a definition allows one,
+///   and zig must still not mix the host's glibc headers with its own.
 /// - `-` (stdin) without `-x` gets `-x c` (or `c++`): zig only compiles stdin
 ///   itself when it knows the language.
 /// - a shared link gets `-Wl,--undefined-version` (lld rejects version-script

@@ -289,6 +289,7 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
     for f in [
         "pyproject.toml",
         "requirements.lock",
+        "build-requirements.lock",
         "src/demo_agent/__init__.py",
         "src/demo_agent/main.py",
     ] {
