@@ -48,7 +48,15 @@ fn a_hash_mismatch_names_the_distribution_and_both_hashes() {
     let wrong = "0".repeat(64);
     let lock = format!("{PSUTIL}pyyaml==6.0.2 --hash=sha256:{wrong}\n");
     let p = project(t.path(), &lock);
-    let o = ferrobus(&t.path().join("b"), &["build"], &p);
+    // The build lock (the demo's) was written for the other file: stale.
+    let e = stderr(&ferrobus(&t.path().join("b"), &["plan"], &p));
+    assert!(
+        e.contains("pyyaml==6.0.2 (requirements.lock:3) is locked there as sdist pyyaml 6.0.2 (pyyaml-6.0.2.tar.gz)")
+            && e.contains("build-requirements.lock is stale: run `ferrobus lock"),
+        "{e}"
+    );
+    // Locking again finds the index's file and names both hashes.
+    let o = ferrobus(&t.path().join("b"), &["lock"], &p);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(
@@ -61,17 +69,21 @@ fn a_hash_mismatch_names_the_distribution_and_both_hashes() {
 #[test]
 fn a_distribution_that_cannot_be_built_is_named_with_its_log() {
     let t = tempfile::tempdir().unwrap();
-    // python-ldap needs OpenLDAP's headers, which the embedded prefix lacks.
+    // python-ldap needs OpenLDAP's headers, which the embedded prefix lacks
+    // (and the hermetic build keeps the host's out of reach).
     let lock = format!(
         "{PSUTIL}{PYYAML}python-ldap==3.4.4 \\\n    --hash=sha256:7edb0accec4e037797705f3a05cbf36a9fde50d08c8f67f2aef99a2628fab828\n"
     );
     let p = project(t.path(), &lock);
-    let o = ferrobus(&t.path().join("b"), &["build"], &p);
+    let b = t.path().join("b");
+    common::assert_success(&ferrobus(&b, &["lock"], &p), "ferrobus lock");
+    let o = ferrobus(&b, &["build"], &p);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(
-        e.contains("building python-ldap==3.4.4 from its sdist failed (log: ")
-            && e.contains("wheel-python-ldap.log"),
+        e.contains("building python-ldap 3.4.4 (requirements.lock:5) failed (log: ")
+            && e.contains("wheel-python-ldap.log")
+            && e.contains("'lber.h' file not found"),
         "{e}"
     );
 }
