@@ -148,7 +148,7 @@ pub fn detect(cfg: &ToolchainConfig, toolchains: &Path) -> Result<Toolchain> {
         ),
     }?;
     tc.unhardened = !cfg.hardening;
-    tc.guard_bin = guard::write_host_tool_shims(&toolchains.join("host-tools"), HOST_PATH)?;
+    tc.guard_bin = guard::write_host_tool_shims(&toolchains.join(format!("host-tools-g{}", guard::REVISION)), HOST_PATH)?;
     Ok(tc)
 }
 
@@ -173,14 +173,16 @@ fn guarded_host(toolchains: &Path) -> Result<Toolchain> {
             String::new()
         }
     };
-    let bin = toolchains.join(format!("host-{}", tc.triple)).join("bin");
+    let bin = toolchains
+        .join(format!("host-{}", tc.triple))
+        .join(format!("bin-g{}", guard::REVISION));
     std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
     let me = std::env::current_exe().context("locating the ferrobus executable")?;
     let q = |s: &str| -> Result<String> { Ok(shlex::try_quote(s)?.into_owned()) };
     for (name, real) in [("cc", tc.cc.clone()), ("c++", tc.cxx.clone())] {
         let script = format!(
             "#!/bin/sh\n# Written by ferrobus: {real} behind the hermetic guard (src/toolchain/guard.rs).\n\
-             exec {} cc-guard {}{sysroot} \"$@\"\n",
+             exec \"${{FERROBUS_EXE:-{}}}\" cc-guard {}{sysroot} \"$@\"\n",
             q(&me.display().to_string())?,
             q(&real)?,
         );

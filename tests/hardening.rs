@@ -398,6 +398,8 @@ fn an_opt_out_is_in_the_flags_and_the_cache_key() {
         wrapper: None,
         cf_protection: false,
         unhardened: false,
+        sysroot: None,
+        guard_bin: Default::default(),
     };
     let pp = d.path().join("p.toml");
     std::fs::write(

@@ -53,6 +53,10 @@ pub const ENV_CC_LOG: &str = "FERROBUS_CC_LOG";
 pub const ENV_PREFIX: &str = "FERROBUS_PREFIX";
 /// Allowed host tools and directories, one per line.
 pub const ENV_ALLOW: &str = "FERROBUS_HERMETIC_ALLOW";
+/// The ferrobus executable the wrappers run: the one running the build, so
+/// that two ferrobus versions sharing a cache (whose wrapper scripts name
+/// whichever wrote them last) each check their own builds.
+pub const ENV_EXE: &str = "FERROBUS_EXE";
 
 /// One thing the guard saw.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -358,7 +362,7 @@ pub fn write_host_tool_shims(dir: &Path, path: &str) -> Result<PathBuf> {
     for (name, real) in &wanted {
         let script = format!(
             "#!/bin/sh\n# Written by ferrobus: the host's {} runs recorded (src/toolchain/guard.rs).\n\
-             exec {} host-tool {} \"$@\"\n",
+             exec \"${{FERROBUS_EXE:-{}}}\" host-tool {} \"$@\"\n",
             real.display(),
             shlex::try_quote(&me.display().to_string())?,
             shlex::try_quote(&real.display().to_string())?,

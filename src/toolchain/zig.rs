@@ -94,13 +94,15 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
     let version = super::first_line(&zig.display().to_string(), &["version"])?;
     let target = format!("x86_64-linux-gnu.{glibc}");
     let dir = toolchains.join(format!("zig-{version}-{target}"));
-    let bin = dir.join("bin");
+    // One directory per revision of the wrappers: an older ferrobus sharing
+    // the cache rewrites its own scripts, never these.
+    let bin = dir.join(format!("bin-w{WRAPPER_REVISION}"));
     std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
     let me = std::env::current_exe().context("locating the ferrobus executable")?;
     for (name, tool) in TOOLS {
         let script = format!(
             "#!/bin/sh\n# Written by ferrobus: zig {tool} for {target} (src/toolchain/zig.rs).\n\
-             exec {} zig-tool {tool} {} {target} {} \"$@\"\n",
+             exec \"${{FERROBUS_EXE:-{}}}\" zig-tool {tool} {} {target} {} \"$@\"\n",
             sh_quote(&me.display().to_string())?,
             sh_quote(&zig.display().to_string())?,
             sh_quote(&dir.display().to_string())?,

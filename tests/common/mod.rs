@@ -326,6 +326,33 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
     p
 }
 
+/// The demo project in `dir` (as [`demo_project`], with `set`) with the
+/// drivers fixture (tests/fixtures/drivers): psycopg2 and lxml added to the
+/// app's locks, libpq and libxslt to the components, each driver declaring
+/// the components it links.
+pub fn drivers_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut set = set.to_vec();
+    if !set.iter().any(|(k, _)| *k == "components") {
+        set.push(("components", "[\"python\", \"libyaml\", \"libpq\", \"libxslt\"]"));
+    }
+    let p = demo_project(dir, &set);
+    for f in ["requirements.lock", "build-requirements.lock"] {
+        std::fs::copy(
+            repo.join("tests/fixtures/drivers").join(f),
+            dir.join("app").join(f),
+        )
+        .unwrap();
+    }
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str(
+        "\n[app.distribution.psycopg2]\nlinks = [\"libpq\"]\n\n\
+         [app.distribution.lxml]\nlinks = [\"libxml2\", \"libxslt\"]\n",
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 /// Run ferrobus on a project with the repository's definitions, building in
 /// `build` (installers in `build/dist`), with the user's cache.
 pub fn ferrobus_on(build: &Path, args: &[&str], project: &Path) -> Output {
