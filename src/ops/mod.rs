@@ -148,7 +148,7 @@ pub fn plan(s: &Session) -> Result<Planned> {
     let builder = app::Builder::embedded(&plan, &s.layout)?;
     let app_key = app.as_ref().map(|a| app::key(&builder, a));
     let contents = provenance::Contents::from_plan(&s.project, &plan, app.as_ref());
-    contents.check_denied()?;
+    contents.check_policy()?;
     let tree_id = stage::stage_id(&plan, app_key.as_deref(), &provenance::key(&contents));
     Ok(Planned {
         plan,

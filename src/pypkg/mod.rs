@@ -11,8 +11,8 @@
 //!   [`LockedApp`], what later stages read of a locked application;
 //! - [`wheel`]: wheel file names and tags ([`WheelName`]), whether one fits an
 //!   [`Interpreter`], and the record of the file a built wheel came from;
-//! - [`metadata`]: a `.dist-info`'s `METADATA` ([`Metadata`], its license
-//!   fields) and `entry_points.txt` ([`console_scripts`]).
+//! - [`metadata`]: a `.dist-info`'s `METADATA` ([`Metadata`], the license its
+//!   fields determine, if any) and `entry_points.txt` ([`console_scripts`]).
 
 pub mod lock;
 pub mod metadata;
@@ -20,7 +20,7 @@ pub mod name;
 pub mod wheel;
 
 pub use lock::{LockedApp, Requirement, parse_lock};
-pub use metadata::{EntryPoint, Metadata, console_scripts};
+pub use metadata::{EntryPoint, Metadata, console_scripts, is_spdx};
 pub use name::{InvalidName, PackageName};
 pub use pep440_rs::Version;
 pub use wheel::{Interpreter, WheelName, WheelSource};
