@@ -676,12 +676,14 @@ fn stage_prune_and_keep_shape_the_shipped_tree() {
     );
 }
 
-/// text-unidecode 1.3: pure Python, a 77 kB sdist, whose metadata determines no
-/// license: `License: Artistic License` and the classifiers Artistic License,
-/// GNU General Public License (GPL) and GPLv2+ (its LICENSE: "either GPL or
-/// GPLv2+, or the Artistic License").
+/// text-unidecode 1.3: pure Python, a 77 kB sdist (first hash; the Windows
+/// bundle takes its py2.py3-none-any wheel, second hash), whose metadata
+/// determines no license: `License: Artistic License` and the classifiers
+/// Artistic License, GNU General Public License (GPL) and GPLv2+ (its LICENSE:
+/// "either GPL or GPLv2+, or the Artistic License").
 const TEXT_UNIDECODE: &str = "text-unidecode==1.3 \\\n    \
-    --hash=sha256:bad6603bb14d279193107714b288be206cac565dfa49aa5b105294dd5c4aab93\n";
+    --hash=sha256:bad6603bb14d279193107714b288be206cac565dfa49aa5b105294dd5c4aab93 \\\n    \
+    --hash=sha256:1311f10e8b895935241623731c2ba64f4c455287888b18189350b67134a822e8\n";
 /// What a packager who read that LICENSE states.
 const TEXT_UNIDECODE_LICENSE: &str = "Artistic-1.0-Perl OR GPL-1.0-or-later";
 
@@ -689,7 +691,8 @@ const TEXT_UNIDECODE_LICENSE: &str = "Artistic-1.0-Perl OR GPL-1.0-or-later";
 /// to its lock: the build fails naming it, where it is locked, what its
 /// metadata says and what to write; once `[provenance.licenses]` states it, the
 /// build passes and LICENSE, the SBOM (valid CycloneDX) and the manifest show
-/// the stated license; the deny policy judges the stated license.
+/// the stated license; the deny policy judges the stated license. The Windows
+/// bundle of the same project follows the same rules.
 #[test]
 fn an_undeterminable_license_fails_the_build_until_the_project_states_it() {
     let t = tempfile::tempdir().unwrap();
@@ -725,6 +728,19 @@ fn an_undeterminable_license_fails_the_build_until_the_project_states_it() {
             .map(|d| d.count())
             .unwrap_or(0)
     };
+    assert_eq!(packages(), 0);
+    let windows = ["build", "--target", "windows-x86_64"];
+    let o = ferrobus_on(&build, &windows, &p);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success()
+            && e.contains(&format!(
+                "text-unidecode 1.3 (locked at {}:{line})",
+                lock.display()
+            ))
+            && e.contains("[provenance.licenses]\n  text-unidecode = \"<SPDX expression>\""),
+        "the Windows bundle:\n{e}"
+    );
     assert_eq!(packages(), 0);
 
     let stated = format!(
@@ -784,6 +800,26 @@ fn an_undeterminable_license_fails_the_build_until_the_project_states_it() {
     assert_eq!(d["license_stated"], TEXT_UNIDECODE_LICENSE);
     assert!(d["license_metadata"].is_null(), "{d}");
     assert_eq!(d["kind"], "sdist");
+
+    assert_success(
+        &ferrobus_on(&build, &windows, &p),
+        "the Windows bundle, stated",
+    );
+    let bundle = build.join("demo-agent/windows/stage");
+    assert!(read(&bundle.join("LICENSE")).contains(&format!(
+        "python-text-unidecode        1.3                  {TEXT_UNIDECODE_LICENSE} *\n"
+    )));
+    let bom = json(&bundle.join("bom.json"));
+    let tu = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "pypi:text-unidecode")
+        .unwrap();
+    assert_eq!(
+        tu["licenses"],
+        serde_json::json!([{ "expression": TEXT_UNIDECODE_LICENSE }])
+    );
 
     // The policy judges the stated license (at plan time: nothing is built).
     let plan = |deny: &str| {
