@@ -254,6 +254,29 @@ pub struct ProvenanceConfig {
     /// installed (distributions).
     #[serde(default)]
     pub deny_licenses: Vec<String>,
+    /// Licenses the project states for Python distributions
+    /// (`[provenance.licenses]`, name = SPDX expression), as written: used
+    /// where a distribution's metadata determines none, and over the
+    /// metadata's where it does (the version manifest keeps both).
+    #[serde(default)]
+    pub licenses: BTreeMap<String, String>,
+    /// The same, validated at load: names normalised, expressions SPDX (not
+    /// part of the file).
+    #[serde(skip)]
+    pub stated: Vec<StatedLicense>,
+}
+
+/// A license the project states for a Python distribution
+/// (`[provenance.licenses]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatedLicense {
+    /// The distribution (PEP 503 normalised).
+    pub name: crate::pypkg::PackageName,
+    /// Its SPDX license expression.
+    pub expression: String,
+    /// `file:line:col` of the entry: what later errors (a name that is not
+    /// in the lock) point at.
+    pub at: String,
 }
 
 /// Installers to emit (`[package]`).
@@ -619,9 +642,20 @@ pub fn load_software(path: &Path) -> Result<SoftwareDef> {
             def.default_version
         );
     }
-    check_hardening(&def, &Spans::new(path, &text))?;
-    def.hermetic
-        .check(&Spans::new(path, &text).at(&["hermetic", "allow"]))?;
+    let spans = Spans::new(path, &text);
+    // An empty license is the plan's business ([provenance]
+    // allow_missing_licenses); a written one must be SPDX.
+    if !def.license.trim().is_empty()
+        && let Some(e) = crate::util::spdx_error(&def.license)
+    {
+        bail!(
+            "{}: license \"{}\" is not an SPDX license expression ({e}); {SPDX_EXAMPLES}",
+            spans.at(&["license"]),
+            def.license
+        );
+    }
+    check_hardening(&def, &spans)?;
+    def.hermetic.check(&spans.at(&["hermetic", "allow"]))?;
     Ok(def)
 }
 
@@ -688,16 +722,15 @@ pub fn load_project(path: &Path) -> Result<Project> {
         }
     }
     if !p.license.is_empty()
-        && let Err(e) = spdx::Expression::parse(&p.license)
+        && let Some(e) = crate::util::spdx_error(&p.license)
     {
         bail!(
-            "{}: license \"{}\" is not an SPDX license expression ({}); e.g. \"Apache-2.0\", \
-             \"MIT OR Apache-2.0\", \"LicenseRef-Proprietary\"",
+            "{}: license \"{}\" is not an SPDX license expression ({e}); {SPDX_EXAMPLES}",
             spans.at(&["license"]),
             p.license,
-            e.reason
         );
     }
+    p.provenance.stated = stated_licenses(&p.provenance.licenses, &spans)?;
     if !p.install_dir.starts_with('/') {
         bail!(
             "{}: install_dir must be absolute, got \"{}\"",
@@ -737,6 +770,43 @@ pub fn load_project(path: &Path) -> Result<Project> {
         }
     }
     Ok(p)
+}
+
+/// Examples of SPDX expressions, for messages.
+const SPDX_EXAMPLES: &str =
+    "e.g. \"Apache-2.0\", \"MIT OR Apache-2.0\", \"LicenseRef-Proprietary\"";
+
+/// `[provenance.licenses]` validated: every name a distribution name, no
+/// distribution named twice (names compare PEP 503 normalised: `Foo_Bar` is
+/// `foo-bar`), every expression SPDX; each error at the entry's line and column.
+fn stated_licenses(table: &BTreeMap<String, String>, spans: &Spans) -> Result<Vec<StatedLicense>> {
+    let mut out: Vec<StatedLicense> = Vec::new();
+    for (key, expression) in table {
+        let at = spans.at(&["provenance", "licenses", key]);
+        let name: crate::pypkg::PackageName = key
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{at}: [provenance.licenses]: {e}"))?;
+        if let Some(other) = out.iter().find(|s| s.name == name) {
+            bail!(
+                "{at}: [provenance.licenses] states the license of {name} twice \
+                 (also at {}; names compare normalised)",
+                other.at
+            );
+        }
+        if let Some(e) = crate::util::spdx_error(expression) {
+            bail!(
+                "{at}: [provenance.licenses] {key} = \"{expression}\" is not an SPDX license \
+                 expression ({e}); {SPDX_EXAMPLES}"
+            );
+        }
+        out.push(StatedLicense {
+            name,
+            expression: expression.clone(),
+            at,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 /// Validate users, services and config files: names the project file and item.
@@ -1286,6 +1356,103 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn stated_licenses_are_spdx_and_errors_name_line_and_column() {
+        let p = project(
+            "[provenance.licenses]\npsycopg2 = \"LGPL-3.0-or-later\"\n\
+             \"Foo_Bar\" = \"MIT OR Apache-2.0\"\n",
+        )
+        .unwrap();
+        let stated: Vec<(&str, &str, &str)> = p
+            .provenance
+            .stated
+            .iter()
+            .map(|s| (s.name.as_str(), s.expression.as_str(), s.at.as_str()))
+            .collect();
+        let file = |at: &str| at.rsplit('/').next().unwrap().to_string();
+        assert_eq!(
+            stated
+                .iter()
+                .map(|(n, e, at)| (*n, *e, file(at)))
+                .collect::<Vec<_>>(),
+            [
+                ("foo-bar", "MIT OR Apache-2.0", "p.toml:10:13".to_string()),
+                ("psycopg2", "LGPL-3.0-or-later", "p.toml:9:12".to_string()),
+            ]
+        );
+        for (table, at, want) in [
+            (
+                "psycopg2 = \"LGPL with exceptions\"",
+                "p.toml:9:12",
+                "psycopg2 = \"LGPL with exceptions\" is not an SPDX license expression",
+            ),
+            (
+                "x = \"NOASSERTION\"",
+                "p.toml:9:5",
+                "NOASSERTION asserts no license",
+            ),
+            (
+                "x = \"GPLv2+\"",
+                "p.toml:9:5",
+                "is not an SPDX license expression",
+            ),
+            (
+                "\"a b\" = \"MIT\"",
+                "p.toml:9:9",
+                "\"a b\" is not a valid distribution name",
+            ),
+            (
+                "Foo_Bar = \"MIT\"\nfoo-bar = \"MIT\"",
+                "p.toml:10:11",
+                "states the license of foo-bar twice (also at ",
+            ),
+            ("x = 1", "p.toml:9:5", "invalid type"),
+        ] {
+            let e = project(&format!("[provenance.licenses]\n{table}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(at) && e.contains(want), "{table}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_definition_license_must_be_spdx() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.toml");
+        let def = |license: &str| {
+            format!(
+                "name = \"a\"\nlicense = \"{license}\"\ndefault_version = \"1\"\n\
+                 [[version]]\nversion = \"1\"\nsha256 = \"{}\"\nurl = [\"http://127.0.0.1:1/a.tgz\"]\n",
+                "0".repeat(64)
+            )
+        };
+        fs::write(&p, def("BSD")).unwrap();
+        let e = load_software(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("a.toml:2:11") && e.contains("license \"BSD\" is not an SPDX"),
+            "{e}"
+        );
+        // Empty is the plan's business (allow_missing_licenses).
+        fs::write(&p, def("")).unwrap();
+        load_software(&p).unwrap();
+        fs::write(&p, def("MIT OR Apache-2.0")).unwrap();
+        load_software(&p).unwrap();
+    }
+
+    #[test]
+    fn every_shipped_definition_has_an_spdx_license() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("software-defs");
+        let defs = load_software_dir(&root).unwrap();
+        for (name, d) in &defs {
+            assert!(crate::util::spdx_error(&d.license).is_none(), "{name}");
+        }
+        // The embeddable CPython's definition (read by the windows layer).
+        let text = fs::read_to_string(root.join("windows/python.toml")).unwrap();
+        let v: toml::Value = toml::from_str(&text).unwrap();
+        let license = v["license"].as_str().unwrap();
+        assert!(crate::util::spdx_error(license).is_none(), "{license}");
     }
 
     #[test]

@@ -148,7 +148,10 @@ pub fn detect(cfg: &ToolchainConfig, toolchains: &Path) -> Result<Toolchain> {
         ),
     }?;
     tc.unhardened = !cfg.hardening;
-    tc.guard_bin = guard::write_host_tool_shims(&toolchains.join(format!("host-tools-g{}", guard::REVISION)), HOST_PATH)?;
+    tc.guard_bin = guard::write_host_tool_shims(
+        &toolchains.join(format!("host-tools-g{}", guard::REVISION)),
+        HOST_PATH,
+    )?;
     Ok(tc)
 }
 

@@ -160,3 +160,19 @@ pub fn expand(s: &str, vars: &std::collections::BTreeMap<&str, String>) -> Strin
     }
     out
 }
+
+/// Why `expression` is not an SPDX license expression ferrobus can write into a
+/// CycloneDX SBOM, if it is not: it must parse strictly (SPDX ids and
+/// `LicenseRef-` references joined by `AND`, `OR` and `WITH`; no imprecise
+/// names, no deprecated ids), and it must assert something: `NOASSERTION` and
+/// `NONE` say that the license is unknown, which is what it replaces.
+pub fn spdx_error(expression: &str) -> Option<String> {
+    match spdx::Expression::parse(expression) {
+        Err(e) => Some(e.reason.to_string()),
+        Ok(expr) => expr
+            .requirements()
+            .map(|r| r.req.license.to_string())
+            .find(|id| id == "NOASSERTION" || id == "NONE")
+            .map(|id| format!("{id} asserts no license")),
+    }
+}

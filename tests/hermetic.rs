@@ -101,7 +101,10 @@ fn host_pg_config_fails_the_build(gcc: bool) {
         )
     });
     let o = ferrobus(&defs, &b, &["build", "--jobs", "2"], &p, &[]);
-    assert!(!o.status.success(), "the build passed with the host's pg_config");
+    assert!(
+        !o.status.success(),
+        "the build passed with the host's pg_config"
+    );
     let e = stderr(&o);
     assert!(
         e.contains("distribution psycopg2 2.9.13 (requirements.lock:10): the build read the host instead of the build prefix")
@@ -111,7 +114,13 @@ fn host_pg_config_fails_the_build(gcc: bool) {
         "{e}"
     );
     // The repository's libpq provides pg_config: the same project builds.
-    let o = ferrobus(&repo_defs(), &b, &["--json", "build", "--jobs", "2"], &p, &[]);
+    let o = ferrobus(
+        &repo_defs(),
+        &b,
+        &["--json", "build", "--jobs", "2"],
+        &p,
+        &[],
+    );
     assert_success(&o, "ferrobus build with the repository's libpq");
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let embedded = PathBuf::from(r["embedded"].as_str().unwrap());
@@ -170,7 +179,10 @@ fn offline_after_fetch_builds_every_wheel_with_the_network_cut() {
     }
     // The build lock and the manifest name Cython, pinned and hashed.
     let lock = fs::read_to_string(t.join("app/build-requirements.lock")).unwrap();
-    assert!(lock.contains("name = \"cython\"\nversion = \"3.2.9\""), "{lock}");
+    assert!(
+        lock.contains("name = \"cython\"\nversion = \"3.2.9\""),
+        "{lock}"
+    );
     // Fetch, then build with no route anywhere.
     let o = ferrobus(&repo_defs(), &b, &["fetch"], &p, &env);
     assert_success(&o, "ferrobus fetch");
@@ -241,7 +253,9 @@ fn a_change_to_libpq_rebuilds_psycopg2_alone() {
     let o = ferrobus(&repo_defs(), &b, &["build", "--jobs", "2"], &p, &[]);
     assert_success(&o, "ferrobus build");
     // Another libpq (one more variable in its environment: a new key).
-    let defs = defs_with_libpq(&t, |s| format!("{s}\n[env]\nFERROBUS_TEST_VARIANT = \"1\"\n"));
+    let defs = defs_with_libpq(&t, |s| {
+        format!("{s}\n[env]\nFERROBUS_TEST_VARIANT = \"1\"\n")
+    });
     let o = ferrobus(&defs, &b, &["plan"], &p, &[]);
     assert_success(&o, "ferrobus plan");
     let plan = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -254,11 +268,17 @@ fn a_change_to_libpq_rebuilds_psycopg2_alone() {
             .iter()
             .position(|l| l.starts_with(&format!("{name} ")))
             .unwrap_or_else(|| panic!("{name} not in the plan:\n{plan}"));
-        (dists[i].to_string(), dists.get(i + 1).map(|s| s.to_string()))
+        (
+            dists[i].to_string(),
+            dists.get(i + 1).map(|s| s.to_string()),
+        )
     };
     let (psycopg2, next) = line("psycopg2");
     assert!(psycopg2.contains(" build "), "{plan}");
-    assert!(next.unwrap_or_default().trim_start().starts_with("was "), "{plan}");
+    assert!(
+        next.unwrap_or_default().trim_start().starts_with("was "),
+        "{plan}"
+    );
     for other in ["psutil", "pyyaml", "lxml"] {
         let (l, _) = line(other);
         assert!(l.contains(" cached "), "{other}: {plan}");

@@ -314,6 +314,79 @@ fn a_bad_choice_fails_plan_at_its_line() {
     }
 }
 
+/// `[provenance.licenses]` as plan sees it, before anything is built: a name
+/// that is neither locked nor the application fails at its line, naming the
+/// lock; an expression that is not SPDX fails at load, at its line and column;
+/// the deny policy judges a stated license; `manifest` shows the stated ones.
+#[test]
+fn stated_licenses_are_checked_by_plan_at_their_line() {
+    let d = tempfile::tempdir().unwrap();
+    let demo = demo_text();
+    let line = demo.lines().count() + 3;
+    let text = |entries: &str| format!("{demo}\n[provenance.licenses]\n{entries}\n");
+    let lock = repo().join("examples/demo-agent/requirements.lock");
+
+    let (ok, _, err) = plan_text(d.path(), "stated", &text("text-unidecode = \"MIT\""), false);
+    assert!(!ok, "a name the lock does not have was accepted");
+    let want = format!(
+        "stated.toml:{line}:18: [provenance.licenses] states the license of text-unidecode, \
+         which is neither locked in {} (locked: psutil, pyyaml) nor the application (demo-agent)",
+        lock.display()
+    );
+    assert!(err.contains(&want), "wanted {want}: {err}");
+
+    let (ok, _, err) = plan_text(
+        d.path(),
+        "stated",
+        &text("PyYAML = \"MIT/Apache-2.0\""),
+        false,
+    );
+    assert!(
+        !ok && err.contains(&format!(
+            "stated.toml:{line}:10: [provenance.licenses] PyYAML"
+        )) && err.contains("is not an SPDX license expression"),
+        "{err}"
+    );
+
+    let denied = format!(
+        "{}[provenance]\ndeny_licenses = [\"GPL-*\"]\n",
+        text("psutil = \"GPL-3.0-only\"")
+    );
+    let (ok, _, err) = plan_text(d.path(), "stated", &denied, false);
+    assert!(
+        !ok && err.contains(
+            "Python distribution psutil 7.2.2 (license stated in [provenance.licenses]): \
+             license GPL-3.0-only is denied"
+        ),
+        "{err}"
+    );
+
+    // Stated for a locked distribution (any spelling of its name) and for the
+    // application: the manifest has them before the build reads any metadata.
+    let ok_text = text("PyYAML = \"MIT OR Apache-2.0\"\n\"Demo_Agent\" = \"Apache-2.0\"");
+    assert!(plan_text(d.path(), "stated", &ok_text, false).0);
+    let defs = repo().join("software-defs").display().to_string();
+    let p = d.path().join("projects/stated.toml").display().to_string();
+    let (ok, out, err) = ferrobus(
+        &d.path().join("cache"),
+        &d.path().join("build"),
+        &["--defs", &defs, "--json", "manifest", &p],
+    );
+    assert!(ok, "{err}");
+    let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let pyyaml = m["python_distributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "pyyaml")
+        .unwrap();
+    assert_eq!(pyyaml["license"], "MIT OR Apache-2.0");
+    assert_eq!(pyyaml["license_stated"], "MIT OR Apache-2.0");
+    assert!(pyyaml["license_metadata"].is_null(), "{pyyaml}");
+    assert_eq!(m["app"]["license_stated"], "Apache-2.0");
+    assert_eq!(m["app"]["license_metadata"], "Apache-2.0");
+}
+
 /// `[toolchain] hardening = false` (for measuring the hardening's cost) turns
 /// every protection off in every component's flags and changes every key;
 /// the default plan has them all on.

@@ -2,7 +2,9 @@
 //! program, served from a local HTTP server): the version manifest, LICENSES/ and
 //! the CycloneDX SBOM in the stage, in the packages and in dist/, the SBOM checked
 //! against the CycloneDX 1.5 schema by cyclonedx-python-lib's validator, and the
-//! build failing on a component without a license or its license file.
+//! build failing on a component without a license or its license file; and, on
+//! the demo project's real stack, on a Python distribution whose license its
+//! metadata does not determine, until the project states it.
 
 mod common;
 use common::zdemo::Zdemo;
@@ -295,7 +297,11 @@ fn a_component_without_a_license_fails_the_build_unless_allowed() {
     let f = Fixture::new();
     f.zdemo("", "[]");
     let err = f.build().unwrap_err();
-    assert!(err.contains("zdemo: no license"), "{err}");
+    assert!(
+        err.contains("component zdemo 1.0: no license in its definition")
+            && err.contains("software-defs/zdemo.toml"),
+        "{err}"
+    );
     assert!(err.contains("allow_missing_licenses"), "{err}");
     // Found before anything was built.
     assert!(
@@ -667,5 +673,172 @@ fn stage_prune_and_keep_shape_the_shipped_tree() {
     assert!(
         err.contains("zt.toml") && err.contains("must stay inside"),
         "{err}"
+    );
+}
+
+/// text-unidecode 1.3: pure Python, a 77 kB sdist (first hash; the Windows
+/// bundle takes its py2.py3-none-any wheel, second hash), whose metadata
+/// determines no license: `License: Artistic License` and the classifiers
+/// Artistic License, GNU General Public License (GPL) and GPLv2+ (its LICENSE:
+/// "either GPL or GPLv2+, or the Artistic License").
+const TEXT_UNIDECODE: &str = "text-unidecode==1.3 \\\n    \
+    --hash=sha256:bad6603bb14d279193107714b288be206cac565dfa49aa5b105294dd5c4aab93 \\\n    \
+    --hash=sha256:1311f10e8b895935241623731c2ba64f4c455287888b18189350b67134a822e8\n";
+/// What a packager who read that LICENSE states.
+const TEXT_UNIDECODE_LICENSE: &str = "Artistic-1.0-Perl OR GPL-1.0-or-later";
+
+/// The demo project (its cached stack; tar.zst only) with text-unidecode added
+/// to its lock: the build fails naming it, where it is locked, what its
+/// metadata says and what to write; once `[provenance.licenses]` states it, the
+/// build passes and LICENSE, the SBOM (valid CycloneDX) and the manifest show
+/// the stated license; the deny policy judges the stated license. The Windows
+/// bundle of the same project follows the same rules.
+#[test]
+fn an_undeterminable_license_fails_the_build_until_the_project_states_it() {
+    let t = tempfile::tempdir().unwrap();
+    let p = demo_project(t.path(), &[("formats", "[\"tar.zst\"]")]);
+    let project = read(&p);
+    let lock = t.path().join("app/requirements.lock");
+    let mut locked = read(&lock);
+    let line = locked.lines().count() + 1;
+    locked.push_str(TEXT_UNIDECODE);
+    fs::write(&lock, &locked).unwrap();
+    let build = t.path().join("b");
+
+    let o = ferrobus_on(&build, &["build", "--jobs", "2"], &p);
+    let e = stderr(&o);
+    assert!(!o.status.success(), "the build passed:\n{e}");
+    for want in [
+        "the license of 1 Python distribution cannot be determined from its metadata".to_string(),
+        format!("text-unidecode 1.3 (locked at {}:{line})", lock.display()),
+        "License: \"Artistic License\" (not SPDX); classifiers: \
+         License :: OSI Approved :: Artistic License; "
+            .to_string(),
+        "text_unidecode-1.3.dist-info/".to_string(),
+        format!("as an SPDX expression, in {}", p.display()),
+        "[provenance.licenses]\n  text-unidecode = \"<SPDX expression>\"".to_string(),
+    ] {
+        assert!(e.contains(&want), "no {want:?} in:\n{e}");
+    }
+    // The other distributions' metadata determines theirs.
+    assert!(!e.contains("pyyaml 6") && !e.contains("psutil 7"), "{e}");
+    // Nothing was packaged.
+    let packages = || {
+        fs::read_dir(build.join("dist"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(packages(), 0);
+    let windows = ["build", "--target", "windows-x86_64"];
+    let o = ferrobus_on(&build, &windows, &p);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success()
+            && e.contains(&format!(
+                "text-unidecode 1.3 (locked at {}:{line})",
+                lock.display()
+            ))
+            && e.contains("[provenance.licenses]\n  text-unidecode = \"<SPDX expression>\""),
+        "the Windows bundle:\n{e}"
+    );
+    assert_eq!(packages(), 0);
+
+    let stated = format!(
+        "{project}\n[provenance.licenses]\ntext-unidecode = \"{TEXT_UNIDECODE_LICENSE}\"\n"
+    );
+    fs::write(&p, &stated).unwrap();
+    let o = ferrobus_on(&build, &["build", "--jobs", "2"], &p);
+    assert_success(&o, "the build with the license stated");
+    let inst = build.join("demo-agent/stage/opt/demo-agent");
+    let summary = read(&inst.join("LICENSE"));
+    assert!(
+        summary.contains(&format!(
+            "python-text-unidecode        1.3                  {TEXT_UNIDECODE_LICENSE} *\n"
+        )) && summary.contains("python-pyyaml                6.0.2                MIT\n")
+            && summary.contains("* stated by the packager")
+            && !summary.contains("NOASSERTION"),
+        "{summary}"
+    );
+    assert!(
+        inst.join("LICENSES/python-text-unidecode/LICENSE")
+            .is_file()
+    );
+    let bom_path = inst.join("bom.json");
+    let bom = json(&bom_path);
+    let tu = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "pypi:text-unidecode")
+        .unwrap_or_else(|| panic!("no text-unidecode in the SBOM"));
+    assert_eq!(
+        tu["licenses"],
+        serde_json::json!([{ "expression": TEXT_UNIDECODE_LICENSE }])
+    );
+    assert!(
+        tu["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "ferrobus:license-source" && p["value"] == "project"),
+        "{tu}"
+    );
+    validate_cyclonedx(&bom_path);
+    // The copy beside the packages is the same SBOM.
+    assert_eq!(
+        fs::read(build.join("dist/demo-agent-0.1.0-1.cdx.json")).unwrap(),
+        fs::read(&bom_path).unwrap()
+    );
+    let m = json(&inst.join("version-manifest.json"));
+    let d = m["python_distributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "text-unidecode")
+        .unwrap();
+    assert_eq!(d["license"], TEXT_UNIDECODE_LICENSE);
+    assert_eq!(d["license_stated"], TEXT_UNIDECODE_LICENSE);
+    assert!(d["license_metadata"].is_null(), "{d}");
+    assert_eq!(d["kind"], "sdist");
+
+    assert_success(
+        &ferrobus_on(&build, &windows, &p),
+        "the Windows bundle, stated",
+    );
+    let bundle = build.join("demo-agent/windows/stage");
+    assert!(read(&bundle.join("LICENSE")).contains(&format!(
+        "python-text-unidecode        1.3                  {TEXT_UNIDECODE_LICENSE} *\n"
+    )));
+    let bom = json(&bundle.join("bom.json"));
+    let tu = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "pypi:text-unidecode")
+        .unwrap();
+    assert_eq!(
+        tu["licenses"],
+        serde_json::json!([{ "expression": TEXT_UNIDECODE_LICENSE }])
+    );
+
+    // The policy judges the stated license (at plan time: nothing is built).
+    let plan = |deny: &str| {
+        fs::write(
+            &p,
+            format!("{stated}[provenance]\ndeny_licenses = {deny}\n"),
+        )
+        .unwrap();
+        ferrobus_on(&build, &["plan"], &p)
+    };
+    assert_success(&plan("[\"GPL-*\"]"), "plan: GPL denied, Artistic chosen");
+    let o = plan("[\"GPL-*\", \"Artistic-*\"]");
+    let e = stderr(&o);
+    assert!(
+        !o.status.success()
+            && e.contains(
+                "Python distribution text-unidecode 1.3 (license stated in [provenance.licenses]): \
+                 license Artistic-1.0-Perl OR GPL-1.0-or-later is denied"
+            ),
+        "{e}"
     );
 }

@@ -170,7 +170,7 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
     if let Some(lock) = &build_lock {
         contents.build_only = app::wheels::build_only(&units, lock);
     }
-    contents.check_denied()?;
+    contents.check_policy()?;
     let tree_id = stage::stage_id(&plan, app_key.as_deref(), &provenance::key(&contents));
     Ok(Planned {
         plan,

@@ -1,6 +1,8 @@
 //! provenance::assembled: what an assembled runtime (the Windows bundle) ships,
 //! as the same [`Contents`] a built one has, so the one writer
-//! ([`super::write_assembled`]) and the one `.dist-info` scan describe both.
+//! ([`super::write_assembled`]) and the one `.dist-info` scan describe both,
+//! and the same rule holds: no license unknown, the project's stated licenses
+//! (`[provenance.licenses]`) applied.
 
 use super::{ComponentInfo, Contents, Distribution, ProjectInfo, licenses};
 use crate::load::Project;
@@ -41,25 +43,20 @@ pub fn contents(
         key: def.files_sha256.clone(),
         patches: vec![],
         depends: vec![],
+        definition: def.path.clone(),
     };
+    let stated = &project.provenance.stated;
     let mut distributions: Vec<Distribution> = wheels
         .iter()
         .map(|(r, w)| {
-            let mut lock_hashes = r.hashes.clone();
-            lock_hashes.sort();
-            Distribution {
-                name: r.name.clone(),
-                version: r.version.to_string(),
-                kind: w.kind.clone(),
-                file: Some(w.file.clone()),
-                sha256: Some(w.sha256.clone()),
-                lock_hashes,
-                license: "NOASSERTION".into(),
-                license_dests: vec![],
-            }
+            let mut d = Distribution::locked(r, &w.kind, stated);
+            d.file = Some(w.file.clone());
+            d.sha256 = Some(w.sha256.clone());
+            d
         })
         .collect();
     distributions.sort_by(|a, b| a.name.cmp(&b.name));
+    let lock = app.requirements().first().map(|r| r.lock.clone());
     Contents {
         project: ProjectInfo::of(project, install_dir),
         source_date_epoch: project.source_date_epoch,
@@ -68,10 +65,12 @@ pub fn contents(
         components: vec![component],
         roots: vec![def.name.clone()],
         distributions,
-        app: Some(Distribution::of_app(app)),
+        app: Some(Distribution::of_app(app, stated)),
         allow_missing_licenses: project.provenance.allow_missing_licenses.clone(),
         deny_licenses: project.provenance.deny_licenses.clone(),
         build_only: vec![],
+        stated_licenses: stated.clone(),
+        lock,
         project_file: project.path.clone(),
     }
 }

@@ -7,7 +7,8 @@
 //! Python distribution's come from its installed `.dist-info` (the `licenses/`
 //! directory of PEP 639, else its `LICENSE*`, `LICENCE*`, `COPYING*` and
 //! `NOTICE*` files) and land in `LICENSES/python-<name>/`. `LICENSE` in the
-//! install dir lists every component and distribution with its SPDX license.
+//! install dir lists every component and distribution with its SPDX license,
+//! marking those the project states (`[provenance.licenses]`).
 
 use super::Contents;
 use crate::pypkg::{Metadata, PackageName};
@@ -42,9 +43,12 @@ pub fn component_dests(name: &str, files: &[String]) -> Vec<(String, String)> {
 pub struct DistInfo {
     /// `Version`.
     pub version: String,
-    /// SPDX license ([`Metadata::license`]): `License-Expression`, else an
-    /// SPDX-looking `License`, else known license classifiers.
+    /// SPDX license ([`Metadata::license`]), if the metadata determines one:
+    /// an SPDX `License-Expression`, else an SPDX `License`, else license
+    /// classifiers that each name one license.
     pub license: Option<String>,
+    /// What the metadata says about the license ([`Metadata::license_evidence`]).
+    pub license_evidence: String,
     /// License files: (path under `LICENSES/python-<name>/`, the file).
     pub license_files: Vec<(String, PathBuf)>,
 }
@@ -72,6 +76,7 @@ pub fn dist_infos(site_packages: &Path) -> Result<BTreeMap<PackageName, DistInfo
             DistInfo {
                 version: m.version().to_string(),
                 license: m.license(),
+                license_evidence: m.license_evidence(),
                 license_files: dist_license_files(&dir)?,
             },
         );
@@ -139,7 +144,7 @@ pub fn component_files(
     for comp in &mut c.components {
         let allowed = allow.contains(&comp.name);
         if comp.license.is_empty() && !allowed {
-            return Err(super::no_license(&comp.name));
+            return Err(super::no_license(comp));
         }
         comp.license_dests.clear();
         if comp.license_files.is_empty() {
@@ -273,13 +278,26 @@ pub fn summary(c: &Contents) -> String {
             none(&x.license)
         ));
     }
+    let mut stated = false;
     for d in c.distributions.iter().chain(c.app.iter()) {
+        let mark = if d.license_stated.is_some() {
+            stated = true;
+            " *"
+        } else {
+            ""
+        };
         s.push_str(&format!(
-            "{:<28} {:<20} {}\n",
+            "{:<28} {:<20} {}{mark}\n",
             format!("python-{}", d.name),
             d.version,
             none(&d.license)
         ));
+    }
+    if stated {
+        s.push_str(
+            "\n* stated by the packager (the project's [provenance.licenses]), not read\n  \
+             from the distribution's metadata; version-manifest.json has both.\n",
+        );
     }
     s
 }

@@ -2,7 +2,8 @@
 //!
 //! Also what `ferrobus manifest` prints, from the plan alone: then the files the
 //! distributions are made from are not known yet (`file` and `sha256` are null,
-//! `lock_hashes` says what the lock allows).
+//! `lock_hashes` says what the lock allows, `license_metadata` is null until
+//! the metadata is read).
 
 use super::{Contents, Distribution, rfc3339};
 use serde_json::{Value, json};
@@ -76,7 +77,11 @@ fn dist(d: &Distribution) -> Value {
         "file": d.file,
         "sha256": d.sha256,
         "lock_hashes": d.lock_hashes,
+        // The license shipped under; what the project states and what the
+        // metadata determines (null: none, or not read yet).
         "license": d.license,
+        "license_stated": d.license_stated,
+        "license_metadata": d.license_metadata,
         "license_files": d.license_dests,
     })
 }
@@ -123,8 +128,8 @@ pub fn text(c: &Contents) -> String {
     }
     if !c.distributions.is_empty() {
         s.push_str(&format!(
-            "{:<20} {:<14} {:<6} lock sha256\n",
-            "python distribution", "version", "from"
+            "{:<20} {:<14} {:<6} {:<36} lock sha256\n",
+            "python distribution", "version", "from", "license"
         ));
         for d in &c.distributions {
             let h: Vec<&str> = d
@@ -132,11 +137,17 @@ pub fn text(c: &Contents) -> String {
                 .iter()
                 .map(|h| &h[..h.len().min(16)])
                 .collect();
+            let license = match &d.license_stated {
+                Some(l) => format!("{l} (stated)"),
+                None if d.license_unknown() => "(from its metadata)".into(),
+                None => d.license.clone(),
+            };
             s.push_str(&format!(
-                "{:<20} {:<14} {:<6} {}\n",
+                "{:<20} {:<14} {:<6} {:<36} {}\n",
                 d.name,
                 d.version,
                 d.kind,
+                license,
                 h.join(",")
             ));
         }

@@ -16,6 +16,17 @@
 //! Every output is a function of the plan and of content-addressed inputs (no
 //! wall-clock time, sorted keys and lists), so it is byte-reproducible. The part
 //! the plan decides goes into [`key`], which is part of the staged tree's identity.
+//!
+//! Nothing is shipped under an unknown license. A component needs one in its
+//! definition (or the project's `allow_missing_licenses`); a Python distribution
+//! gets its license from its metadata ([`crate::pypkg::Metadata::license`]) or
+//! from the project (`[provenance.licenses]`, [`crate::load::StatedLicense`]):
+//! a stated license is the one shipped, the one the deny policy judges, and the
+//! one `LICENSE` and the SBOM show, whatever the metadata says (the project
+//! states what it read in the distribution's license files; the metadata's
+//! fields are often prose or a license family); the version manifest records
+//! both. A distribution with neither fails the build before any provenance file
+//! is written, naming it, where it is locked and what its metadata says.
 
 pub mod assembled;
 pub mod licenses;
@@ -25,9 +36,9 @@ pub mod sbom;
 pub mod seal;
 
 use crate::fingerprint::Fingerprint;
-use crate::load::Project;
+use crate::load::{Project, StatedLicense};
 use crate::plan::Plan;
-use crate::pypkg::{LockedApp, PackageName, WheelSource};
+use crate::pypkg::{LockedApp, PackageName, Requirement, WheelSource};
 use crate::toolchain::Toolchain;
 use crate::util::{sha256_file, write_atomic};
 use anyhow::{Context, Result, bail};
@@ -39,6 +50,8 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST_FILE: &str = "version-manifest.json";
 /// The SBOM's name in the install dir.
 pub const SBOM_FILE: &str = "bom.json";
+/// The license of what has none (yet): SPDX's "no assertion".
+pub const NOASSERTION: &str = "NOASSERTION";
 
 /// The project being described.
 #[derive(Debug, Clone)]
@@ -84,6 +97,8 @@ pub struct ComponentInfo {
     pub patches: Vec<(String, String)>,
     /// Shipped components it depends on.
     pub depends: Vec<String>,
+    /// Its definition file (for messages; not written anywhere).
+    pub definition: PathBuf,
 }
 
 /// One Python distribution (a locked requirement, or the application itself).
@@ -102,10 +117,26 @@ pub struct Distribution {
     pub sha256: Option<String>,
     /// The hashes the lock allows.
     pub lock_hashes: Vec<String>,
-    /// SPDX license (from its metadata once installed), `NOASSERTION` if unknown.
+    /// The SPDX license it ships under: the stated one, else its metadata's;
+    /// `NOASSERTION` while neither is known (before the build reads its
+    /// metadata; a build fails on one still unknown after).
     pub license: String,
+    /// The license its metadata determines, if any (the app's pyproject.toml's
+    /// before its wheel is built).
+    pub license_metadata: Option<String>,
+    /// The license the project states (`[provenance.licenses]`), if any.
+    pub license_stated: Option<String>,
+    /// What its metadata says about the license, as written (for the error
+    /// when it determines none).
+    pub license_evidence: String,
+    /// Where it comes from, for messages: `lock:line`, the application's
+    /// pyproject.toml, or the interpreter.
+    pub origin: String,
     /// Its license files' places, relative to the install dir, once installed.
     pub license_dests: Vec<String>,
+    /// The same files where they were found, in its installed `.dist-info`
+    /// (for messages).
+    pub license_sources: Vec<PathBuf>,
 }
 
 impl ProjectInfo {
@@ -122,23 +153,102 @@ impl ProjectInfo {
 }
 
 impl Distribution {
+    /// A locked distribution, installed from `kind` (`sdist`, `wheel`), with the
+    /// license the project states for it, if any.
+    pub fn locked(r: &Requirement, kind: &str, stated: &[StatedLicense]) -> Distribution {
+        let mut lock_hashes = r.hashes.clone();
+        lock_hashes.sort();
+        let mut d = Distribution {
+            name: r.name.clone(),
+            version: r.version.to_string(),
+            kind: kind.into(),
+            file: None,
+            sha256: None,
+            lock_hashes,
+            license: String::new(),
+            license_metadata: None,
+            license_stated: stated_for(stated, &r.name),
+            license_evidence: String::new(),
+            origin: format!("locked at {}", r.at()),
+            license_dests: vec![],
+            license_sources: vec![],
+        };
+        d.settle_license();
+        d
+    }
+
     /// The application itself, from its source (`kind` "source" until its
-    /// wheel is built).
-    pub fn of_app(app: &impl LockedApp) -> Distribution {
-        Distribution {
+    /// wheel is built); its pyproject.toml's license counts as its metadata's
+    /// when it is SPDX.
+    pub fn of_app(app: &impl LockedApp, stated: &[StatedLicense]) -> Distribution {
+        let declared = app.license().trim();
+        let mut d = Distribution {
             name: app.name().clone(),
             version: app.version().to_string(),
             kind: "source".into(),
             file: None,
             sha256: None,
             lock_hashes: vec![],
-            license: match app.license() {
-                "" => "NOASSERTION".into(),
-                l => l.to_string(),
+            license: String::new(),
+            license_metadata: crate::pypkg::is_spdx(declared).then(|| declared.to_string()),
+            license_stated: stated_for(stated, app.name()),
+            license_evidence: match declared {
+                "" => "no license in its pyproject.toml [project]".into(),
+                l => format!("its pyproject.toml [project] license \"{l}\" is not SPDX"),
             },
+            origin: "the application, from its pyproject.toml".into(),
             license_dests: vec![],
-        }
+            license_sources: vec![],
+        };
+        d.settle_license();
+        d
     }
+
+    /// A distribution the interpreter installed itself (pip, by ensurepip).
+    fn bundled(name: &PackageName, version: &str, stated: &[StatedLicense]) -> Distribution {
+        let mut d = Distribution {
+            name: name.clone(),
+            version: version.to_string(),
+            kind: "bundled".into(),
+            file: None,
+            sha256: None,
+            lock_hashes: vec![],
+            license: String::new(),
+            license_metadata: None,
+            license_stated: stated_for(stated, name),
+            license_evidence: String::new(),
+            origin: "installed by the interpreter itself, not locked; [stage] prune \
+                     removes it if the application does not need it"
+                .into(),
+            license_dests: vec![],
+            license_sources: vec![],
+        };
+        d.settle_license();
+        d
+    }
+
+    /// `license` from what is known: the stated license, else the metadata's,
+    /// else `NOASSERTION`.
+    fn settle_license(&mut self) {
+        self.license = self
+            .license_stated
+            .clone()
+            .or_else(|| self.license_metadata.clone())
+            .unwrap_or_else(|| NOASSERTION.into());
+    }
+
+    /// True when neither the project nor the metadata gives its license.
+    pub fn license_unknown(&self) -> bool {
+        self.license_stated.is_none() && self.license_metadata.is_none()
+    }
+}
+
+/// The license `stated` gives `name`, if any.
+fn stated_for(stated: &[StatedLicense], name: &PackageName) -> Option<String> {
+    stated
+        .iter()
+        .find(|s| &s.name == name)
+        .map(|s| s.expression.clone())
 }
 
 /// Everything the provenance files describe.
@@ -165,6 +275,10 @@ pub struct Contents {
     pub allow_missing_licenses: Vec<String>,
     /// Licenses the project denies (`[provenance] deny_licenses`).
     pub deny_licenses: Vec<String>,
+    /// Licenses the project states for distributions (`[provenance.licenses]`).
+    pub stated_licenses: Vec<StatedLicense>,
+    /// The application's lock, if it has one (for messages).
+    pub lock: Option<PathBuf>,
     /// The project file (for messages).
     pub project_file: PathBuf,
     /// Build-only Python wheels (the build lock's build requirements): listed
@@ -213,6 +327,7 @@ impl Contents {
                     .filter(|d| shipped.contains(d.as_str()))
                     .cloned()
                     .collect(),
+                definition: c.definition.clone(),
             })
             .collect();
         components.sort_by(|a, b| a.name.cmp(&b.name));
@@ -224,34 +339,25 @@ impl Contents {
             .collect();
         roots.sort();
         roots.dedup();
+        let stated = &project.provenance.stated;
         let mut distributions: Vec<Distribution> = app
             .map(|a| {
                 a.requirements()
                     .iter()
-                    .map(|r| Distribution {
-                        name: r.name.clone(),
-                        version: r.version.to_string(),
-                        kind: if a.uses_published_wheel(&r.name) {
+                    .map(|r| {
+                        let kind = if a.uses_published_wheel(&r.name) {
                             "wheel"
                         } else {
                             "sdist"
-                        }
-                        .into(),
-                        file: None,
-                        sha256: None,
-                        lock_hashes: {
-                            let mut h = r.hashes.clone();
-                            h.sort();
-                            h
-                        },
-                        license: "NOASSERTION".into(),
-                        license_dests: vec![],
+                        };
+                        Distribution::locked(r, kind, stated)
                     })
                     .collect()
             })
             .unwrap_or_default();
         distributions.sort_by(|a, b| a.name.cmp(&b.name));
-        let app = app.map(Distribution::of_app);
+        let lock = app.and_then(|a| a.requirements().first().map(|r| r.lock.clone()));
+        let app = app.map(|a| Distribution::of_app(a, stated));
         let mut allow = project.provenance.allow_missing_licenses.clone();
         allow.sort();
         Contents {
@@ -266,6 +372,8 @@ impl Contents {
             allow_missing_licenses: allow,
             deny_licenses: project.provenance.deny_licenses.clone(),
             build_only: vec![],
+            stated_licenses: stated.clone(),
+            lock,
             project_file: project.path.clone(),
         }
     }
@@ -280,10 +388,21 @@ impl Contents {
     pub fn check_declared(&self) -> Result<()> {
         for c in &self.components {
             if c.license.is_empty() && !self.allowed_missing(&c.name) {
-                return Err(no_license(&c.name));
+                return Err(no_license(c));
             }
         }
         Ok(())
+    }
+
+    /// The project's license policy, as far as it is known: every name of
+    /// `[provenance.licenses]` is a distribution of the lock or the application
+    /// itself (an error at the entry's line otherwise), and no component or
+    /// distribution has a license the project denies (`[provenance]
+    /// deny_licenses`: the stated license where there is one). Checked by the
+    /// plan, and again once the distributions' metadata is read.
+    pub fn check_policy(&self) -> Result<()> {
+        self.check_stated_names()?;
+        self.check_denied()
     }
 
     /// Fail, naming it and its license, when a component or distribution has a
@@ -296,10 +415,126 @@ impl Contents {
             policy::check(&what, &c.license, deny, &file)?;
         }
         for d in self.distributions.iter().chain(self.app.iter()) {
-            let what = format!("Python distribution {} {}", d.name, d.version);
+            let what = match &d.license_stated {
+                Some(_) => format!(
+                    "Python distribution {} {} (license stated in [provenance.licenses])",
+                    d.name, d.version
+                ),
+                None => format!("Python distribution {} {}", d.name, d.version),
+            };
             policy::check(&what, &d.license, deny, &file)?;
         }
         Ok(())
+    }
+
+    /// Fail when `[provenance.licenses]` names a distribution that is neither
+    /// locked nor the application: a typo, or a distribution no longer locked,
+    /// would otherwise state nothing.
+    fn check_stated_names(&self) -> Result<()> {
+        let known = |n: &PackageName| {
+            self.distributions
+                .iter()
+                .filter(|d| d.kind != "bundled")
+                .chain(self.app.iter())
+                .any(|d| &d.name == n)
+        };
+        let Some(s) = self.stated_licenses.iter().find(|s| !known(&s.name)) else {
+            return Ok(());
+        };
+        let Some(lock) = &self.lock else {
+            bail!(
+                "{}: [provenance.licenses] states the license of {}, but the project has \
+                 no [app]: there is no Python distribution to state a license for",
+                s.at,
+                s.name
+            );
+        };
+        let mut locked: Vec<String> = self
+            .distributions
+            .iter()
+            .filter(|d| d.kind != "bundled")
+            .map(|d| d.name.to_string())
+            .collect();
+        locked.sort();
+        bail!(
+            "{}: [provenance.licenses] states the license of {}, which is neither locked in {} \
+             (locked: {}) nor the application ({}); remove the entry or fix the name",
+            s.at,
+            s.name,
+            lock.display(),
+            locked.join(", "),
+            self.app.as_ref().map_or("none", |a| a.name.as_str()),
+        )
+    }
+
+    /// Fail before anything is written when something shipped has no known
+    /// license: a component without one (unless allowed) or with one that is
+    /// not SPDX, and every Python distribution whose metadata determines none
+    /// and whose license the project does not state, all named in one error
+    /// with where they are locked, what their metadata says, where their
+    /// license files are, and the table to fill in.
+    pub fn check_known(&self) -> Result<()> {
+        for c in &self.components {
+            if c.license.is_empty() {
+                if !self.allowed_missing(&c.name) {
+                    return Err(no_license(c));
+                }
+            } else if let Some(e) = crate::util::spdx_error(&c.license) {
+                bail!(
+                    "component {} {}: license \"{}\" in {} is not an SPDX license expression ({e})",
+                    c.name,
+                    c.version,
+                    c.license,
+                    c.definition.display()
+                );
+            }
+        }
+        let unknown: Vec<&Distribution> = self
+            .distributions
+            .iter()
+            .chain(self.app.iter())
+            .filter(|d| d.license_unknown())
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let (what, their, fix) = match unknown.len() {
+            1 => (
+                "the license of 1 Python distribution".to_string(),
+                "its",
+                "Read its license and state it, as an SPDX expression,",
+            ),
+            n => (
+                format!("the licenses of {n} Python distributions"),
+                "their",
+                "Read their licenses and state them, as SPDX expressions,",
+            ),
+        };
+        let mut msg = format!(
+            "{what} cannot be determined from {their} metadata (it takes an SPDX \
+             License-Expression or License, or license classifiers that each name one \
+             license), and nothing is shipped under an unknown license:\n"
+        );
+        for d in &unknown {
+            msg.push_str(&format!(
+                "  {} {} ({}): {}\n",
+                d.name, d.version, d.origin, d.license_evidence
+            ));
+            for f in &d.license_sources {
+                msg.push_str(&format!("    its license file: {}\n", f.display()));
+            }
+            if d.license_sources.is_empty() {
+                msg.push_str("    it ships no license file\n");
+            }
+        }
+        msg.push_str(&format!(
+            "{fix} in {}:\n  [provenance.licenses]\n",
+            self.project_file.display()
+        ));
+        for d in &unknown {
+            msg.push_str(&format!("  {} = \"<SPDX expression>\"\n", d.name));
+        }
+        bail!("{}", msg.trim_end())
     }
 
     /// Fill in what only the build knows: the file each distribution was made
@@ -345,16 +580,8 @@ impl Contents {
         for (name, info) in &infos {
             let mut known = self.distributions.iter().chain(self.app.iter());
             if known.all(|d| &d.name != name) {
-                self.distributions.push(Distribution {
-                    name: name.clone(),
-                    version: info.version.clone(),
-                    kind: "bundled".into(),
-                    file: None,
-                    sha256: None,
-                    lock_hashes: vec![],
-                    license: "NOASSERTION".into(),
-                    license_dests: vec![],
-                });
+                let d = Distribution::bundled(name, &info.version, &self.stated_licenses);
+                self.distributions.push(d);
             }
         }
         self.distributions.sort_by(|a, b| a.name.cmp(&b.name));
@@ -370,24 +597,33 @@ impl Contents {
             if d.version.is_empty() {
                 d.version = info.version.clone();
             }
+            // The installed metadata is the distribution's own word (the app's
+            // pyproject.toml license, if SPDX, stays when its wheel says none).
             if let Some(l) = &info.license {
-                d.license = l.clone();
+                d.license_metadata = Some(l.clone());
             }
+            d.license_evidence = info.license_evidence.clone();
+            d.settle_license();
             d.license_dests = info
                 .license_files
                 .iter()
                 .map(|(rel, _)| format!("LICENSES/python-{}/{rel}", d.name))
                 .collect();
+            d.license_sources = info.license_files.iter().map(|(_, p)| p.clone()).collect();
         }
         Ok(())
     }
 }
 
 /// The error for a component without a license.
-fn no_license(name: &str) -> anyhow::Error {
+fn no_license(c: &ComponentInfo) -> anyhow::Error {
     anyhow::anyhow!(
-        "{name}: no license in its definition; set `license` (SPDX) and `license_files`, \
-         or allow it with [provenance] allow_missing_licenses = [\"{name}\"]"
+        "component {} {}: no license in its definition {}; set `license` (SPDX) and \
+         `license_files` there, or allow it with [provenance] allow_missing_licenses = [\"{}\"]",
+        c.name,
+        c.version,
+        c.definition.display(),
+        c.name
     )
 }
 
@@ -457,8 +693,10 @@ pub fn write_assembled(
 /// Write `LICENSES/` (exactly `files`), `LICENSE`, the version manifest and
 /// the SBOM into `install_dir`: the one writer of every target.
 fn write_all(contents: &Contents, mut files: Vec<(String, Vec<u8>)>, dir: &Path) -> Result<()> {
-    // The distributions' licenses are known now, from their metadata.
-    contents.check_denied()?;
+    // The distributions' licenses are known now, from their metadata or the
+    // project: all of them, or nothing is written.
+    contents.check_known()?;
+    contents.check_policy()?;
     files.sort();
     crate::util::remove_any(&dir.join("LICENSES"))?;
     for (rel, data) in &files {
@@ -524,6 +762,241 @@ pub fn rfc3339(epoch: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pypkg::lock::parse_entry;
+
+    /// Contents with the locked distributions `plain` (License-Expression MIT),
+    /// `prose` (License: BSD, a LICENSE file) and `other` (MIT by classifier),
+    /// installed in `site`, and the stated licenses `stated`.
+    fn contents(site: &Path, stated: &[(&str, &str)], deny: &[&str]) -> Result<Contents> {
+        for (dir, meta, license) in [
+            (
+                "plain-1.0",
+                "Name: plain\nVersion: 1.0\nLicense-Expression: MIT\n",
+                false,
+            ),
+            (
+                "prose-2.0",
+                "Name: Prose\nVersion: 2.0\nLicense: BSD\n",
+                true,
+            ),
+            (
+                "other-3.0",
+                "Name: other\nVersion: 3.0\n\
+                 Classifier: License :: OSI Approved :: MIT License\n",
+                false,
+            ),
+        ] {
+            let d = site.join(format!("{dir}.dist-info"));
+            fs::create_dir_all(&d)?;
+            fs::write(d.join("METADATA"), meta)?;
+            if license {
+                fs::write(d.join("LICENSE"), "Copyright ... BSD ...")?;
+            }
+        }
+        let lock = Path::new("/p/requirements.lock");
+        let h = "a".repeat(64);
+        let stated: Vec<StatedLicense> = stated
+            .iter()
+            .enumerate()
+            .map(|(i, (n, e))| StatedLicense {
+                name: n.parse().unwrap(),
+                expression: e.to_string(),
+                at: format!("/p/p.toml:{}:1", 20 + i),
+            })
+            .collect();
+        let distributions = ["plain==1.0", "prose==2.0", "other==3.0"]
+            .iter()
+            .enumerate()
+            .map(|(i, pin)| {
+                let r = parse_entry(&format!("{pin} --hash=sha256:{h}"), lock, i + 1).unwrap();
+                Distribution::locked(&r, "sdist", &stated)
+            })
+            .collect();
+        let mut c = Contents {
+            project: ProjectInfo {
+                name: "p".into(),
+                version: "1".into(),
+                iteration: 1,
+                license: "MIT".into(),
+                install_dir: "/opt/p".into(),
+            },
+            source_date_epoch: 0,
+            target: "linux-x86_64".into(),
+            toolchain: None,
+            components: vec![],
+            roots: vec![],
+            distributions,
+            app: None,
+            allow_missing_licenses: vec![],
+            deny_licenses: deny.iter().map(|d| d.to_string()).collect(),
+            stated_licenses: stated,
+            lock: Some(lock.to_path_buf()),
+            project_file: "/p/p.toml".into(),
+        };
+        c.check_policy()?;
+        c.add_dist_infos(site)?;
+        c.check_known()?;
+        c.check_policy()?;
+        Ok(c)
+    }
+
+    fn dist<'a>(c: &'a Contents, name: &str) -> &'a Distribution {
+        c.distributions.iter().find(|d| d.name == name).unwrap()
+    }
+
+    #[test]
+    fn an_unknown_license_fails_naming_the_distribution_and_the_fix() {
+        let t = tempfile::tempdir().unwrap();
+        let e = contents(t.path(), &[], &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("the license of 1 Python distribution cannot be determined")
+                && e.contains(
+                    "  prose 2.0 (locked at /p/requirements.lock:2): License: \"BSD\" (not SPDX)"
+                )
+                && e.contains(&format!(
+                    "its license file: {}",
+                    t.path().join("prose-2.0.dist-info/LICENSE").display()
+                ))
+                && e.contains("state it, as an SPDX expression, in /p/p.toml")
+                && e.ends_with("[provenance.licenses]\n  prose = \"<SPDX expression>\""),
+            "{e}"
+        );
+        assert!(!e.contains("plain") && !e.contains("other"), "{e}");
+        // Every unknown one is named in the one error.
+        let mut c = contents(t.path(), &[("prose", "BSD-3-Clause")], &[]).unwrap();
+        for d in c.distributions.iter_mut().filter(|d| d.name != "plain") {
+            d.license_stated = None;
+            d.license_metadata = None;
+        }
+        let e = c.check_known().unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "the licenses of 2 Python distributions cannot be determined from their metadata"
+            ) && e
+                .contains("Read their licenses and state them, as SPDX expressions, in /p/p.toml")
+                && e.contains("  other 3.0 (locked at /p/requirements.lock:3): ")
+                && e.ends_with("  other = \"<SPDX expression>\"\n  prose = \"<SPDX expression>\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stated_license_is_shipped_and_both_are_recorded() {
+        let t = tempfile::tempdir().unwrap();
+        let c = contents(
+            t.path(),
+            &[("PROSE", "BSD-3-Clause"), ("other", "MIT OR Apache-2.0")],
+            &[],
+        )
+        .unwrap();
+        let prose = dist(&c, "prose");
+        assert_eq!(prose.license, "BSD-3-Clause");
+        assert_eq!(prose.license_metadata, None);
+        let other = dist(&c, "other");
+        assert_eq!(other.license, "MIT OR Apache-2.0");
+        assert_eq!(other.license_metadata.as_deref(), Some("MIT"));
+        assert_eq!(dist(&c, "plain").license, "MIT");
+
+        let m = manifest::render(&c);
+        let md = |n: &str| {
+            m["python_distributions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["name"] == n)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(md("prose")["license"], "BSD-3-Clause");
+        assert_eq!(md("prose")["license_stated"], "BSD-3-Clause");
+        assert!(md("prose")["license_metadata"].is_null());
+        assert_eq!(md("other")["license_metadata"], "MIT");
+        assert!(md("plain")["license_stated"].is_null());
+        assert_eq!(md("plain")["license_metadata"], "MIT");
+
+        let bom = sbom::render(&c);
+        let comp = |n: &str| {
+            bom["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == n)
+                .unwrap()
+                .clone()
+        };
+        let prop = |x: &serde_json::Value, k: &str| -> Vec<String> {
+            x["properties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["name"] == k)
+                .map(|p| p["value"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let other = comp("other");
+        assert_eq!(
+            other["licenses"],
+            serde_json::json!([{"expression": "MIT OR Apache-2.0"}])
+        );
+        assert_eq!(prop(&other, "ferrobus:license-source"), ["project"]);
+        assert_eq!(prop(&other, "ferrobus:license-metadata"), ["MIT"]);
+        let prose = comp("prose");
+        assert_eq!(
+            prop(&prose, "ferrobus:license-metadata"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            prop(&comp("plain"), "ferrobus:license-source"),
+            ["metadata"]
+        );
+
+        let summary = licenses::summary(&c);
+        assert!(
+            summary.contains("python-prose                 2.0                  BSD-3-Clause *\n")
+                && summary.contains("python-plain                 1.0                  MIT\n")
+                && summary.contains("* stated by the packager"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn the_policy_judges_the_stated_license_and_stated_names_must_be_locked() {
+        let t = tempfile::tempdir().unwrap();
+        // Stated at plan time: refused before anything is read.
+        let e = contents(t.path(), &[("prose", "GPL-3.0-only")], &["GPL-*"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Python distribution prose 2.0 (license stated in [provenance.licenses])")
+                && e.contains("license GPL-3.0-only is denied"),
+            "{e}"
+        );
+        // The stated license replaces the metadata's for the policy too.
+        let c = contents(
+            t.path(),
+            &[("prose", "BSD-3-Clause"), ("plain", "Apache-2.0")],
+            &["MIT"],
+        );
+        assert!(c.is_err(), "other (MIT by its classifier) passed a MIT ban");
+        contents(
+            t.path(),
+            &[
+                ("prose", "BSD-3-Clause"),
+                ("plain", "Apache-2.0"),
+                ("other", "ISC"),
+            ],
+            &["MIT"],
+        )
+        .unwrap();
+        let e = contents(t.path(), &[("prose", "MIT"), ("prsoe", "MIT")], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/p/p.toml:21:1: [provenance.licenses] states the license of prsoe, \
+                        which is neither locked in /p/requirements.lock (locked: other, plain, prose)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn dates_are_rfc3339() {

@@ -7,7 +7,10 @@
 //! every map is a BTreeMap (sorted keys), every list is sorted, the timestamp is
 //! SOURCE_DATE_EPOCH and the serial number is derived from the content, so the
 //! same build gives the same bytes. Licenses are written as SPDX `expression`s,
-//! which the schema accepts for single ids and compound expressions alike.
+//! which the schema accepts for single ids and compound expressions alike; a
+//! distribution's says where its license comes from (`ferrobus:license-source`:
+//! the project's `[provenance.licenses]` or the metadata) and, where the project
+//! states another, what the metadata said (`ferrobus:license-metadata`).
 
 use super::{Contents, Distribution, rfc3339};
 use crate::util::sha256_bytes;
@@ -57,10 +60,30 @@ fn dist_component(d: &Distribution, kind: &str) -> Value {
             ("ferrobus:installed-from", vec![d.kind.clone()]),
             ("ferrobus:file", d.file.iter().cloned().collect()),
             ("ferrobus:license-file", d.license_dests.clone()),
+            ("ferrobus:license-source", license_source(d)),
+            ("ferrobus:license-metadata", overridden(d)),
         ]),
     });
     prune(&mut v);
     v
+}
+
+/// Where a distribution's license comes from: `project` (stated in
+/// `[provenance.licenses]`) or `metadata`.
+fn license_source(d: &Distribution) -> Vec<String> {
+    match (&d.license_stated, &d.license_metadata) {
+        (Some(_), _) => vec!["project".into()],
+        (None, Some(_)) => vec!["metadata".into()],
+        (None, None) => vec![],
+    }
+}
+
+/// The metadata's license where the project states another.
+fn overridden(d: &Distribution) -> Vec<String> {
+    match (&d.license_stated, &d.license_metadata) {
+        (Some(s), Some(m)) if s != m => vec![m.clone()],
+        _ => vec![],
+    }
 }
 
 fn props(items: &[(&str, Vec<String>)]) -> Vec<Value> {

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use pep440_rs::{Operator, Version};
 use pep508_rs::VersionOrUrl;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One locked distribution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +26,19 @@ pub struct Requirement {
     pub spec: String,
     /// 1-based line of the lock it starts on.
     pub line: usize,
+    /// The lock it was read from.
+    pub lock: PathBuf,
 }
 
 impl Requirement {
     /// `name==version`, the pin as pip takes it.
     pub fn pin(&self) -> String {
         format!("{}=={}", self.name, self.version)
+    }
+
+    /// `lock:line`, where it is locked (for messages).
+    pub fn at(&self) -> String {
+        format!("{}:{}", self.lock.display(), self.line)
     }
 }
 
@@ -178,6 +185,7 @@ pub fn parse_entry(entry: &str, path: &Path, line: usize) -> Result<Requirement>
         hashes,
         spec,
         line,
+        lock: path.to_path_buf(),
     })
 }
 
@@ -208,6 +216,7 @@ mod tests {
             ),
             ("pyyaml", "6.0.2", 2)
         );
+        assert!(r[1].at().ends_with(":5"), "{}", r[1].at());
         assert_eq!(r[1].spec, "psutil==7.2.2 ; sys_platform == \"linux\"");
         let e = lock("psutil==7.2.2\n").unwrap_err().to_string();
         assert!(e.contains(":1: psutil==7.2.2 has no --hash"), "{e}");

@@ -72,61 +72,131 @@ impl Metadata {
         self.get("Version").unwrap_or("")
     }
 
-    /// The distribution's SPDX license: `License-Expression` (PEP 639), else
-    /// a `License` that reads as an SPDX expression, else the SPDX ids of known
-    /// license classifiers.
+    /// The distribution's SPDX license, if its metadata determines one:
+    /// `License-Expression` (PEP 639) when it is a valid SPDX expression (a
+    /// present but invalid one determines nothing: no guess replaces it), else a
+    /// `License` that is a valid SPDX expression, else the SPDX ids of its license
+    /// classifiers when every one of them names one license unambiguously. A
+    /// `License` in prose (`BSD`, `LGPL with exceptions`) or a classifier such as
+    /// `BSD License` (which BSD?) determines nothing: the project states it.
     pub fn license(&self) -> Option<String> {
+        if let Some(e) = self.get("License-Expression").filter(|l| !l.is_empty()) {
+            return is_spdx(e).then(|| e.to_string());
+        }
         let classifiers: Vec<&str> = self.get_all("Classifier").collect();
-        self.get("License-Expression")
-            .filter(|l| !l.is_empty())
-            .or_else(|| self.get("License").filter(|l| looks_spdx(l)))
+        self.get("License")
+            .filter(|l| is_spdx(l))
             .map(String::from)
             .or_else(|| license_from_classifiers(&classifiers))
     }
+
+    /// What the metadata says about the license, for a message saying why
+    /// [`Metadata::license`] found none: the `License-Expression`, the first
+    /// line of `License` and the license classifiers, as written.
+    pub fn license_evidence(&self) -> String {
+        let mut said = Vec::new();
+        let quote = |field: &str, v: &str| {
+            let first = v.lines().next().unwrap_or("");
+            let short: String = first.chars().take(72).collect();
+            let more = if short.len() < v.len() { "..." } else { "" };
+            format!("{field}: \"{short}{more}\"")
+        };
+        if let Some(e) = self.get("License-Expression").filter(|l| !l.is_empty()) {
+            let why = crate::util::spdx_error(e).unwrap_or_default();
+            said.push(format!("{} ({why})", quote("License-Expression", e)));
+        }
+        if let Some(l) = self.get("License").filter(|l| !l.is_empty()) {
+            let spdx = if is_spdx(l) { "" } else { " (not SPDX)" };
+            said.push(format!("{}{spdx}", quote("License", l)));
+        }
+        let classifiers: Vec<&str> = self
+            .get_all("Classifier")
+            .filter(|c| c.starts_with("License ::"))
+            .collect();
+        if !classifiers.is_empty() {
+            said.push(format!("classifiers: {}", classifiers.join("; ")));
+        }
+        if said.is_empty() {
+            "no License-Expression, License or license classifier".into()
+        } else {
+            said.join("; ")
+        }
+    }
 }
 
-/// True for a one-line SPDX expression: ids joined by AND, OR or WITH.
-pub fn looks_spdx(s: &str) -> bool {
-    let toks: Vec<&str> = s
-        .split_whitespace()
-        .map(|t| t.trim_matches(|c| c == '(' || c == ')'))
-        .collect();
-    !toks.is_empty()
-        && s.len() < 200
-        && toks.len() % 2 == 1
-        && toks.iter().enumerate().all(|(i, t)| {
-            if i % 2 == 1 {
-                matches!(*t, "AND" | "OR" | "WITH")
-            } else {
-                !t.is_empty()
-                    && t.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || ".-+:".contains(c))
-            }
-        })
+/// True for a one-line valid SPDX expression that asserts a license
+/// ([`crate::util::spdx_error`]): `MIT`, `(MIT OR Apache-2.0) AND Zlib`; not
+/// `BSD`, `BSD License` or `LICENSE.txt`.
+pub fn is_spdx(s: &str) -> bool {
+    !s.contains('\n') && crate::util::spdx_error(s.trim()).is_none()
 }
 
-/// The SPDX id of unambiguous trove license classifiers, joined by AND.
+/// Trove license classifiers that name one SPDX license unambiguously. `BSD
+/// License`, `GNU General Public License (GPL)`, `... v3 (GPLv3)` (only, or
+/// later?) and the like are not here: they name a family, not a license.
+const KNOWN_CLASSIFIERS: &[(&str, &str)] = &[
+    ("License :: OSI Approved :: MIT License", "MIT"),
+    (
+        "License :: OSI Approved :: Apache Software License",
+        "Apache-2.0",
+    ),
+    ("License :: OSI Approved :: ISC License (ISCL)", "ISC"),
+    (
+        "License :: OSI Approved :: Mozilla Public License 2.0 (MPL 2.0)",
+        "MPL-2.0",
+    ),
+    (
+        "License :: OSI Approved :: Python Software Foundation License",
+        "PSF-2.0",
+    ),
+    (
+        "License :: OSI Approved :: GNU General Public License v2 or later (GPLv2+)",
+        "GPL-2.0-or-later",
+    ),
+    (
+        "License :: OSI Approved :: GNU General Public License v3 or later (GPLv3+)",
+        "GPL-3.0-or-later",
+    ),
+    (
+        "License :: OSI Approved :: GNU Lesser General Public License v2 or later (LGPLv2+)",
+        "LGPL-2.0-or-later",
+    ),
+    (
+        "License :: OSI Approved :: GNU Lesser General Public License v3 or later (LGPLv3+)",
+        "LGPL-3.0-or-later",
+    ),
+    (
+        "License :: OSI Approved :: GNU Affero General Public License v3 or later (AGPLv3+)",
+        "AGPL-3.0-or-later",
+    ),
+    (
+        "License :: OSI Approved :: Boost Software License 1.0 (BSL-1.0)",
+        "BSL-1.0",
+    ),
+    (
+        "License :: OSI Approved :: The Unlicense (Unlicense)",
+        "Unlicense",
+    ),
+    (
+        "License :: CC0 1.0 Universal (CC0 1.0) Public Domain Dedication",
+        "CC0-1.0",
+    ),
+];
+
+/// The SPDX ids of a distribution's license classifiers, joined by AND, when
+/// every license classifier is one of [`KNOWN_CLASSIFIERS`] (the bare `License
+/// :: OSI Approved` says nothing and is passed over). One classifier ferrobus
+/// cannot map makes the whole answer unknown: the ids of the others alone would
+/// leave a license out (`Artistic License` beside `GPLv2+` is not GPL-2.0-or-later).
 pub fn license_from_classifiers(classifiers: &[&str]) -> Option<String> {
-    const KNOWN: &[(&str, &str)] = &[
-        ("License :: OSI Approved :: MIT License", "MIT"),
-        (
-            "License :: OSI Approved :: Apache Software License",
-            "Apache-2.0",
-        ),
-        ("License :: OSI Approved :: ISC License (ISCL)", "ISC"),
-        (
-            "License :: OSI Approved :: Mozilla Public License 2.0 (MPL 2.0)",
-            "MPL-2.0",
-        ),
-        (
-            "License :: OSI Approved :: Python Software Foundation License",
-            "PSF-2.0",
-        ),
-    ];
-    let ids: BTreeSet<&str> = classifiers
+    let mut ids = BTreeSet::new();
+    for c in classifiers
         .iter()
-        .filter_map(|c| KNOWN.iter().find(|(k, _)| k == c).map(|(_, v)| *v))
-        .collect();
+        .filter(|c| c.starts_with("License ::") && **c != "License :: OSI Approved")
+    {
+        let (_, id) = KNOWN_CLASSIFIERS.iter().find(|(k, _)| k == c)?;
+        ids.insert(*id);
+    }
     (!ids.is_empty()).then(|| ids.into_iter().collect::<Vec<_>>().join(" AND "))
 }
 
@@ -229,12 +299,105 @@ mod tests {
 
     #[test]
     fn spdx_expressions_are_told_from_prose() {
-        assert!(looks_spdx("MIT"));
-        assert!(looks_spdx("BSD-3-Clause"));
-        assert!(looks_spdx("(MIT OR Apache-2.0) AND Zlib"));
-        assert!(!looks_spdx("BSD License"));
-        assert!(!looks_spdx("Copyright (c) 2009, Jay Loden"));
-        assert!(!looks_spdx(""));
+        assert!(is_spdx("MIT"));
+        assert!(is_spdx("BSD-3-Clause"));
+        assert!(is_spdx("(MIT OR Apache-2.0) AND Zlib"));
+        assert!(is_spdx("LicenseRef-Proprietary"));
+        for prose in [
+            "BSD License",
+            "BSD",
+            "LICENSE.txt",
+            "LGPL with exceptions",
+            "Copyright (c) 2009, Jay Loden",
+            "NOASSERTION",
+            "MIT\nApache-2.0",
+            "",
+        ] {
+            assert!(!is_spdx(prose), "{prose:?}");
+        }
+    }
+
+    /// The license headers of real sdists (their PKG-INFO) that determine no
+    /// license: the project must state it.
+    #[test]
+    fn prose_licenses_and_family_classifiers_determine_nothing() {
+        for (pkg_info, evidence) in [
+            // ply 3.11: which BSD?
+            (
+                "Name: ply\nVersion: 3.11\nLicense: BSD\n\
+                 Classifier: Programming Language :: Python :: 3\n",
+                "License: \"BSD\" (not SPDX)",
+            ),
+            // text-unidecode 1.3: Artistic or GPL; the one exact classifier is
+            // not the whole answer.
+            (
+                "Name: text-unidecode\nVersion: 1.3\nLicense: Artistic License\n\
+                 Classifier: License :: OSI Approved :: Artistic License\n\
+                 Classifier: License :: OSI Approved :: GNU General Public License (GPL)\n\
+                 Classifier: License :: OSI Approved :: GNU General Public License v2 or later (GPLv2+)\n",
+                "classifiers: License :: OSI Approved :: Artistic License; ",
+            ),
+            // progressbar 2.5: a file name in License, two families.
+            (
+                "Name: progressbar\nVersion: 2.5\nLicense: LICENSE.txt\n\
+                 Classifier: License :: OSI Approved :: GNU Library or Lesser General Public License (LGPL)\n\
+                 Classifier: License :: OSI Approved :: BSD License\n",
+                "License: \"LICENSE.txt\" (not SPDX)",
+            ),
+            // psycopg2 2.9.10.
+            (
+                "Name: psycopg2\nVersion: 2.9.10\nLicense: LGPL with exceptions\n\
+                 Classifier: License :: OSI Approved :: GNU Library or Lesser General Public License (LGPL)\n",
+                "License: \"LGPL with exceptions\" (not SPDX)",
+            ),
+            // A PEP 639 expression that is not SPDX is not replaced by a guess.
+            (
+                "Name: x\nLicense-Expression: Apache 2.0\n\
+                 Classifier: License :: OSI Approved :: Apache Software License\n",
+                "License-Expression: \"Apache 2.0\" (",
+            ),
+            (
+                "Name: x\nVersion: 1\n",
+                "no License-Expression, License or license classifier",
+            ),
+        ] {
+            let m = Metadata::parse(pkg_info);
+            assert_eq!(m.license(), None, "{pkg_info}");
+            let e = m.license_evidence();
+            assert!(e.contains(evidence), "{pkg_info}: {e}");
+        }
+        let m = Metadata::parse("Name: x\nLicense: Copyright (c) someone\n  more text\n");
+        assert_eq!(
+            m.license_evidence(),
+            "License: \"Copyright (c) someone...\" (not SPDX)"
+        );
+    }
+
+    #[test]
+    fn exact_license_classifiers_are_mapped() {
+        let l = |c: &[&str]| license_from_classifiers(c);
+        assert_eq!(
+            l(&[
+                "License :: OSI Approved",
+                "License :: OSI Approved :: GNU General Public License v3 or later (GPLv3+)",
+                "Programming Language :: Python",
+            ])
+            .as_deref(),
+            Some("GPL-3.0-or-later")
+        );
+        assert_eq!(l(&["License :: OSI Approved"]), None);
+        assert_eq!(
+            l(&[
+                "License :: OSI Approved :: MIT License",
+                "License :: OSI Approved :: BSD License"
+            ]),
+            None
+        );
+        assert_eq!(l(&[]), None);
+        // Every mapped id is a valid SPDX expression.
+        for (_, id) in KNOWN_CLASSIFIERS {
+            assert!(is_spdx(id), "{id}");
+        }
     }
 
     #[test]
@@ -261,6 +424,8 @@ mod tests {
         let m = Metadata::parse("Name: x\nLicense-Expression:\nLicense: GPL-2.0-only\n");
         assert_eq!(m.license().as_deref(), Some("GPL-2.0-only"));
         let m = Metadata::parse("Name: x\nLicense: BSD License\n");
+        assert_eq!(m.license(), None);
+        let m = Metadata::parse("Name: x\nLicense: NOASSERTION\n");
         assert_eq!(m.license(), None);
         assert_eq!(m.version(), "");
         let e = Metadata::parse("Version: 1\n").name().unwrap_err();

@@ -14,8 +14,8 @@
 //! - [`buildlock`]: the build lock (the file each distribution is built from,
 //!   the build requirements of each sdist), and [`index`]: where a locked file
 //!   is downloaded from (pip's configured indexes);
-//! - [`metadata`]: a `.dist-info`'s `METADATA` ([`Metadata`], its license
-//!   fields) and `entry_points.txt` ([`console_scripts`]).
+//! - [`metadata`]: a `.dist-info`'s `METADATA` ([`Metadata`], the license its
+//!   fields determine, if any) and `entry_points.txt` ([`console_scripts`]).
 
 pub mod buildlock;
 pub mod index;
@@ -25,7 +25,7 @@ pub mod name;
 pub mod wheel;
 
 pub use lock::{LockedApp, Requirement, parse_lock};
-pub use metadata::{EntryPoint, Metadata, console_scripts};
+pub use metadata::{EntryPoint, Metadata, console_scripts, is_spdx};
 pub use name::{InvalidName, PackageName};
 pub use pep440_rs::Version;
 pub use wheel::{Interpreter, WheelName, WheelSource};

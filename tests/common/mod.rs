@@ -334,7 +334,10 @@ pub fn drivers_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut set = set.to_vec();
     if !set.iter().any(|(k, _)| *k == "components") {
-        set.push(("components", "[\"python\", \"libyaml\", \"libpq\", \"libxslt\"]"));
+        set.push((
+            "components",
+            "[\"python\", \"libyaml\", \"libpq\", \"libxslt\"]",
+        ));
     }
     let p = demo_project(dir, &set);
     for f in ["requirements.lock", "build-requirements.lock"] {
