@@ -832,6 +832,7 @@ mod tests {
             stated_licenses: stated,
             lock: Some(lock.to_path_buf()),
             project_file: "/p/p.toml".into(),
+            build_only: vec![],
         };
         c.check_policy()?;
         c.add_dist_infos(site)?;
