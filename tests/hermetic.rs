@@ -243,6 +243,24 @@ fn offline_after_fetch_builds_every_wheel_with_the_network_cut() {
             .any(|d| d["name"] == "cython"),
         "cython is build-only"
     );
+    // The SBOM: among the build's formulation, not the shipped components.
+    let sbom = r["provenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p.as_str().unwrap().ends_with(".cdx.json"))
+        .unwrap();
+    let bom: serde_json::Value =
+        serde_json::from_slice(&fs::read(sbom.as_str().unwrap()).unwrap()).unwrap();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(names(&bom["formulation"][0]["components"]).contains(&"cython".to_string()));
+    assert!(!names(&bom["components"]).contains(&"cython".to_string()));
 }
 
 #[test]

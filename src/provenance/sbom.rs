@@ -209,6 +209,29 @@ pub fn render(c: &Contents) -> Value {
         "components": components,
         "dependencies": dependencies,
     });
+    // The build lock's build-only wheels: how the shipped components were
+    // made (CycloneDX 1.5 `formulation`), not among what ships.
+    if !c.build_only.is_empty() {
+        let build: Vec<Value> = c
+            .build_only
+            .iter()
+            .map(|f| {
+                json!({
+                    "type": "library",
+                    "bom-ref": format!("build:pypi:{}@{}", f.name, f.version),
+                    "name": f.name,
+                    "version": f.version,
+                    "scope": "excluded",
+                    "purl": format!("pkg:pypi/{}@{}?file_name={}", f.name, f.version, f.file),
+                    "hashes": [{"alg": "SHA-256", "content": f.sha256}],
+                })
+            })
+            .collect();
+        bom["formulation"] = json!([{
+            "bom-ref": "formulation:python-build-requirements",
+            "components": build,
+        }]);
+    }
     set_serial(&mut bom);
     bom
 }
