@@ -71,30 +71,21 @@ pub fn write(
             requires: vec![],
         });
     }
-    fetch(
-        &rt,
-        &indexes,
-        &lock
-            .dists
-            .iter()
-            .map(|d| d.file.clone())
-            .collect::<Vec<_>>(),
-        &sources,
-        opts,
-    )?;
+    let files: Vec<LockedFile> = lock.dists.iter().map(|d| d.file.clone()).collect();
+    fetch_files(&rt, &files, &sources, opts)?;
     // Their build environments.
     let work = builder.work.join("lock");
     for d in lock.dists.iter_mut().filter(|d| d.kind == "sdist") {
         crate::util::remove_any(&work)?;
         crate::extract::unpack(&cached_file(&sources, &d.file)?, &work)?;
         let src = crate::extract::source_root(&work)?;
-        let files = environment(builder, layout, &src, &rt, &indexes, &sources, opts)
+        let files = environment(builder, layout, &src, &rt, &sources, opts)
             .with_context(|| format!("locking the build requirements of {}", d.file.file))?;
         d.requires = files.iter().map(LockedFile::pin).collect();
         lock.build.extend(files);
     }
     let declared = super::backend::build_requires(&app.source.join("pyproject.toml"))?;
-    let files = environment(builder, layout, &app.source, &rt, &indexes, &sources, opts)
+    let files = environment(builder, layout, &app.source, &rt, &sources, opts)
         .context("locking the application's build backend")?;
     lock.app = LockedBackend {
         declared,
@@ -166,15 +157,21 @@ async fn sdist_of(
     )
 }
 
-/// Put `files` into the source cache (from the indexes).
-fn fetch(
+/// Put `files` into the source cache (from pip's configured indexes, asked
+/// only for what is missing; nothing offline: the fetch names what is missing).
+pub fn fetch_files(
     rt: &tokio::runtime::Runtime,
-    indexes: &Indexes,
     files: &[LockedFile],
     sources: &SourceCache,
     opts: &FetchOptions,
 ) -> Result<()> {
-    let items = rt.block_on(items(indexes, files, sources, opts.offline))?;
+    let missing = files.iter().any(|f| !sources.path(&f.sha256).is_file());
+    let indexes = if missing && !opts.offline {
+        Indexes::from_pip()?
+    } else {
+        Indexes::default()
+    };
+    let items = rt.block_on(items(&indexes, files, sources, opts.offline))?;
     rt.block_on(crate::fetch::fetch_all(&items, sources, opts))?;
     Ok(())
 }
@@ -277,7 +274,6 @@ fn environment(
     layout: &Layout,
     src: &Path,
     rt: &tokio::runtime::Runtime,
-    indexes: &Indexes,
     sources: &SourceCache,
     opts: &FetchOptions,
 ) -> Result<Vec<LockedFile>> {
@@ -288,7 +284,7 @@ fn environment(
     fs::write(&script, super::backend::FRONTEND)?;
     for _round in 0..3 {
         let files = resolve(builder, &reqs, false)?;
-        fetch(rt, indexes, &files, sources, opts)?;
+        fetch_files(rt, &files, sources, opts)?;
         let site = build_env(builder, layout, &files, sources)?;
         let mut env = builder.env.clone();
         env.insert("PYTHONPATH".into(), site.display().to_string());

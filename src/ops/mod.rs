@@ -210,6 +210,7 @@ pub fn fetch(s: &Session, p: &Planned, opts: &FetchOptions) -> Result<HashMap<St
         } else {
             Default::default()
         };
+        // Fetched with the components' sources: every missing file named at once.
         let py = rt.block_on(app::lock::items(&indexes, &files, &cache, opts.offline))?;
         items.extend(py.into_iter().map(|(n, src)| (format!("python:{n}"), src)));
     }

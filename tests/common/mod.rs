@@ -350,7 +350,10 @@ pub fn drivers_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
     let mut text = std::fs::read_to_string(&p).unwrap();
     text.push_str(
         "\n[app.distribution.psycopg2]\nlinks = [\"libpq\"]\n\n\
-         [app.distribution.lxml]\nlinks = [\"libxml2\", \"libxslt\"]\n",
+         [app.distribution.lxml]\nlinks = [\"libxml2\", \"libxslt\"]\n\n\
+         # psycopg2's metadata says \"LGPL with exceptions\" (not SPDX); its\n\
+         # LICENSE: LGPL 3 or later, with an exception for linking OpenSSL.\n\
+         [provenance.licenses]\npsycopg2 = \"LGPL-3.0-or-later\"\n",
     );
     std::fs::write(&p, text).unwrap();
     p
