@@ -15,30 +15,9 @@ mod common;
 use common::{assert_success, skip, stderr};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-/// `ferrobus <args> <project>` with `defs`, the user's cache, and `env`.
-fn ferrobus(
-    defs: &Path,
-    build: &Path,
-    args: &[&str],
-    project: &Path,
-    env: &[(&str, &Path)],
-) -> Output {
-    let mut cmd = Command::new(common::bin());
-    cmd.arg("--defs")
-        .arg(defs)
-        .arg("--build-dir")
-        .arg(build)
-        .arg("--dist-dir")
-        .arg(build.join("dist"))
-        .args(args)
-        .arg(project);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
+use common::ferrobus_with as ferrobus;
 
 fn repo_defs() -> PathBuf {
     common::repo().join("software-defs")
@@ -211,14 +190,10 @@ fn offline_after_fetch_builds_every_wheel_with_the_network_cut() {
     let o = cmd.output().unwrap();
     assert_success(&o, "unshare -n ferrobus build --offline");
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let built: Vec<&str> = r["app"]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["built"] == true)
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(built, ["psutil", "pyyaml", "psycopg2", "lxml"]);
+    assert_eq!(
+        common::built_wheels(&r),
+        ["psutil", "pyyaml", "psycopg2", "lxml"]
+    );
     let manifest = r["provenance"]
         .as_array()
         .unwrap()
@@ -304,12 +279,5 @@ fn a_change_to_libpq_rebuilds_psycopg2_alone() {
     let o = ferrobus(&defs, &b, &["--json", "build", "--jobs", "2"], &p, &[]);
     assert_success(&o, "ferrobus build with the other libpq");
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let built: Vec<&str> = r["app"]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["built"] == true)
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(built, ["psycopg2"]);
+    assert_eq!(common::built_wheels(&r), ["psycopg2"]);
 }

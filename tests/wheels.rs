@@ -7,24 +7,19 @@ mod common;
 use common::{assert_success, stderr};
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// `ferrobus --json <args> <project>` with the repository's definitions, the
+/// `ferrobus <args> <project>` with the repository's definitions, the
 /// user's cache, and `wheels` as the wheel cache.
 fn ferrobus(build: &Path, wheels: &Path, args: &[&str], project: &Path) -> Output {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    Command::new(common::bin())
-        .arg("--defs")
-        .arg(repo.join("software-defs"))
-        .arg("--build-dir")
-        .arg(build)
-        .arg("--dist-dir")
-        .arg(build.join("dist"))
-        .args(args)
-        .arg(project)
-        .env("FERROBUS_WHEEL_CACHE", wheels)
-        .output()
-        .unwrap()
+    let defs = common::repo().join("software-defs");
+    common::ferrobus_with(
+        &defs,
+        build,
+        args,
+        project,
+        &[("FERROBUS_WHEEL_CACHE", wheels)],
+    )
 }
 
 /// The compiler runs recorded in `logs` (`ferrobus-cc: start|end <time> <pid>`):

@@ -3,7 +3,7 @@
 //! stage, install the app, prune, provenance, relocate, check, seal, package.
 
 use super::report::{AppReport, BuildReport};
-use super::{BuildOptions, Planned, Session, fetch, plan, publish};
+use super::{BuildOptions, Planned, Session, plan, publish};
 use crate::app;
 use crate::check;
 use crate::provenance;
@@ -19,20 +19,12 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     let t = Instant::now();
     let p = plan(s)?;
     p.contents.check_declared()?;
-    let sources = fetch(s, &p, &opts.fetch)?;
-    // Held until the staged tree is finished (the app's wheels and its
-    // install use the prefix's Python).
-    let prefix_lock = crate::build::lock_prefix(&p.plan, &s.layout)?;
-    // One jobserver for the components and the wheels: `--jobs` bounds both.
-    let client = jobserver::Client::new(opts.build.jobs.max(1))?;
-    let built = crate::build::build(
-        &p.plan,
-        &s.layout,
-        &sources,
-        &opts.build,
-        &client,
-        &prefix_lock,
-    )?;
+    let super::BuiltRuntime {
+        sources,
+        prefix_lock,
+        client,
+        built,
+    } = super::runtime(s, &p, opts)?;
     let wheels = app_layer(s, &p, &client)?;
     let staged = stage::stage(&p.plan, &s.layout, &p.tree_id)?;
     let (relocated, health) = if staged.copied {

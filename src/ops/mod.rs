@@ -232,10 +232,31 @@ pub fn lock(s: &Session, opts: &BuildOptions) -> Result<PathBuf> {
             s.project.path.display()
         );
     };
-    let sources = fetch(s, &p, &opts.fetch)?;
+    let _runtime = runtime(s, &p, opts)?;
+    app::lock::write(&p.builder, &s.layout, a, &opts.fetch)?;
+    Ok(a.build_lock.clone())
+}
+
+/// A plan's runtime, built: its components in the prefix, held by the prefix
+/// lock until dropped.
+pub(crate) struct BuiltRuntime {
+    /// The fetched sources, by component.
+    pub sources: HashMap<String, PathBuf>,
+    /// Held until the staged tree is finished (the app's wheels and its
+    /// install use the prefix's Python).
+    pub prefix_lock: crate::build::PrefixLock,
+    /// One jobserver for the components and the wheels: `--jobs` bounds both.
+    pub client: jobserver::Client,
+    /// The component build's report.
+    pub built: crate::build::BuildReport,
+}
+
+/// Fetch, lock the prefix and build the plan's components.
+pub(crate) fn runtime(s: &Session, p: &Planned, opts: &BuildOptions) -> Result<BuiltRuntime> {
+    let sources = fetch(s, p, &opts.fetch)?;
     let prefix_lock = crate::build::lock_prefix(&p.plan, &s.layout)?;
     let client = jobserver::Client::new(opts.build.jobs.max(1))?;
-    crate::build::build(
+    let built = crate::build::build(
         &p.plan,
         &s.layout,
         &sources,
@@ -243,8 +264,12 @@ pub fn lock(s: &Session, opts: &BuildOptions) -> Result<PathBuf> {
         &client,
         &prefix_lock,
     )?;
-    app::lock::write(&p.builder, &s.layout, a, &opts.fetch)?;
-    Ok(a.build_lock.clone())
+    Ok(BuiltRuntime {
+        sources,
+        prefix_lock,
+        client,
+        built,
+    })
 }
 
 /// How a build runs.

@@ -34,9 +34,18 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     let builder = Builder::host(&s.layout, &p.name, p.source_date_epoch)?;
     // The app's own build backend comes from the build lock, like Linux's.
     let lock = app::wheels::read_lock(&app)?;
-    let backend: Vec<_> = lock.wheels(&lock.app.requires)?.into_iter().cloned().collect();
+    let backend: Vec<_> = lock
+        .wheels(&lock.app.requires)?
+        .into_iter()
+        .cloned()
+        .collect();
     let cache = crate::fetch::SourceCache::new(&s.layout.sources());
-    app::lock::fetch_files(&tokio::runtime::Runtime::new()?, &backend, &cache, &opts.fetch)?;
+    app::lock::fetch_files(
+        &tokio::runtime::Runtime::new()?,
+        &backend,
+        &cache,
+        &opts.fetch,
+    )?;
     let ta = Instant::now();
     let installed = app::windows::install(&rt, &app, &builder, &s.layout, &opts.fetch)?;
     let app_report = AppReport {

@@ -363,17 +363,41 @@ pub fn drivers_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
 /// `build` (installers in `build/dist`), with the user's cache.
 pub fn ferrobus_on(build: &Path, args: &[&str], project: &Path) -> Output {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    Command::new(bin())
-        .arg("--defs")
-        .arg(repo.join("software-defs"))
+    ferrobus_with(&repo.join("software-defs"), build, args, project, &[])
+}
+
+/// [`ferrobus_on`] with the definitions in `defs` and more environment.
+pub fn ferrobus_with(
+    defs: &Path,
+    build: &Path,
+    args: &[&str],
+    project: &Path,
+    env: &[(&str, &Path)],
+) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--defs")
+        .arg(defs)
         .arg("--build-dir")
         .arg(build)
         .arg("--dist-dir")
         .arg(build.join("dist"))
         .args(args)
-        .arg(project)
-        .output()
+        .arg(project);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The distributions whose wheel a `build --json` report says were built now.
+pub fn built_wheels(report: &serde_json::Value) -> Vec<String> {
+    report["app"]["units"]
+        .as_array()
         .unwrap()
+        .iter()
+        .filter(|u| u["built"] == true)
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// [`ferrobus_on`], which must succeed.
