@@ -370,7 +370,9 @@ pub fn write_host_tool_shims(dir: &Path, path: &str) -> Result<PathBuf> {
         super::zig::write_if_changed(&dir.join(name), script.as_bytes(), 0o755)?;
     }
     for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
-        if !wanted.contains_key(&*e.file_name().to_string_lossy()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Dot files are another ferrobus' shims being written.
+        if !name.starts_with('.') && !wanted.contains_key(&name) {
             let _ = std::fs::remove_file(e.path());
         }
     }
