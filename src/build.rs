@@ -637,7 +637,7 @@ pub fn guard_env(
     env.insert(g::ENV_LOG.into(), guard_log.display().to_string());
     env.insert(g::ENV_CC_LOG.into(), cc_log.display().to_string());
     env.insert(g::ENV_PREFIX.into(), prefix.display().to_string());
-    if let Ok(me) = std::env::current_exe() {
+    if let Ok(me) = crate::toolchain::self_exe() {
         env.insert(g::ENV_EXE.into(), me.display().to_string());
     }
     if !allow.is_empty() {

@@ -180,7 +180,7 @@ fn guarded_host(toolchains: &Path) -> Result<Toolchain> {
         .join(format!("host-{}", tc.triple))
         .join(format!("bin-g{}", guard::REVISION));
     std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
-    let me = std::env::current_exe().context("locating the ferrobus executable")?;
+    let me = self_exe()?;
     let q = |s: &str| -> Result<String> { Ok(shlex::try_quote(s)?.into_owned()) };
     for (name, real) in [("cc", tc.cc.clone()), ("c++", tc.cxx.clone())] {
         let script = format!(
@@ -264,6 +264,28 @@ pub fn keeps_cf_protection(cc: &mut Command) -> Result<bool> {
     let data = std::fs::read(&exe)?;
     let elf = crate::elf::parse(&data)?;
     Ok(crate::elf::x86_ibt_and_shstk(&elf, &data))
+}
+
+/// The ferrobus executable the compiler wrappers and host-tool shims run: this
+/// one, or, when the library runs inside another program (a test calling
+/// `ferrobus::ops` in process), the `ferrobus` built beside it (cargo puts test
+/// programs in `deps/` under the binary's directory).
+pub fn self_exe() -> Result<std::path::PathBuf> {
+    let me = std::env::current_exe().context("locating the ferrobus executable")?;
+    if me.file_stem().is_some_and(|s| s == "ferrobus") {
+        return Ok(me);
+    }
+    let dir = me.parent().unwrap_or(Path::new("."));
+    [dir.join("ferrobus"), dir.join("../ferrobus")]
+        .into_iter()
+        .find(|c| c.is_file())
+        .map(|c| c.canonicalize().unwrap_or(c))
+        .with_context(|| {
+            format!(
+                "{} is not ferrobus and there is no ferrobus beside it: the compiler wrappers need one",
+                me.display()
+            )
+        })
 }
 
 /// Absolute path of a program name found on PATH.

@@ -243,13 +243,17 @@ fn a_change_to_libpq_rebuilds_psycopg2_alone() {
     let t = common::fresh_tmp("hermetic", "libpq-change");
     let p = project(&t, false);
     let b = t.join("b");
-    let o = ferrobus(&repo_defs(), &b, &["build", "--jobs", "2"], &p, &[]);
+    // A wheel cache of its own: the other libpq's psycopg2 must not be there
+    // from an earlier run.
+    let wheels = t.join("wheels");
+    let env = [("FERROBUS_WHEEL_CACHE", wheels.as_path())];
+    let o = ferrobus(&repo_defs(), &b, &["build", "--jobs", "2"], &p, &env);
     assert_success(&o, "ferrobus build");
     // Another libpq (one more variable in its environment: a new key).
     let defs = defs_with_libpq(&t, |s| {
         format!("{s}\n[env]\nFERROBUS_TEST_VARIANT = \"1\"\n")
     });
-    let o = ferrobus(&defs, &b, &["plan"], &p, &[]);
+    let o = ferrobus(&defs, &b, &["plan"], &p, &env);
     assert_success(&o, "ferrobus plan");
     let plan = String::from_utf8_lossy(&o.stdout).into_owned();
     let dists: Vec<&str> = plan
@@ -276,7 +280,7 @@ fn a_change_to_libpq_rebuilds_psycopg2_alone() {
         let (l, _) = line(other);
         assert!(l.contains(" cached "), "{other}: {plan}");
     }
-    let o = ferrobus(&defs, &b, &["--json", "build", "--jobs", "2"], &p, &[]);
+    let o = ferrobus(&defs, &b, &["--json", "build", "--jobs", "2"], &p, &env);
     assert_success(&o, "ferrobus build with the other libpq");
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(common::built_wheels(&r), ["psycopg2"]);

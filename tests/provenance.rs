@@ -704,6 +704,9 @@ fn an_undeterminable_license_fails_the_build_until_the_project_states_it() {
     locked.push_str(TEXT_UNIDECODE);
     fs::write(&lock, &locked).unwrap();
     let build = t.path().join("b");
+    // Its sdist and build requirements into the build lock.
+    let o = ferrobus_on(&build, &["lock", "--jobs", "2"], &p);
+    assert!(o.status.success(), "ferrobus lock: {}", stderr(&o));
 
     let o = ferrobus_on(&build, &["build", "--jobs", "2"], &p);
     let e = stderr(&o);

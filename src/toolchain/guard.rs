@@ -342,7 +342,7 @@ fn is_config_tool(name: &str) -> bool {
 /// tools that went away are removed.
 pub fn write_host_tool_shims(dir: &Path, path: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let me = std::env::current_exe().context("locating the ferrobus executable")?;
+    let me = super::self_exe()?;
     let mut wanted = std::collections::BTreeMap::new();
     for d in path.split(':').filter(|d| d.starts_with('/')) {
         let Ok(rd) = std::fs::read_dir(d) else {

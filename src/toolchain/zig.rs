@@ -98,7 +98,7 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
     // the cache rewrites its own scripts, never these.
     let bin = dir.join(format!("bin-w{WRAPPER_REVISION}"));
     std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
-    let me = std::env::current_exe().context("locating the ferrobus executable")?;
+    let me = super::self_exe()?;
     for (name, tool) in TOOLS {
         let script = format!(
             "#!/bin/sh\n# Written by ferrobus: zig {tool} for {target} (src/toolchain/zig.rs).\n\
