@@ -82,7 +82,7 @@ pub fn build(
     );
     builder.run_with(
         &env,
-        &["-B", &script, &src, &out],
+        &["-S", "-B", &script, &src, &out],
         "wheel-app.log",
         &format!("building the application from {}", app.source.display()),
     )

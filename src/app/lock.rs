@@ -297,7 +297,7 @@ fn environment(
         );
         builder.run_with(
             &env,
-            &["-B", &s, "--requires", &d, &o],
+            &["-S", "-B", &s, "--requires", &d, &o],
             "lock-hook.log",
             &format!(
                 "asking the build backend of {} for its requirements",

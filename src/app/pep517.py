@@ -1,8 +1,8 @@
 # ferrobus: a minimal PEP 517 frontend that builds one wheel with the backend
 # already installed on sys.path (a build environment of locked wheels), instead
 # of pip's per-build isolated environment (resolved from the index every time).
-# usage: python -B pep517.py SOURCE_DIR WHEEL_DIR
-#        python -B pep517.py --requires SOURCE_DIR OUT_JSON
+# usage: python -S -B pep517.py SOURCE_DIR WHEEL_DIR
+#        python -S -B pep517.py --requires SOURCE_DIR OUT_JSON
 #          (writes what the backend's get_requires_for_build_wheel hook asks
 #           for that the environment does not satisfy, for `ferrobus lock`)
 import importlib
@@ -17,6 +17,15 @@ requires_only = sys.argv[1] == "--requires"
 if requires_only:
     del sys.argv[1]
 source, out = sys.argv[1], os.path.abspath(sys.argv[2])
+# Run with -S: nothing of the interpreter's own site-packages (a host
+# Python's may hold an older setuptools and its distutils shim). The build
+# environment is on PYTHONPATH; its .pth files run as in a site directory
+# (setuptools' distutils shim is one).
+import site
+
+for p in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    if p:
+        site.addsitedir(p)
 os.chdir(source)
 system = {}
 if os.path.exists("pyproject.toml"):
@@ -34,9 +43,12 @@ for a in filter(None, attrs.split(".")):
 def unmet(reqs):
     """The requirements the environment does not satisfy."""
     try:
-        from pip._vendor.packaging.requirements import Requirement
+        from packaging.requirements import Requirement
     except ImportError:
-        Requirement = None
+        try:
+            from setuptools._vendor.packaging.requirements import Requirement
+        except ImportError:
+            Requirement = None
     missing = []
     for req in reqs:
         dist = re.match(r"[A-Za-z0-9._-]+", req).group(0)

@@ -478,6 +478,7 @@ fn build_sdist(
         crate::build::write_env(&mut f, &env)?;
     }
     let args = [
+        "-S".to_string(),
         "-B".to_string(),
         script.display().to_string(),
         src.display().to_string(),
