@@ -130,3 +130,30 @@ fn independent_wheels_build_at_once_and_never_exceed_the_jobs() {
     }
     assert!(!plan.contains(" was "), "{plan}");
 }
+
+#[test]
+fn a_wheel_linking_an_undeclared_component_is_refused_naming_it() {
+    let t = tempfile::tempdir().unwrap();
+    let p = common::demo_project(t.path(), &[("formats", "[\"tar.zst\"]")]);
+    // PyYAML's declaration goes: its wheel would not be rebuilt with libyaml.
+    let text = fs::read_to_string(&p)
+        .unwrap()
+        .replace("[app.distribution.pyyaml]\nlinks = [\"libyaml\"]\n", "");
+    fs::write(&p, text).unwrap();
+    let (b, wheels) = (t.path().join("b"), t.path().join("wheels"));
+    let o = ferrobus(&b, &wheels, &["build", "--jobs", "2"], &p);
+    assert!(!o.status.success(), "the build passed");
+    let e = stderr(&o);
+    assert!(
+        e.contains("pyyaml 6.0.2 (requirements.lock:8): its wheel links libyaml-0.so.2 (component libyaml; from yaml/_yaml.cpython-313-x86_64-linux-gnu.so)")
+            && e.contains("[app.distribution.pyyaml]\n  links = [\"libyaml\"]"),
+        "{e}"
+    );
+    // Nothing of it reached the wheel cache.
+    let cached: Vec<_> = fs::read_dir(&wheels)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pyyaml-"))
+        .collect();
+    assert!(cached.is_empty(), "{cached:?}");
+}

@@ -1,16 +1,18 @@
 //! app: the Python application layer.
 //!
 //! The project's `[app]` names the application's source (a directory with a
-//! `pyproject.toml`) and its requirements lock (pip's `--require-hashes` format).
-//! The embedded Python, still in the build prefix, builds a wheelhouse: every
-//! locked distribution from its sdist (compiled against the embedded headers and
-//! libraries with the standard environment), or, for the distributions the project
-//! lists in `wheels`, its published wheel; each file's sha256 is checked against
-//! the lock. The wheelhouse is cached under a key of the lock, the policy, the
-//! interpreter, the C components and the toolchain, so an unchanged lock never
-//! builds a wheel again. The application itself is built into its own wheel (keyed
-//! by its source), and everything is installed into the staged tree with no index.
-//! The registry pip downloads from is pip's own configuration: nothing here names it.
+//! `pyproject.toml`) and its requirements lock (pip's `--require-hashes` format);
+//! the build lock beside it ([`lock`], written by `ferrobus lock`) names the file
+//! each distribution is built from and every sdist's build environment. Each
+//! distribution is a build unit ([`wheels`]): built from its sdist by the embedded
+//! Python (still in the build prefix) with the components' standard environment
+//! and the hermetic guard, or taken as its published wheel where the project says
+//! so; keyed by its file, its build environment, the toolchain, python and the
+//! components it links; built in parallel under the build's jobserver. The
+//! application itself is built into its own wheel (keyed by its source, its
+//! backend from the build lock: [`backend`]), and everything is installed into
+//! the staged tree with no index. Every download happened in `fetch`, from pip's
+//! own configured indexes: nothing here names one.
 
 mod backend;
 pub mod lock;
