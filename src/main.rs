@@ -115,12 +115,26 @@ fn run(cli: Cli) -> Result<()> {
             let s = cli.session(p, None)?;
             let planned = ops::plan(&s)?;
             let got = ops::fetch(&s, &planned, &cli.fetch_opts(f))?;
-            cli.print(&got, || {
+            // The build lock's files, fetched with the sources.
+            let cache = ferrobus::fetch::SourceCache::new(&s.layout.sources());
+            let python: std::collections::BTreeMap<String, PathBuf> = planned
+                .build_lock
+                .as_ref()
+                .map(|l| ferrobus::app::wheels::files(&planned.units, l))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| (f.file, cache.path(&f.sha256)))
+                .collect();
+            let report = serde_json::json!({"components": got, "python": python});
+            cli.print(&report, || {
                 let comps = &planned.plan.components;
                 let line = |c: &ferrobus::plan::Component| {
                     format!("{:<15} {}\n", c.name, got[&c.name].display())
                 };
-                comps.iter().map(line).collect()
+                let py = python
+                    .iter()
+                    .map(|(f, p)| format!("{f}\n{:<15} {}\n", "", p.display()));
+                comps.iter().map(line).chain(py).collect()
             })
         }
         Cmd::Build(a) => build(&cli, a),

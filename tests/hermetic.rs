@@ -165,6 +165,11 @@ fn offline_after_fetch_builds_every_wheel_with_the_network_cut() {
     // Fetch, then build with no route anywhere.
     let o = ferrobus(&repo_defs(), &b, &["fetch"], &p, &env);
     assert_success(&o, "ferrobus fetch");
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        listed.contains("lxml-6.1.3.tar.gz\n") && listed.contains("libpq "),
+        "{listed}"
+    );
     let unshare = Command::new("unshare").args(["-n", "true"]).status();
     if !unshare.is_ok_and(|s| s.success()) {
         skip(
