@@ -436,6 +436,11 @@ pub struct DistributionConfig {
     /// Host tools or directories its build may read, with the reason.
     #[serde(default)]
     pub allow_host: BTreeMap<String, String>,
+    /// Variables its build gets on top of the standard environment (PyNaCl's
+    /// `SODIUM_INSTALL = "system"`: link the libsodium component, not its
+    /// bundled copy); part of its wheel's key.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// One configuration file (`[[config]]`): a default shipped by the package and

@@ -53,6 +53,8 @@ pub struct WheelUnit {
     pub links: Vec<String>,
     /// Host tools and directories its build may read.
     pub allow: Vec<String>,
+    /// Variables its build gets on top of the standard environment.
+    pub env: BTreeMap<String, String>,
     /// Its key.
     pub key: String,
 }
@@ -150,6 +152,7 @@ pub fn units(builder: &Builder, app: &AppPlan, lock: &BuildLock) -> Result<Vec<W
         let allow: Vec<String> = conf
             .map(|c| c.allow_host.keys().cloned().collect())
             .unwrap_or_default();
+        let env = conf.map(|c| c.env.clone()).unwrap_or_default();
         let link_keys: BTreeMap<&String, &String> = links
             .iter()
             .map(|l| (l, &builder.components[l].0))
@@ -161,6 +164,7 @@ pub fn units(builder: &Builder, app: &AppPlan, lock: &BuildLock) -> Result<Vec<W
             .with("build", &build)
             .with("links", link_keys)
             .with_if("allow", &allow, !allow.is_empty())
+            .with_if("env", &env, !env.is_empty())
             .key();
         out.push(WheelUnit {
             name: r.name.clone(),
@@ -171,6 +175,7 @@ pub fn units(builder: &Builder, app: &AppPlan, lock: &BuildLock) -> Result<Vec<W
             build,
             links,
             allow,
+            env,
             key,
         });
     }
@@ -449,6 +454,7 @@ fn build_sdist(
     let script = builder.work.join("pep517.py");
     fs::write(&script, super::backend::FRONTEND)?;
     let mut env = builder.env.clone();
+    env.extend(u.env.clone());
     env.insert("PYTHONPATH".into(), site.display().to_string());
     let guard_log = log.with_extension("guard.jsonl");
     let _ = fs::remove_file(&guard_log);
