@@ -213,7 +213,7 @@ fn record(r: &Record) {
 }
 
 /// Check one compiler command: record and refuse host directories that are not
-/// allowed. Returns the arguments to run (allowed host directories stay).
+/// allowed (an allowed one is passed on as given).
 pub fn check_compiler(compiler: &str, args: &[String]) -> Result<()> {
     let prefix = std::env::var(ENV_PREFIX).ok();
     let allow = allowed();
