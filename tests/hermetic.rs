@@ -199,14 +199,18 @@ fn offline_after_fetch_builds_every_wheel_with_the_network_cut() {
         common::built_wheels(&r),
         ["psutil", "pyyaml", "psycopg2", "lxml"]
     );
-    let manifest = r["provenance"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p.as_str().unwrap().ends_with(".version-manifest.json"))
-        .unwrap();
-    let m: serde_json::Value =
-        serde_json::from_slice(&fs::read(manifest.as_str().unwrap()).unwrap()).unwrap();
+    // The provenance file of the report ending in `suffix`, parsed.
+    let provenance = |suffix: &str| -> serde_json::Value {
+        let path = r["provenance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str())
+            .find(|p| p.ends_with(suffix))
+            .unwrap();
+        serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+    };
+    let m = provenance(".version-manifest.json");
     // lxml's Cython (PyYAML's is another version).
     let cython = m["build_dependencies"]
         .as_array()
@@ -224,14 +228,7 @@ fn offline_after_fetch_builds_every_wheel_with_the_network_cut() {
         "cython is build-only"
     );
     // The SBOM: among the build's formulation, not the shipped components.
-    let sbom = r["provenance"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p.as_str().unwrap().ends_with(".cdx.json"))
-        .unwrap();
-    let bom: serde_json::Value =
-        serde_json::from_slice(&fs::read(sbom.as_str().unwrap()).unwrap()).unwrap();
+    let bom = provenance(".cdx.json");
     let names = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .unwrap()
