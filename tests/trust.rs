@@ -18,8 +18,6 @@ mod common;
 use common::roots;
 
 use std::fs;
-use std::path::Path;
-use std::process::Command;
 
 const RELEASES: &[&str] = &["bullseye", "bookworm", "trixie", "sid"];
 
@@ -52,73 +50,6 @@ else:
     raise SystemExit("the TLS server never answered")
 "#;
 
-/// A test CA and a server certificate for 127.0.0.1 it signed, made with the
-/// host's openssl: (ca.crt, server.pem, server.key).
-fn test_pki(dir: &Path) -> [std::path::PathBuf; 3] {
-    let ossl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        common::assert_success(&out, &format!("openssl {}", args.join(" ")));
-    };
-    ossl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=ferrobus test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    ossl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    ossl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    ["ca.crt", "server.pem", "server.key"].map(|f| dir.join(f))
-}
-
 /// What the client printed: (CA count, TLS outcome).
 fn outcome(log: &str, label: &str) -> (u64, String) {
     let ca = log
@@ -144,7 +75,7 @@ fn tls_verifies_with_the_system_store_and_the_shipped_bundle() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let pki = test_pki(t.path());
+    let pki = common::pki::test_pki(t.path());
     let p = common::demo_project(t.path(), &[("formats", "[\"deb\", \"sh\"]")]);
     let build = t.path().join("build");
     common::ferrobus_on_json(&build, &["build"], &p);

@@ -237,6 +237,17 @@ pub fn run_tool(args: &[String]) -> Result<()> {
         bail!("usage: ferrobus zig-tool <tool> <zig> <target> <dir> [args...]");
     };
     let dir = Path::new(dir);
+    // The linker's identity. `zig cc -Wl,--version` prints `zig ld <zig
+    // version>`, which Meson before 1.6 (Debian 12 has 1.0) does not know, so
+    // it stops ("Unable to detect linker"). zig links ELF with its LLD, whose
+    // own answer (`LLD <version> (compatible with GNU linkers)`) is the truth
+    // in the form such build systems parse.
+    if matches!(tool.as_str(), "cc" | "c++") && rest.iter().any(|a| a == "-Wl,--version") {
+        let err = zig_command(Path::new(zig), "ld.lld", dir)
+            .arg("--version")
+            .exec();
+        bail!("running {zig} ld.lld --version: {err}")
+    }
     let args = match tool.as_str() {
         "cc" | "c++" => {
             if let Err(e) = super::guard::check_compiler(tool, rest) {

@@ -7,7 +7,9 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod hardening;
+pub mod pki;
 pub mod roots;
+pub mod servers;
 mod skip;
 pub mod unit;
 pub mod zdemo;
