@@ -9,6 +9,19 @@
 use anyhow::{Result, anyhow, bail};
 use goblin::elf::{Elf, dynamic};
 
+/// Libraries a shipped ELF may take from the target system (the C library's
+/// own; the health check and the wheels' link check both hold files to it).
+pub const SYSTEM_LIBS: &[&str] = &[
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libutil.so.1",
+    "ld-linux-x86-64.so.2",
+    "linux-vdso.so.1",
+];
+
 /// True when `data` starts with the ELF magic.
 pub fn is_elf(data: &[u8]) -> bool {
     data.len() >= 4 && &data[..4] == b"\x7fELF"

@@ -157,3 +157,49 @@ fn a_wheel_linking_an_undeclared_component_is_refused_naming_it() {
         .collect();
     assert!(cached.is_empty(), "{cached:?}");
 }
+
+#[test]
+fn a_wheel_linking_a_library_of_the_build_host_is_refused_naming_it() {
+    let t = tempfile::tempdir().unwrap();
+    // A shared library of the build host, outside every host directory the
+    // guard knows (so neither the guard nor zig drops the flags): psutil's
+    // link is made to need it.
+    let host = t.path().join("hostlib");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(
+        host.join("h.c"),
+        "int ferrobus_host_only(void) { return 1; }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(host.join("libferrobushost.so"))
+        .arg(host.join("h.c"))
+        .output()
+        .unwrap();
+    assert_success(&out, "cc -shared");
+    let p = common::demo_project(t.path(), &[("formats", "[\"tar.zst\"]")]);
+    let mut text = fs::read_to_string(&p).unwrap();
+    text.push_str(&format!(
+        "\n[app.distribution.psutil]\nenv = {{ LDFLAGS = \"-L{} -Wl,--no-as-needed -lferrobushost\" }}\n",
+        host.display()
+    ));
+    fs::write(&p, text).unwrap();
+    let (b, wheels) = (t.path().join("b"), t.path().join("wheels"));
+    let o = ferrobus(&b, &wheels, &["build"], &p);
+    assert!(!o.status.success(), "the build passed");
+    let e = stderr(&o);
+    assert!(
+        e.contains("psutil 7.2.2 (requirements.lock:")
+            && e.contains("came from the build host")
+            && e.contains("psutil/_psutil_linux.abi3.so links libferrobushost.so"),
+        "{e}"
+    );
+    // Nothing of it reached the wheel cache.
+    let cached = fs::read_dir(&wheels)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("psutil-"))
+        .count();
+    assert_eq!(cached, 0);
+}

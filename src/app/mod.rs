@@ -227,6 +227,10 @@ pub struct Builder {
     pub components: BTreeMap<String, (String, Vec<String>)>,
     /// The prefix's state file (which component installed which library).
     state: PathBuf,
+    /// The libraries an extension may take from the target system: the C
+    /// library's ([`crate::elf::SYSTEM_LIBS`]) and the project's `[health]
+    /// allow_libs`.
+    pub system_libs: Vec<String>,
     /// What its wheels depend on besides their own file and links.
     identity: Fingerprint,
 }
@@ -263,6 +267,11 @@ impl Builder {
         let mut b = Builder::at(plan.prefix.join("bin/python3"), env, work, identity)?;
         b.prefix = plan.prefix.clone();
         b.state = layout.prefix_root(&plan.project).join("state.json");
+        b.system_libs = crate::elf::SYSTEM_LIBS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(plan.health.allow_libs.iter().cloned())
+            .collect();
         b.components = plan
             .components
             .iter()
@@ -330,6 +339,7 @@ impl Builder {
             prefix: PathBuf::new(),
             components: BTreeMap::new(),
             state: PathBuf::new(),
+            system_libs: Vec::new(),
             identity,
         })
     }

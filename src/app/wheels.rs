@@ -530,7 +530,9 @@ fn allowed_components(builder: &Builder, u: &WheelUnit) -> BTreeSet<String> {
 }
 
 /// Every shared library the wheel's ELF files link must come from python's
-/// closure or a declared link: otherwise the key would not see it change.
+/// closure or a declared link (otherwise the key would not see it change), the
+/// wheel itself, or the target's C library: anything else came from the build
+/// host, which the target may not have.
 fn check_links(builder: &Builder, u: &WheelUnit, out: &Path) -> Result<()> {
     let Some(wheel) = super::find_wheel(out)? else {
         bail!("{}: the build produced no wheel", u.label());
@@ -538,7 +540,12 @@ fn check_links(builder: &Builder, u: &WheelUnit, out: &Path) -> Result<()> {
     let owners = builder.library_owners();
     let allowed = allowed_components(builder, u);
     let mut zip = zip::ZipArchive::new(fs::File::open(&wheel)?)?;
-    let mut bad = Vec::new();
+    let shipped: BTreeSet<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok())
+        .filter_map(|n| n.rsplit('/').next().map(str::to_string))
+        .collect();
+    let (mut bad, mut host) = (Vec::new(), Vec::new());
     for i in 0..zip.len() {
         let mut f = zip.by_index(i)?;
         let name = f.name()?.to_string();
@@ -552,12 +559,27 @@ fn check_links(builder: &Builder, u: &WheelUnit, out: &Path) -> Result<()> {
         }
         let elf = crate::elf::parse(&data)?;
         for lib in elf.libraries {
-            if let Some(c) = owners.get(lib)
-                && !allowed.contains(c)
-            {
-                bad.push((name.clone(), lib.to_string(), c.clone()));
+            match owners.get(lib) {
+                Some(c) if !allowed.contains(c) => {
+                    bad.push((name.clone(), lib.to_string(), c.clone()))
+                }
+                Some(_) => {}
+                None if shipped.contains(lib) || builder.system_libs.iter().any(|s| s == lib) => {}
+                None => host.push(format!("{name} links {lib}")),
             }
         }
+    }
+    if !host.is_empty() {
+        bail!(
+            "{}: its extensions link libraries that neither a component of the prefix \
+             nor the wheel provides, so they came from the build host (the target may \
+             not have them): {}. Build the library as a component and declare it \
+             ([app.distribution.{}] links), or allow it as a system library ([health] \
+             allow_libs)",
+            u.label(),
+            host.join(", "),
+            u.name
+        );
     }
     if bad.is_empty() {
         return Ok(());

@@ -25,17 +25,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Libraries a shipped ELF may take from the target system.
-pub const SYSTEM_LIBS: &[&str] = &[
-    "libc.so.6",
-    "libm.so.6",
-    "libdl.so.2",
-    "libpthread.so.0",
-    "librt.so.1",
-    "libutil.so.1",
-    "ld-linux-x86-64.so.2",
-    "linux-vdso.so.1",
-];
+pub use crate::elf::SYSTEM_LIBS;
 
 /// Interpreters a shipped script may name outside the install dir.
 const SYSTEM_SHELLS: &[&str] = &["/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash"];
