@@ -18,6 +18,9 @@ pub const SYSTEM_LIBS: &[&str] = &[
     "libpthread.so.0",
     "librt.so.1",
     "libutil.so.1",
+    // res_* (DNS SRV/TXT lookups: krb5, libldap) live here below glibc 2.34;
+    // a stub of it stays in every later glibc.
+    "libresolv.so.2",
     "ld-linux-x86-64.so.2",
     "linux-vdso.so.1",
 ];

@@ -91,7 +91,7 @@ def probe_ldap(a):
 
 
 def probe_mysqlclient(a):
-    """Connect over TLS (server certificate checked against the test CA), query."""
+    """Connect over TLS (VERIFY_IDENTITY against the test CA), query."""
     import MySQLdb
 
     conn = MySQLdb.connect(
@@ -100,6 +100,7 @@ def probe_mysqlclient(a):
         user=a["user"],
         password=a["password"],
         ssl={"ca": a["ca"]},
+        ssl_mode="VERIFY_IDENTITY",
     )
     cur = conn.cursor()
     cur.execute("SELECT VERSION()")
@@ -110,7 +111,7 @@ def probe_mysqlclient(a):
     tls = row[1] if row else ""
     if not tls:
         raise ProbeError("the connection is not encrypted")
-    return "MariaDB %s over %s, client %s; %s" % (
+    return "MariaDB %s over %s (VERIFY_IDENTITY), client %s; %s" % (
         version,
         tls,
         MySQLdb.get_client_info(),
