@@ -37,9 +37,15 @@ const LIBRARIES: &[(&str, &str)] = &[
     ("mariadb-connector-c", "LGPL-2.1-or-later"),
     ("openldap", "OLDAP-2.8"),
     ("cyrus-sasl", "BSD-Attribution-HPND-disclaimer"),
-    ("krb5", "BSD-2-Clause AND HPND-export-US AND MIT AND BSD-3-Clause AND BSD-4-Clause"),
+    (
+        "krb5",
+        "BSD-2-Clause AND HPND-export-US AND MIT AND BSD-3-Clause AND BSD-4-Clause",
+    ),
     ("libsodium", "ISC"),
-    ("zeromq", "LGPL-3.0-or-later WITH LGPL-3.0-linking-exception"),
+    (
+        "zeromq",
+        "LGPL-3.0-or-later WITH LGPL-3.0-linking-exception",
+    ),
     ("nghttp2", "MIT"),
     ("curl", "curl"),
     ("zstd", "BSD-3-Clause"),

@@ -63,7 +63,10 @@ impl Netns {
     /// Create it; the name carries the process id so that parallel runs differ.
     pub fn new(tag: &str) -> Netns {
         let name = format!("ferrobus-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
         run_ok(
             Command::new("ip").args(["netns", "add", &name]),
             "ip netns add",
