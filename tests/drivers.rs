@@ -193,7 +193,11 @@ fn drivers_talk_to_real_servers_in_bullseye_and_sid() {
         eprintln!(
             "  wheel     {:<20} {:<12} {:>6.1} s",
             u["name"].as_str().unwrap(),
-            if u["built"] == true { "built" } else { "cached" },
+            if u["built"] == true {
+                "built"
+            } else {
+                "cached"
+            },
             u["seconds"].as_f64().unwrap()
         );
     }
