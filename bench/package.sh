@@ -36,7 +36,7 @@ size() { stat -c %s "$WORK/out/"*"$1" ; }
 # One project file per format, so each format is timed alone.
 for f in deb rpm tar.xz; do
   sed -e "s#^formats = .*#formats = [\"$f\"]#" \
-      -e "s#^source = \"\\.\\./#source = \"$PWD/#" projects/demo-agent.toml > "$WORK/p-$f.toml"
+      -e "s#= \"\\.\\./#= \"$PWD/#" projects/demo-agent.toml > "$WORK/p-$f.toml"
 done
 fb() { $FB --defs software-defs --dist-dir "$WORK/out" package "$WORK/p-$1.toml"; }
 
@@ -91,7 +91,7 @@ done
 # Debian root, when tests/debroot.rs has cached one and we are root).
 for f in sh deb; do
   sed -e "s#^formats = .*#formats = [\"$f\"]#" \
-      -e "s#^source = \"\\.\\./#source = \"$PWD/#" projects/demo-agent.toml > "$WORK/i-$f.toml"
+      -e "s#= \"\\.\\./#= \"$PWD/#" projects/demo-agent.toml > "$WORK/i-$f.toml"
   $FB --defs software-defs --dist-dir "$WORK/inst-$f" package "$WORK/i-$f.toml" > /dev/null
 done
 sh_install() { rm -rf "$WORK/prefix"; sh "$WORK/inst-sh/"*.sh --prefix "$WORK/prefix"; }
