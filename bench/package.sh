@@ -33,9 +33,11 @@ time_best() {
 }
 size() { stat -c %s "$WORK/out/"*"$1" ; }
 
-# One project file per format, so each format is timed alone.
+# One project file per format, so each format is timed alone: the first
+# `formats =` line is [package]'s (the later one is [windows]'s), and every
+# "../" path (app source, requirements, config files) is made absolute.
 for f in deb rpm tar.xz; do
-  sed -e "s#^formats = .*#formats = [\"$f\"]#" \
+  sed -e "0,/^formats = /s#^formats = .*#formats = [\"$f\"]#" \
       -e "s#= \"\\.\\./#= \"$PWD/#" projects/demo-agent.toml > "$WORK/p-$f.toml"
 done
 fb() { $FB --defs software-defs --dist-dir "$WORK/out" package "$WORK/p-$1.toml"; }
@@ -90,7 +92,7 @@ done
 # Install times of the demo's .sh (into a fresh prefix) and .deb (dpkg -i in a
 # Debian root, when tests/debroot.rs has cached one and we are root).
 for f in sh deb; do
-  sed -e "s#^formats = .*#formats = [\"$f\"]#" \
+  sed -e "0,/^formats = /s#^formats = .*#formats = [\"$f\"]#" \
       -e "s#= \"\\.\\./#= \"$PWD/#" projects/demo-agent.toml > "$WORK/i-$f.toml"
   $FB --defs software-defs --dist-dir "$WORK/inst-$f" package "$WORK/i-$f.toml" > /dev/null
 done
