@@ -22,6 +22,16 @@ fn ferrobus(build: &Path, wheels: &Path, args: &[&str], project: &Path) -> Outpu
     )
 }
 
+/// The entries of the wheel cache `wheels` whose names start with `prefix`.
+fn cached_entries(wheels: &Path, prefix: &str) -> Vec<std::ffi::OsString> {
+    fs::read_dir(wheels)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with(prefix))
+        .collect()
+}
+
 /// The compiler runs recorded in `logs` (`ferrobus-cc: start|end <time> <pid>`):
 /// (time, +1 or -1, log index), sorted.
 fn compiler_events(logs: &[&Path]) -> Vec<(f64, i32, usize)> {
@@ -150,11 +160,7 @@ fn a_wheel_linking_an_undeclared_component_is_refused_naming_it() {
         "{e}"
     );
     // Nothing of it reached the wheel cache.
-    let cached: Vec<_> = fs::read_dir(&wheels)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("pyyaml-"))
-        .collect();
+    let cached = cached_entries(&wheels, "pyyaml-");
     assert!(cached.is_empty(), "{cached:?}");
 }
 
@@ -196,10 +202,5 @@ fn a_wheel_linking_a_library_of_the_build_host_is_refused_naming_it() {
         "{e}"
     );
     // Nothing of it reached the wheel cache.
-    let cached = fs::read_dir(&wheels)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("psutil-"))
-        .count();
-    assert_eq!(cached, 0);
+    assert_eq!(cached_entries(&wheels, "psutil-").len(), 0);
 }
