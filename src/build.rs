@@ -14,7 +14,9 @@
 //! running component holds one token for its top-level process, so the number of
 //! concurrent jobs across the whole graph never exceeds `--jobs`.
 
-use crate::cache::{ArtifactStore, PrefixState};
+use crate::cache::remote::{Blob, Kind, Remote};
+use crate::cache::{Artifact, ArtifactStore, PrefixState};
+use std::sync::Arc;
 use crate::extract;
 use crate::paths::Layout;
 use crate::plan::{Component, Plan};
@@ -52,6 +54,8 @@ pub enum Outcome {
     UpToDate,
     /// Copied from the artifact cache.
     Restored,
+    /// Pulled from the remote cache, then restored.
+    Pulled,
     /// Built from source.
     Built,
     /// A build step failed.
@@ -145,6 +149,7 @@ pub fn build(
     sources: &HashMap<String, PathBuf>,
     opts: &BuildOptions,
     client: &jobserver::Client,
+    remote: Option<&Arc<Remote>>,
     _lock: &PrefixLock,
 ) -> Result<BuildReport> {
     let started = Instant::now();
@@ -176,6 +181,7 @@ pub fn build(
             progress: opts.progress,
         },
         client: client.clone(),
+        remote: remote.cloned(),
         tx,
         order: start_order(plan, sources),
         done: HashMap::new(),
@@ -231,6 +237,7 @@ struct Run<'a> {
     logs: PathBuf,
     ui: Ui,
     client: jobserver::Client,
+    remote: Option<Arc<Remote>>,
     tx: mpsc::Sender<Msg>,
     order: Vec<&'a Component>,
     done: HashMap<String, ComponentReport>,
@@ -299,14 +306,15 @@ impl Run<'_> {
                     let r = report(c, Outcome::UpToDate, 0.0, &log);
                     self.done.insert(c.name.clone(), r);
                     progressed = true;
-                } else if let Some(art) = self.store.lookup(&c.name, &c.key) {
+                } else if let Some((art, outcome)) = self.cached(c) {
                     let t = Instant::now();
                     self.state.install(&art, &self.plan.prefix)?;
                     self.state.save(&self.state_path)?;
                     let secs = t.elapsed().as_secs_f64();
+                    let what = if outcome == Outcome::Pulled { "pulled" } else { "restored" };
                     self.ui
-                        .line(format!("  restored {} {} ({secs:.1}s)", c.name, c.version));
-                    let r = report(c, Outcome::Restored, secs, &log);
+                        .line(format!("  {what} {} {} ({secs:.1}s)", c.name, c.version));
+                    let r = report(c, outcome, secs, &log);
                     self.done.insert(c.name.clone(), r);
                     progressed = true;
                 } else if !self.queued.contains(&c.name) {
@@ -315,6 +323,28 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The artifact of `c` from the local cache, else from the remote one
+    /// (stored locally first). A pulled artifact that cannot be stored is
+    /// warned about and built instead.
+    fn cached(&self, c: &Component) -> Option<(Artifact, Outcome)> {
+        if let Some(a) = self.store.lookup(&c.name, &c.key) {
+            return Some((a, Outcome::Restored));
+        }
+        let remote = self.remote.as_ref()?;
+        let pb = self.ui.bar(&c.name);
+        pb.set_message(format!("pulling from {}", remote.url()));
+        let blobs = remote.pull(Kind::Component, &c.key, &c.name);
+        pb.finish_and_clear();
+        let blob = blobs?.into_iter().next()?;
+        match self.store.adopt(&c.name, &c.key, &blob.data) {
+            Ok(a) => Some((a, Outcome::Pulled)),
+            Err(e) => {
+                self.ui.line(format!("warning: {e:#}; building it"));
+                None
+            }
+        }
     }
 
     /// Start the highest-priority queued component with a job token, in its
@@ -337,11 +367,12 @@ impl Run<'_> {
             .clone();
         let pb = self.ui.bar(&c.name);
         self.running.insert(c.name.clone(), pb.clone());
-        let (c, tx, client, store) = (
+        let (c, tx, client, store, remote) = (
             c.clone(),
             self.tx.clone(),
             self.client.clone(),
             self.store.clone(),
+            self.remote.clone(),
         );
         let work = self
             .layout
@@ -362,9 +393,13 @@ impl Run<'_> {
                 let secs = t.elapsed().as_secs_f64();
                 pb.set_message("storing artifact");
                 let image = work.join("destdir").join(prefix.strip_prefix("/")?);
-                store.store(&c.name, &c.version, &c.key, &image, secs)?;
+                let art = store.store(&c.name, &c.version, &c.key, &image, &prefix, secs)?;
                 if !keep {
                     discard(&work);
+                }
+                if let Some(r) = remote.filter(|r| r.writable()) {
+                    pb.set_message(format!("pushing to {}", r.url()));
+                    push_artifact(&r, &art)?;
                 }
                 Ok((secs, began))
             })();
@@ -465,6 +500,18 @@ fn start_order<'a>(plan: &'a Plan, sources: &HashMap<String, PathBuf>) -> Vec<&'
     let mut order: Vec<&Component> = plan.components.iter().collect();
     order.sort_by_key(|c| std::cmp::Reverse(path[c.name.as_str()]));
     order
+}
+
+/// Push one stored artifact to the remote cache (failures there only warn).
+pub fn push_artifact(remote: &Remote, art: &Artifact) -> Result<()> {
+    let m = &art.manifest;
+    let blob = Blob {
+        title: format!("{}-{}.tar.zst", m.name, m.version),
+        media_type: "application/vnd.ferrobus.component.v1.tar+zstd".into(),
+        data: ArtifactStore::pack(art)?,
+    };
+    remote.push(Kind::Component, &m.key, &m.name, vec![blob]);
+    Ok(())
 }
 
 fn report(c: &Component, outcome: Outcome, seconds: f64, log: &Path) -> ComponentReport {

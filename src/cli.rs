@@ -47,6 +47,14 @@ pub struct FetchArgs {
     /// A mirror: directory or http(s) base URL (repeatable; tried first).
     #[arg(long)]
     pub mirror: Vec<String>,
+    /// The remote cache, an OCI registry: oci://HOST[:PORT]/REPOSITORY
+    /// (`none`: none, whatever the project says). Default: the project's
+    /// `[cache] remote`.
+    #[arg(long, env = "FERROBUS_CACHE_REMOTE", value_name = "URL")]
+    pub cache_remote: Option<String>,
+    /// Pull from the remote cache, never push (untrusted runners).
+    #[arg(long = "cache-read-only", env = "FERROBUS_CACHE_REMOTE_READ_ONLY")]
+    pub read_only: bool,
 }
 
 // The signing key (build, package).
@@ -140,6 +148,22 @@ pub enum CacheCmd {
     Path,
     /// List cached sources and artifacts.
     List,
+    /// Push what the local cache holds of a project (its components'
+    /// artifacts, its wheels, its sources) to the remote cache, where missing.
+    Push {
+        #[command(flatten)]
+        p: ProjectArgs,
+        #[command(flatten)]
+        f: FetchArgs,
+    },
+    /// Pull what the remote cache holds of a project into the local cache,
+    /// where missing (nothing is built).
+    Pull {
+        #[command(flatten)]
+        p: ProjectArgs,
+        #[command(flatten)]
+        f: FetchArgs,
+    },
     /// Remove cached data.
     Clean {
         /// Remove source archives too.
@@ -175,6 +199,11 @@ pub struct BuildArgs {
     /// Keep the work directories of successful builds.
     #[arg(long)]
     pub keep_work: bool,
+    /// Build (or pull) only this component and its dependencies, and push
+    /// them to the remote cache; `wheels`: the application's wheels (and the
+    /// components they need). Repeatable; nothing is staged or packaged.
+    #[arg(long, value_name = "NAME")]
+    pub component: Vec<String>,
     #[command(flatten)]
     pub sign: SignArgs,
 }

@@ -216,6 +216,9 @@ pub struct Project {
     /// The C toolchain (`[toolchain]`).
     #[serde(default)]
     pub toolchain: ToolchainConfig,
+    /// The shared cache (`[cache]`).
+    #[serde(default)]
+    pub cache: CacheConfig,
     /// The Windows bundle (`[windows]`, built with `--target windows-x86_64`).
     pub windows: Option<WindowsConfig>,
     /// The targets this project builds for (default: `linux-x86_64`, and
@@ -239,6 +242,19 @@ pub struct StageConfig {
     /// Globs of paths `prune` would remove but that stay.
     #[serde(default)]
     pub keep: Vec<String>,
+}
+
+/// `[cache]`: the remote cache this project's builds use unless the command
+/// line or `FERROBUS_CACHE_REMOTE` says otherwise. No credentials here: they
+/// come from the docker config or `FERROBUS_CACHE_TOKEN`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// `oci://HOST[:PORT]/REPOSITORY`.
+    pub remote: Option<String>,
+    /// Pull only (e.g. for untrusted runners).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// Provenance settings (`[provenance]`): what the build may ship without.
@@ -1187,6 +1203,14 @@ fn check_targets(p: &mut Project, at: &Spans) -> Result<()> {
                 at.at(&["package", "formats", &i.to_string()])
             );
         }
+    }
+    if let Some(r) = &p.cache.remote
+        && !(r.starts_with("oci://") || r.starts_with("oci+http://"))
+    {
+        bail!(
+            "{}: [cache] remote = \"{r}\": expected oci://HOST[:PORT]/REPOSITORY",
+            at.at(&["cache", "remote"])
+        );
     }
     if p.targets.is_empty() {
         p.targets.push(TargetName::LinuxX86_64);

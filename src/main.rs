@@ -65,14 +65,16 @@ impl Cli {
         )
     }
 
-    fn fetch_opts(&self, f: &FetchArgs) -> FetchOptions {
-        FetchOptions {
+    fn fetch_opts(&self, f: &FetchArgs, s: &Session) -> Result<FetchOptions> {
+        let remote = ops::remote(&s.project, f.cache_remote.as_deref(), f.read_only)?;
+        Ok(FetchOptions {
             offline: f.offline,
             mirrors: f.mirror.clone(),
             attempts: 3,
             progress: !self.json && std::io::stderr().is_terminal(),
             debian_archives: None,
-        }
+            remote,
+        })
     }
 
     /// Print `value` as JSON, or `text`.
@@ -114,7 +116,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Fetch { p, f } => {
             let s = cli.session(p, None)?;
             let planned = ops::plan(&s)?;
-            let got = ops::fetch(&s, &planned, &cli.fetch_opts(f))?;
+            let got = ops::fetch(&s, &planned, &cli.fetch_opts(f, &s)?)?;
             // The build lock's files, fetched with the sources.
             let cache = ferrobus::fetch::SourceCache::new(&s.layout.sources());
             let python: std::collections::BTreeMap<String, PathBuf> = planned
@@ -140,7 +142,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Build(a) => build(&cli, a),
         Cmd::Lock(a) => {
             let s = cli.session(&a.p, a.target)?;
-            let path = ops::lock(&s, &build_options(&cli, a)?)?;
+            let path = ops::lock(&s, &build_options(&cli, a, &s)?)?;
             cli.print(&path, || format!("wrote {}\n", path.display()))
         }
         Cmd::Package { p, sign } => {
@@ -194,9 +196,9 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// How `build` and `lock` run.
-fn build_options(cli: &Cli, a: &BuildArgs) -> Result<ops::BuildOptions> {
+fn build_options(cli: &Cli, a: &BuildArgs, s: &Session) -> Result<ops::BuildOptions> {
     Ok(ops::BuildOptions {
-        fetch: cli.fetch_opts(&a.f),
+        fetch: cli.fetch_opts(&a.f, s)?,
         build: ferrobus::build::BuildOptions {
             jobs: a
                 .jobs
@@ -212,7 +214,11 @@ fn build_options(cli: &Cli, a: &BuildArgs) -> Result<ops::BuildOptions> {
 /// `ferrobus build`: report, or the failed health check's whole report.
 fn build(cli: &Cli, a: &BuildArgs) -> Result<()> {
     let s = cli.session(&a.p, a.target)?;
-    match ops::build(&s, &build_options(cli, a)?) {
+    if !a.component.is_empty() {
+        let r = ops::build_components(&s, &build_options(cli, a, &s)?, &a.component)?;
+        return cli.print(&r, || r.render());
+    }
+    match ops::build(&s, &build_options(cli, a, &s)?) {
         Ok(r) => cli.print(&r, || r.render()),
         Err(e) => {
             // A failed health check's whole report, for --json callers.
@@ -259,6 +265,12 @@ fn cache(cli: &Cli, cmd: &CacheCmd) -> Result<()> {
     let layout = cli.layout()?;
     match cmd {
         CacheCmd::Path => println!("{}", layout.cache.display()),
+        CacheCmd::Push { p, f } | CacheCmd::Pull { p, f } => {
+            let s = cli.session(p, None)?;
+            let push = matches!(cmd, CacheCmd::Push { .. });
+            let r = ops::cache_sync(&s, cli.fetch_opts(f, &s)?.remote, push)?;
+            cli.print(&r, || format!("{}\n", r.summary()))?;
+        }
         CacheCmd::List => {
             let l = ops::cache_list(&layout);
             cli.print(&l, || l.render())?;

@@ -8,6 +8,14 @@ use std::path::{Path, PathBuf};
 /// independent of the checkout, so caches are shared between clones.
 pub const PREFIX_LEN: usize = 100;
 
+/// The build prefix as cached things hold it: every artifact and wheel is
+/// stored with its build prefix replaced by this string of the same length,
+/// and gets the prefix of the build that restores it (the conda placeholder
+/// technique). So what a component or wheel is does not depend on the project,
+/// the user or the machine that built it, and neither does its key.
+pub const PLACEHOLDER: &str = "/ferrobus-placeholder-build-prefix/p\
+     ________________________________________________________________";
+
 /// The cache root: `$FERROBUS_CACHE`, else `$XDG_CACHE_HOME/ferrobus`, else
 /// `~/.cache/ferrobus`.
 pub fn default_cache_dir() -> PathBuf {
@@ -78,8 +86,29 @@ impl Layout {
         }
         Ok(PathBuf::from(format!("{base:_<PREFIX_LEN$}")))
     }
+    /// The paths a cache key must not depend on, for [`crate::fingerprint::Places`]:
+    /// the project's build prefix and the cache root (which holds the compiler
+    /// wrappers every build environment names).
+    pub fn places(&self, project: &str) -> Result<crate::fingerprint::Places> {
+        Ok(crate::fingerprint::Places::new([
+            (self.prefix(project)?, PLACEHOLDER),
+            (self.cache.clone(), "@CACHE@"),
+        ]))
+    }
     /// The per-project build tree under the build dir.
     pub fn project_build(&self, project: &str) -> PathBuf {
         self.build.join(project)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_placeholder_has_the_length_of_every_build_prefix() {
+        assert_eq!(PLACEHOLDER.len(), PREFIX_LEN);
+        let l = Layout::new(Path::new("/c"), Path::new("/b")).unwrap();
+        assert_eq!(l.prefix("x").unwrap().as_os_str().len(), PREFIX_LEN);
     }
 }

@@ -4,7 +4,7 @@
 //! version overrides, orders the graph (reporting cycles and unknown components),
 //! fixes the standard build environment and computes one cache key per component.
 
-use crate::fingerprint::Fingerprint;
+use crate::fingerprint::{Fingerprint, Places};
 use crate::load::{Project, SoftwareDef, VersionDef};
 use crate::target::Target;
 use crate::toolchain::Toolchain;
@@ -88,6 +88,9 @@ pub struct Plan {
     pub health: crate::load::Health,
     /// What the staged tree leaves out (`[stage]`).
     pub stage: crate::load::StageConfig,
+    /// The paths no key of this plan depends on (prefix, cache root).
+    #[serde(skip)]
+    pub places: Places,
 }
 
 impl Plan {
@@ -321,6 +324,7 @@ pub fn resolve(
     cli_overrides: &BTreeMap<String, String>,
     toolchain: &Toolchain,
     prefix: &Path,
+    places: &Places,
     target: &Target,
 ) -> Result<Plan> {
     let picks = picks(project, defs)?;
@@ -352,6 +356,7 @@ pub fn resolve(
         defs_dir,
         toolchain,
         prefix,
+        places,
         target,
         std_env: standard_env(toolchain, project.source_date_epoch),
     };
@@ -377,6 +382,7 @@ pub fn resolve(
         components,
         health: project.health.clone(),
         stage: project.stage.clone(),
+        places: places.clone(),
     })
 }
 
@@ -412,6 +418,7 @@ struct Context<'a> {
     defs_dir: &'a Path,
     toolchain: &'a Toolchain,
     prefix: &'a Path,
+    places: &'a Places,
     target: &'a Target,
     std_env: BTreeMap<String, String>,
 }
@@ -511,6 +518,7 @@ impl Context<'_> {
             .with("deps", dep_keys)
             .with("hardening", &def.hardening)
             .with_if("hermetic", &def.hermetic, !def.hermetic.allow.is_empty())
+            .placed(self.places)
             .key();
         Ok(Component {
             name: name.clone(),

@@ -16,6 +16,7 @@
 //! it with the same mode, so an interrupted run never leaves a half-written file.
 
 use crate::elf;
+use crate::paths::PLACEHOLDER;
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -124,6 +125,11 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
     let from = opts.build_prefix.as_os_str().as_encoded_bytes();
     let to = opts.install_prefix.as_os_str().as_encoded_bytes();
     let mut data = fs::read(f)?;
+    // What came from the cache holds the placeholder for the build prefix
+    // (a cached wheel): it is the build prefix, and is rewritten as such.
+    if from.len() == PLACEHOLDER.len() {
+        crate::util::swap_bytes(&mut data, PLACEHOLDER.as_bytes(), from);
+    }
     if elf::is_elf(&data) {
         let dir = f.parent().unwrap_or(root);
         let changes = elf::rewrite_rpaths(&mut data, |entry| {

@@ -64,6 +64,20 @@ pub fn remove_any(path: &Path) -> Result<()> {
 /// Existing files in `dst` are replaced. Returns the relative paths of every
 /// non-directory entry copied, sorted.
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<Vec<String>> {
+    copy_tree_swapping(src, dst, None)
+}
+
+/// [`copy_tree`], with every occurrence of `swap.0` in the files and link
+/// targets replaced by `swap.1`, which has the same length (so that binaries
+/// keep their layout: the build prefix and [`crate::paths::PLACEHOLDER`]).
+pub fn copy_tree_swapping(
+    src: &Path,
+    dst: &Path,
+    swap: Option<(&[u8], &[u8])>,
+) -> Result<Vec<String>> {
+    if let Some((from, to)) = swap {
+        anyhow::ensure!(from.len() == to.len(), "swapped strings differ in length");
+    }
     let mut copied = Vec::new();
     fs::create_dir_all(dst)?;
     for entry in walkdir::WalkDir::new(src).min_depth(1).sort_by_file_name() {
@@ -88,13 +102,32 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<Vec<String>> {
             remove_any(&to)?;
         }
         if ft.is_symlink() {
-            let target = fs::read_link(entry.path())?;
+            let mut target = fs::read_link(entry.path())?.into_os_string().into_encoded_bytes();
+            if let Some((from, to)) = swap {
+                swap_bytes(&mut target, from, to);
+            }
+            let target = <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(target);
             std::os::unix::fs::symlink(&target, &to)
                 .with_context(|| format!("linking {}", to.display()))?;
         } else {
-            fs::copy(entry.path(), &to).with_context(|| {
-                format!("copying {} to {}", entry.path().display(), to.display())
-            })?;
+            let swapped = match swap {
+                Some((from, to)) => {
+                    let mut data = fs::read(entry.path())?;
+                    (swap_bytes(&mut data, from, to) > 0).then_some(data)
+                }
+                None => None,
+            };
+            match swapped {
+                Some(data) => {
+                    fs::write(&to, data)?;
+                    fs::set_permissions(&to, entry.metadata()?.permissions())?;
+                }
+                None => {
+                    fs::copy(entry.path(), &to).with_context(|| {
+                        format!("copying {} to {}", entry.path().display(), to.display())
+                    })?;
+                }
+            }
             let mtime = entry.metadata()?.modified()?;
             // Setting an explicit time needs ownership, not write access.
             fs::File::open(&to)?.set_modified(mtime)?;
@@ -102,6 +135,17 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<Vec<String>> {
         copied.push(rel.to_string_lossy().into_owned());
     }
     Ok(copied)
+}
+
+/// Replace every occurrence of `from` in `data` by `to` (same length), in
+/// place; returns how many there were.
+pub fn swap_bytes(data: &mut [u8], from: &[u8], to: &[u8]) -> usize {
+    debug_assert_eq!(from.len(), to.len());
+    let hits: Vec<usize> = memchr::memmem::find_iter(data, from).collect();
+    for &at in &hits {
+        data[at..at + to.len()].copy_from_slice(to);
+    }
+    hits.len()
 }
 
 /// The last `n` lines of a text file (for failure reports).

@@ -419,6 +419,7 @@ fn an_opt_out_is_in_the_flags_and_the_cache_key() {
             &BTreeMap::new(),
             &tc,
             std::path::Path::new("/p"),
+            &Default::default(),
             &target,
         )
         .unwrap();

@@ -19,7 +19,8 @@ pub mod lock;
 pub mod wheels;
 pub mod windows;
 
-use crate::fingerprint::Fingerprint;
+use crate::cache::remote::{Blob, Kind, Remote};
+use crate::fingerprint::{Fingerprint, Places};
 use crate::load::Project;
 use crate::paths::Layout;
 use crate::plan::Plan;
@@ -233,6 +234,8 @@ pub struct Builder {
     pub system_libs: Vec<String>,
     /// What its wheels depend on besides their own file and links.
     identity: Fingerprint,
+    /// The paths its keys do not depend on (the plan's).
+    places: Places,
 }
 
 impl Builder {
@@ -263,8 +266,10 @@ impl Builder {
         let identity = Fingerprint::new("builder")
             .with("toolchain", &plan.toolchain)
             .with("hardening", plan.toolchain.hardening_flags())
-            .with("python", python);
+            .with("python", python)
+            .placed(&plan.places);
         let mut b = Builder::at(plan.prefix.join("bin/python3"), env, work, identity)?;
+        b.places = plan.places.clone();
         b.prefix = plan.prefix.clone();
         b.state = layout.prefix_root(&plan.project).join("state.json");
         b.system_libs = crate::elf::SYSTEM_LIBS
@@ -341,12 +346,15 @@ impl Builder {
             state: PathBuf::new(),
             system_libs: Vec::new(),
             identity,
+            places: Places::default(),
         })
     }
 
     /// A key of `kind` over this builder's identity, to add parts to.
     fn key(&self, kind: &'static str) -> Fingerprint {
-        Fingerprint::new(kind).with("builder", self.identity.key())
+        Fingerprint::new(kind)
+            .with("builder", self.identity.key())
+            .placed(&self.places)
     }
 
     /// Run the interpreter with `args` and `env`, its output in `log`; on
@@ -476,18 +484,42 @@ pub fn key(units: &[wheels::WheelUnit], app: &AppPlan) -> String {
         .key()
 }
 
-/// Build (or reuse) the application's own wheel, keyed by its source and the
-/// builder. The source is copied first, so the build leaves nothing in it; the
-/// build runs its PEP 517 backend from a cached environment ([`backend`]).
-pub fn app_wheel(builder: &Builder, layout: &Layout, app: &AppPlan) -> Result<PathBuf> {
+/// Build (or reuse) the application's own wheel, keyed by its source's
+/// contents and the builder, in the wheel cache (and the remote cache, as
+/// `app-<name>`). The source is copied first, so the build leaves nothing in
+/// it; the build runs its PEP 517 backend from a cached environment
+/// ([`backend`]).
+pub fn app_wheel(
+    builder: &Builder,
+    layout: &Layout,
+    app: &AppPlan,
+    remote: Option<&Remote>,
+) -> Result<PathBuf> {
     let base = &builder.work;
     let key = builder
         .key("app-wheel")
         .with("source", &app.source_key)
         .key();
-    let dir = base.join(format!("wheel-{}", &key[..24]));
+    let dir = layout
+        .wheels()
+        .join(format!("app-{}-{}", app.name, &key[..24]));
     if let Some(w) = find_wheel(&dir)? {
         return Ok(w);
+    }
+    let label = format!("app-{}", app.name);
+    if let Some(r) = remote
+        && let Some(b) = r
+            .pull(Kind::Wheel, &key, &label)
+            .and_then(|b| b.into_iter().find(|b| b.title.ends_with(".whl") && !b.title.contains('/')))
+    {
+        let tmp = base.join(".wheel-tmp");
+        remove_any(&tmp)?;
+        fs::create_dir_all(&tmp)?;
+        fs::write(tmp.join(&b.title), &b.data)?;
+        remove_any(&dir)?;
+        fs::create_dir_all(layout.wheels())?;
+        fs::rename(&tmp, &dir)?;
+        return find_wheel(&dir)?.context("the pulled application wheel vanished");
     }
     let src = base.join("src");
     remove_any(&src)?;
@@ -501,9 +533,19 @@ pub fn app_wheel(builder: &Builder, layout: &Layout, app: &AppPlan) -> Result<Pa
     fs::create_dir_all(&tmp)?;
     backend::build(builder, layout, app, &src, &tmp)?;
     remove_any(&dir)?;
+    fs::create_dir_all(layout.wheels())?;
     fs::rename(&tmp, &dir)?;
     remove_any(&src)?;
-    find_wheel(&dir)?.context("the application's build produced no wheel")
+    let wheel = find_wheel(&dir)?.context("the application's build produced no wheel")?;
+    if let Some(r) = remote.filter(|r| r.writable()) {
+        let blob = Blob {
+            title: wheel.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            media_type: "application/vnd.ferrobus.wheel.v1+zip".into(),
+            data: fs::read(&wheel)?,
+        };
+        r.push(Kind::Wheel, &key, &label, vec![blob]);
+    }
+    Ok(wheel)
 }
 
 pub(crate) fn find_wheel(dir: &Path) -> Result<Option<PathBuf>> {

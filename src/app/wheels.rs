@@ -12,8 +12,9 @@
 //! compiler command in its log, and the hermetic guard's verdict.
 
 use super::{AppPlan, Builder};
+use crate::cache::remote::{self, Blob, Remote};
 use crate::fetch::SourceCache;
-use crate::paths::Layout;
+use crate::paths::{Layout, PLACEHOLDER};
 use crate::pypkg::buildlock::{BuildLock, LockedFile};
 use crate::pypkg::{PackageName, WheelSource};
 use crate::util::remove_any;
@@ -207,6 +208,8 @@ pub struct WheelReport {
     pub key: String,
     /// True when built now (else taken from the cache).
     pub built: bool,
+    /// True when pulled from the remote cache now.
+    pub pulled: bool,
     /// Seconds the build took.
     pub seconds: f64,
     /// When it began, in seconds since the wheelhouse started.
@@ -238,6 +241,7 @@ pub fn wheelhouse(
     units: &[WheelUnit],
     sources: &SourceCache,
     client: &jobserver::Client,
+    remote: Option<&Remote>,
 ) -> Result<(Vec<PathBuf>, Vec<WheelReport>)> {
     let root = layout.wheels();
     fs::create_dir_all(&root)?;
@@ -254,6 +258,7 @@ pub fn wheelhouse(
                         version: u.version.clone(),
                         key: u.key.clone(),
                         built: false,
+                        pulled: false,
                         seconds: 0.0,
                         began: 0.0,
                         log: log.clone(),
@@ -264,8 +269,13 @@ pub fn wheelhouse(
                     let _token = client.acquire()?;
                     rep.began = started.elapsed().as_secs_f64();
                     let t = Instant::now();
-                    rep.built = build_cached(builder, layout, u, sources, client, &log)?;
+                    let how = build_cached(builder, layout, u, sources, client, &log, remote)?;
+                    rep.built = how == Got::Built;
+                    rep.pulled = how == Got::Pulled;
                     rep.seconds = t.elapsed().as_secs_f64();
+                    if rep.pulled {
+                        eprintln!("  pulled wheel {} {} ({:.1}s)", u.name, u.version, rep.seconds);
+                    }
                     if rep.built {
                         eprintln!(
                             "  built wheel {} {} ({:.1}s)",
@@ -310,8 +320,19 @@ pub fn wheelhouse(
     Ok((wheels, reports))
 }
 
-/// Build one unit into the cache unless a concurrent build did; true when
-/// built here.
+/// How a unit's wheel got into the local cache.
+#[derive(Debug, PartialEq)]
+enum Got {
+    /// A concurrent build put it there.
+    Found,
+    /// Pulled from the remote cache.
+    Pulled,
+    /// Built here.
+    Built,
+}
+
+/// Build one unit into the cache unless a concurrent build did or the remote
+/// cache has it; what is built is pushed.
 fn build_cached(
     builder: &Builder,
     layout: &Layout,
@@ -319,7 +340,8 @@ fn build_cached(
     sources: &SourceCache,
     client: &jobserver::Client,
     log: &Path,
-) -> Result<bool> {
+    remote: Option<&Remote>,
+) -> Result<Got> {
     let root = layout.wheels();
     let dir = u.dir(layout);
     // One build of a wheel at a time: a concurrent build of the same wheel
@@ -327,11 +349,19 @@ fn build_cached(
     let lock = fs::File::create(root.join(format!(".{}-{}.lock", u.name, &u.key[..24])))?;
     fs2::FileExt::lock_exclusive(&lock)?;
     if dir.join(".complete").is_file() {
-        return Ok(false);
+        return Ok(Got::Found);
     }
     let tmp = tempfile::Builder::new()
         .prefix(".wheel-")
         .tempdir_in(&root)?;
+    if let Some(r) = remote
+        && pull_unit(r, u, tmp.path())?
+    {
+        fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
+        remove_any(&dir)?;
+        fs::rename(tmp.keep(), &dir)?;
+        return Ok(Got::Pulled);
+    }
     let file = cached_file(sources, &u.file)?;
     WheelSource {
         kind: match u.kind {
@@ -350,11 +380,86 @@ fn build_cached(
         Kind::Sdist => {
             build_sdist(builder, layout, u, &file, sources, client, tmp.path(), log)?;
             check_links(builder, u, tmp.path())?;
+            // Cached, a wheel holds the placeholder where it named the build
+            // prefix (its RUNPATH, recorded paths): relocation takes either.
+            if let Some(w) = super::find_wheel(tmp.path())? {
+                let prefix = builder.prefix.as_os_str().as_encoded_bytes();
+                crate::pypkg::wheel::swap_in_wheel(&w, prefix, PLACEHOLDER.as_bytes())?;
+            }
         }
+    }
+    if let Some(r) = remote.filter(|r| r.writable()) {
+        r.push(remote::Kind::Wheel, &u.key, &u.name, unit_blobs(tmp.path())?);
     }
     fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
     remove_any(&dir)?; // an incomplete leftover
     fs::rename(tmp.keep(), &dir)?;
+    Ok(Got::Built)
+}
+
+/// `cache push` / `cache pull` of the units' wheels: each one side has and
+/// the other lacks is copied over.
+pub fn sync(layout: &Layout, units: &[WheelUnit], remote: &Remote, push: bool) -> Result<()> {
+    for u in units {
+        let dir = u.dir(layout);
+        if push && u.cached(layout) && !remote.has(remote::Kind::Wheel, &u.key) {
+            remote.push(remote::Kind::Wheel, &u.key, &u.name, unit_blobs(&dir)?);
+        } else if !push && !u.cached(layout) {
+            fs::create_dir_all(layout.wheels())?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".wheel-")
+                .tempdir_in(layout.wheels())?;
+            if pull_unit(remote, u, tmp.path())? {
+                fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
+                remove_any(&dir)?;
+                fs::rename(tmp.keep(), &dir)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The files of a unit's cache directory (its wheel and the record of its
+/// source), as blobs for the remote cache.
+fn unit_blobs(dir: &Path) -> Result<Vec<Blob>> {
+    let mut out = Vec::new();
+    let mut names: Vec<_> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n != ".complete")
+        .collect();
+    names.sort();
+    for n in names {
+        let media_type = if n.ends_with(".whl") {
+            "application/vnd.ferrobus.wheel.v1+zip"
+        } else {
+            "application/json"
+        };
+        out.push(Blob {
+            data: fs::read(dir.join(&n))?,
+            title: n,
+            media_type: media_type.into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Pull a unit's files from the remote cache into `dir`; false on a miss.
+/// A pulled file must be a plain name and there must be a wheel among them.
+fn pull_unit(remote: &Remote, u: &WheelUnit, dir: &Path) -> Result<bool> {
+    let Some(blobs) = remote.pull(remote::Kind::Wheel, &u.key, &u.name) else {
+        return Ok(false);
+    };
+    let plain = |t: &str| !t.is_empty() && !t.contains('/') && !t.starts_with('.');
+    if !blobs.iter().all(|b| plain(&b.title)) || !blobs.iter().any(|b| b.title.ends_with(".whl")) {
+        eprintln!(
+            "warning: remote cache: wheel {}: the pulled files are not a wheel's; building it",
+            u.label()
+        );
+        return Ok(false);
+    }
+    for b in blobs {
+        fs::write(dir.join(&b.title), &b.data)?;
+    }
     Ok(true)
 }
 
@@ -379,7 +484,14 @@ pub fn build_env(
     files: &[LockedFile],
     sources: &SourceCache,
 ) -> Result<PathBuf> {
-    let key = builder.key("build-env").with("files", files).key();
+    // Its scripts name the interpreter by its path: a build environment is
+    // one prefix's, and stays in the local cache (hashed, so that the places
+    // of the key do not replace it).
+    let key = builder
+        .key("build-env")
+        .with("files", files)
+        .with("prefix", crate::util::sha256_bytes(builder.prefix.as_os_str().as_encoded_bytes()))
+        .key();
     let root = layout.wheels();
     fs::create_dir_all(&root)?;
     let dir = root.join(format!("buildenv-{}", &key[..24]));

@@ -62,7 +62,7 @@ pub fn install(
         wheels.push((r.clone(), source));
         wheel_paths.push(path);
     }
-    let app_wheel = super::app_wheel(builder, layout, app)?;
+    let app_wheel = super::app_wheel(builder, layout, app, None)?;
     let name = app_wheel.file_name().unwrap_or_default().to_string_lossy();
     let dist_info = install_wheel(&app_wheel, &name, &scheme)?;
     write_launchers(&rt.bundle, app, &rt.site_packages.join(dist_info))?;

@@ -813,10 +813,20 @@ fn check_entry(
         out.push(problem(Kind::CorruptElf, &rel, "unreadable"));
         return (out, false, None, None);
     };
-    // Build-time paths: the build prefix, and the place the tree is checked at
-    // (a staging dir) unless that is where it will live.
+    // Build-time paths: the build prefix (and the placeholder cached things
+    // hold for it), and the place the tree is checked at (a staging dir)
+    // unless that is where it will live.
     let here = (root != policy.install_prefix).then_some(root);
-    let needles = policy.build_prefix.as_deref().into_iter().chain(here);
+    let placeholder = policy
+        .build_prefix
+        .is_some()
+        .then_some(Path::new(crate::paths::PLACEHOLDER));
+    let needles = policy
+        .build_prefix
+        .as_deref()
+        .into_iter()
+        .chain(placeholder)
+        .chain(here);
     // The first build-time path a file mentions is reported (they nest).
     for bp in needles.chain(policy.build_paths.iter().map(PathBuf::as_path)) {
         let needle = bp.as_os_str().as_encoded_bytes();

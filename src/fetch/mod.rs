@@ -31,6 +31,9 @@ pub struct FetchOptions {
     pub progress: bool,
     /// Debian archive base URLs; `None` reads them from the apt configuration.
     pub debian_archives: Option<Vec<String>>,
+    /// The remote cache, looked up after the local one and before the network
+    /// (sources by sha256; the build's artifacts and wheels too).
+    pub remote: Option<std::sync::Arc<crate::cache::remote::Remote>>,
 }
 
 /// The content-addressed source cache.
@@ -53,6 +56,23 @@ impl SourceCache {
     fn partial(&self, sha256: &str) -> PathBuf {
         self.dir.join("partial").join(format!("{sha256}.part"))
     }
+    /// Put `data` (from the remote cache) into the cache as `src`, if its
+    /// sha256 is the one `src` names; a mismatch is an error naming both.
+    pub fn adopt(&self, src: &Source, data: &[u8]) -> Result<PathBuf> {
+        let got = crate::util::sha256_bytes(data);
+        if got != src.sha256 {
+            bail!(
+                "{}: the remote cache's copy has sha256 {got}, expected {}",
+                src.file_name,
+                src.sha256
+            );
+        }
+        fs::create_dir_all(self.dir.join("partial"))?;
+        let part = self.partial(&src.sha256);
+        fs::write(&part, data)?;
+        self.commit(&part, src)
+    }
+
     /// Move a verified file into the cache and record its original name.
     fn commit(&self, tmp: &Path, src: &Source) -> Result<PathBuf> {
         let dst = self.path(&src.sha256);

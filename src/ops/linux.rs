@@ -25,7 +25,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         client,
         built,
     } = super::runtime(s, &p, opts)?;
-    let wheels = app_layer(s, &p, &client)?;
+    let wheels = app_layer(s, &p, &client, opts)?;
     let staged = stage::stage(&p.plan, &s.layout, &p.tree_id)?;
     let (relocated, health) = if staged.copied {
         let (r, h) = finish_tree(s, &p, &staged, &sources, wheels.as_ref())?;
@@ -50,6 +50,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         packages: out.packages,
         provenance: out.provenance.into_iter().chain(out.signature).collect(),
         lint: out.lint,
+        remote: opts.fetch.remote.as_deref().map(super::report::RemoteReport::of),
     })
 }
 
@@ -61,16 +62,28 @@ struct Wheels {
     report: AppReport,
 }
 
-fn app_layer(s: &Session, p: &Planned, client: &jobserver::Client) -> Result<Option<Wheels>> {
+fn app_layer(
+    s: &Session,
+    p: &Planned,
+    client: &jobserver::Client,
+    opts: &BuildOptions,
+) -> Result<Option<Wheels>> {
     let Some(a) = &p.app else {
         return Ok(None);
     };
     let t = Instant::now();
     let sources = crate::fetch::SourceCache::new(&s.layout.sources());
     let (house, units) =
-        app::wheels::wheelhouse(&p.builder, &s.layout, &p.units, &sources, client)?;
+        app::wheels::wheelhouse(
+            &p.builder,
+            &s.layout,
+            &p.units,
+            &sources,
+            client,
+            opts.fetch.remote.as_deref(),
+        )?;
     let built = units.iter().filter(|u| u.built).count();
-    let wheel = app::app_wheel(&p.builder, &s.layout, a)?;
+    let wheel = app::app_wheel(&p.builder, &s.layout, a, opts.fetch.remote.as_deref())?;
     let report = AppReport {
         wheels: house.clone(),
         wheels_built: built,

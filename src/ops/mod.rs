@@ -22,6 +22,7 @@ mod windows;
 pub use report::{AppReport, BuildReport, CacheListing, PlanReport};
 
 use crate::app::{self, AppPlan};
+use crate::cache::remote::{Blob, Kind, Remote, RemoteSpec};
 use crate::cache::{ArtifactStore, PrefixState};
 use crate::fetch::{self, FetchOptions, SourceCache};
 use crate::load::{self, Project};
@@ -153,6 +154,7 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
         &s.overrides,
         &tc,
         &prefix,
+        &s.layout.places(&s.project.name)?,
         &s.target,
     )?;
     let app = app::plan(&s.project)?;
@@ -182,6 +184,31 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
         build_lock,
         tree_id,
     })
+}
+
+/// The remote cache of a run: the command line's URL (`none` for none), else
+/// `FERROBUS_CACHE_REMOTE` (clap reads it into `url`), else the project's
+/// `[cache] remote`; read-only when any of them says so.
+pub fn remote(
+    project: &Project,
+    url: Option<&str>,
+    read_only: bool,
+) -> Result<Option<std::sync::Arc<Remote>>> {
+    let from_project = project.cache.remote.as_ref().map(|u| RemoteSpec {
+        url: u.clone(),
+        read_only: project.cache.read_only,
+    });
+    let Some(spec) = RemoteSpec::choose(url, read_only, from_project.as_ref()) else {
+        return Ok(None);
+    };
+    let r = Remote::open(&spec).with_context(|| {
+        if url.is_none() && from_project.is_some() {
+            format!("{}: [cache] remote", project.path.display())
+        } else {
+            "--cache-remote".to_string()
+        }
+    })?;
+    Ok(Some(std::sync::Arc::new(r)))
 }
 
 /// The plan with each component's cache status.
@@ -214,7 +241,31 @@ pub fn fetch(s: &Session, p: &Planned, opts: &FetchOptions) -> Result<HashMap<St
         let py = rt.block_on(app::lock::items(&indexes, &files, &cache, opts.offline))?;
         items.extend(py.into_iter().map(|(n, src)| (format!("python:{n}"), src)));
     }
+    // The remote cache before the network; what came from elsewhere goes there.
+    let missing: Vec<&(String, crate::plan::Source)> = items
+        .iter()
+        .filter(|(_, src)| !cache.path(&src.sha256).is_file())
+        .collect();
+    if let Some(r) = &opts.remote {
+        for (label, src) in &missing {
+            if let Some(b) = r.pull(Kind::Source, &src.sha256, label).and_then(|b| b.into_iter().next()) {
+                cache.adopt(src, &b.data)?;
+            }
+        }
+    }
     let got = rt.block_on(fetch::fetch_all(&items, &cache, opts))?;
+    if let Some(r) = opts.remote.as_ref().filter(|r| r.writable()) {
+        for (label, src) in missing {
+            if !r.was_refused(&src.sha256) && !r.has(Kind::Source, &src.sha256) {
+                let blob = Blob {
+                    title: src.file_name.clone(),
+                    media_type: "application/octet-stream".into(),
+                    data: std::fs::read(cache.path(&src.sha256))?,
+                };
+                r.push(Kind::Source, &src.sha256, label, vec![blob]);
+            }
+        }
+    }
     Ok(got
         .into_iter()
         .filter(|(n, _)| !n.starts_with("python:"))
@@ -262,6 +313,7 @@ pub(crate) fn runtime(s: &Session, p: &Planned, opts: &BuildOptions) -> Result<B
         &sources,
         &opts.build,
         &client,
+        opts.fetch.remote.as_ref(),
         &prefix_lock,
     )?;
     Ok(BuiltRuntime {
@@ -270,6 +322,141 @@ pub(crate) fn runtime(s: &Session, p: &Planned, opts: &BuildOptions) -> Result<B
         client,
         built,
     })
+}
+
+/// `build --component NAME...`: build (or pull) the named components and
+/// their dependencies, and with `wheels` the application's wheels, pushing
+/// what is built to the remote cache; nothing is staged or packaged. What a
+/// CI matrix spreads a cold build over.
+pub fn build_components(
+    s: &Session,
+    opts: &BuildOptions,
+    names: &[String],
+) -> Result<report::PartReport> {
+    let t = std::time::Instant::now();
+    let mut p = plan(s)?;
+    let wheels = names.iter().any(|n| n == "wheels");
+    let mut want: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut todo: Vec<String> = if wheels {
+        p.plan.components.iter().map(|c| c.name.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    for n in names.iter().filter(|n| *n != "wheels") {
+        if p.plan.get(n).is_none() {
+            bail!(
+                "--component {n}: {} has no such component (it has: {}; and `wheels`)",
+                s.project.path.display(),
+                p.plan.components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        todo.push(n.clone());
+    }
+    while let Some(n) = todo.pop() {
+        if want.insert(n.clone())
+            && let Some(c) = p.plan.get(&n)
+        {
+            todo.extend(c.depends.iter().cloned());
+        }
+    }
+    p.plan.components.retain(|c| want.contains(&c.name));
+    if !wheels {
+        p.build_lock = None;
+        p.units.clear();
+    }
+    let rt = runtime(s, &p, opts)?;
+    let wheels = if wheels {
+        let sources = SourceCache::new(&s.layout.sources());
+        app::wheels::wheelhouse(
+            &p.builder,
+            &s.layout,
+            &p.units,
+            &sources,
+            &rt.client,
+            opts.fetch.remote.as_deref(),
+        )?
+        .1
+    } else {
+        Vec::new()
+    };
+    Ok(report::PartReport {
+        project: p.plan.project.clone(),
+        seconds: t.elapsed().as_secs_f64(),
+        components: rt.built.components,
+        wheels,
+        remote: opts.fetch.remote.as_deref().map(report::RemoteReport::of),
+    })
+}
+
+/// `cache push` / `cache pull`: move what one side holds of the session's
+/// project (component artifacts, wheels, sources) to the other, where missing.
+pub fn cache_sync(
+    s: &Session,
+    remote: Option<std::sync::Arc<Remote>>,
+    push: bool,
+) -> Result<report::RemoteReport> {
+    let Some(remote) = remote else {
+        bail!("no remote cache: give --cache-remote oci://HOST[:PORT]/REPOSITORY (or FERROBUS_CACHE_REMOTE, or the project's [cache] remote)");
+    };
+    if push && !remote.writable() {
+        bail!("the remote cache {} is read-only here", remote.url());
+    }
+    let p = plan(s)?;
+    let store = ArtifactStore::new(&s.layout.artifacts());
+    for c in &p.plan.components {
+        match (push, store.lookup(&c.name, &c.key)) {
+            (true, Some(a)) if !remote.has(Kind::Component, &c.key) => {
+                crate::build::push_artifact(&remote, &a)?
+            }
+            (false, None) => {
+                if let Some(b) = remote
+                    .pull(Kind::Component, &c.key, &c.name)
+                    .and_then(|b| b.into_iter().next())
+                {
+                    store.adopt(&c.name, &c.key, &b.data)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    app::wheels::sync(&s.layout, &p.units, &remote, push)?;
+    let cache = SourceCache::new(&s.layout.sources());
+    let mut sources: Vec<(String, crate::plan::Source)> = p
+        .plan
+        .components
+        .iter()
+        .map(|c| (c.name.clone(), c.source.clone()))
+        .collect();
+    if let Some(lock) = &p.build_lock {
+        for f in app::wheels::files(&p.units, lock) {
+            let src = crate::plan::Source {
+                sha256: f.sha256.clone(),
+                urls: Vec::new(),
+                debian: None,
+                file_name: f.file.clone(),
+            };
+            sources.push((f.file.clone(), src));
+        }
+    }
+    for (label, src) in &sources {
+        let here = cache.path(&src.sha256);
+        if push && here.is_file() && !remote.has(Kind::Source, &src.sha256) {
+            let blob = Blob {
+                title: src.file_name.clone(),
+                media_type: "application/octet-stream".into(),
+                data: std::fs::read(&here)?,
+            };
+            remote.push(Kind::Source, &src.sha256, label, vec![blob]);
+        } else if !push
+            && !here.is_file()
+            && let Some(b) = remote
+                .pull(Kind::Source, &src.sha256, label)
+                .and_then(|b| b.into_iter().next())
+        {
+            cache.adopt(src, &b.data)?;
+        }
+    }
+    Ok(report::RemoteReport::of(&remote))
 }
 
 /// How a build runs.

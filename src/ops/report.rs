@@ -60,6 +60,88 @@ pub struct BuildReport {
     /// Lint tools' configurations written beside them (the rpm's
     /// `<name>-<v>-<i>.rpmlint.toml`).
     pub lint: Vec<PathBuf>,
+    /// The remote cache's transfers, hits, misses and warnings (when one is
+    /// configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteReport>,
+}
+
+/// What `build --component` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartReport {
+    /// Project name.
+    pub project: String,
+    /// Seconds, total.
+    pub seconds: f64,
+    /// The components asked for and their dependencies, in build order.
+    pub components: Vec<ComponentReport>,
+    /// The application's wheels (when `wheels` was asked for).
+    pub wheels: Vec<crate::app::wheels::WheelReport>,
+    /// The remote cache's transfers.
+    pub remote: Option<RemoteReport>,
+}
+
+impl PartReport {
+    /// The text the command line prints.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for c in &self.components {
+            let _ = writeln!(s, "{:<15} {:<16} {:?}", c.name, c.version, c.outcome);
+        }
+        for w in &self.wheels {
+            let how = if w.built {
+                "built"
+            } else if w.pulled {
+                "pulled"
+            } else {
+                "cached"
+            };
+            let _ = writeln!(s, "wheel {:<20} {:<10} {how}", w.name, w.version);
+        }
+        if let Some(r) = &self.remote {
+            let pushed = r.events.iter().filter(|e| e.action == "pushed").count();
+            let _ = writeln!(s, "remote cache {}: {pushed} pushed", r.url);
+        }
+        s
+    }
+}
+
+impl RemoteReport {
+    /// One line: how many things moved which way, and how many bytes.
+    pub fn summary(&self) -> String {
+        let n = |a: &str| self.events.iter().filter(|e| e.action == a).count();
+        let bytes: u64 = self.events.iter().map(|e| e.bytes).sum();
+        format!(
+            "{}: {} pulled, {} pushed, {} already there, {} missing, {} refused ({:.1} MB)",
+            self.url,
+            n("pulled"),
+            n("pushed"),
+            n("present"),
+            n("miss"),
+            n("refused"),
+            bytes as f64 / 1e6
+        )
+    }
+
+    /// The report of `remote`'s run so far.
+    pub fn of(remote: &crate::cache::remote::Remote) -> RemoteReport {
+        RemoteReport {
+            url: remote.url().to_string(),
+            events: remote.events(),
+            warnings: remote.warnings(),
+        }
+    }
+}
+
+/// What the remote cache did in one build.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteReport {
+    /// Its URL.
+    pub url: String,
+    /// Every pull, push, miss and refusal.
+    pub events: Vec<crate::cache::remote::Event>,
+    /// Warnings (an unreachable registry, a refused artifact).
+    pub warnings: Vec<String>,
 }
 
 impl BuildReport {
@@ -70,6 +152,7 @@ impl BuildReport {
             let what = match c.outcome {
                 Outcome::UpToDate => "up to date".to_string(),
                 Outcome::Restored => format!("restored from cache ({:.1}s)", c.seconds),
+                Outcome::Pulled => format!("pulled from the remote cache ({:.1}s)", c.seconds),
                 Outcome::Built => format!("built ({:.1}s)", c.seconds),
                 Outcome::Failed => "failed".into(),
             };

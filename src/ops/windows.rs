@@ -102,6 +102,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         packages: out.packages,
         provenance: out.provenance.into_iter().chain(out.signature).collect(),
         lint: out.lint,
+        remote: None,
     })
 }
 

@@ -194,9 +194,107 @@ impl WheelSource {
     }
 }
 
+/// Rewrite the wheel at `path` with every occurrence of `from` in its members
+/// replaced by `to` (of the same length), their lines in `RECORD` updated
+/// (sha256, urlsafe base64 without padding; the size is unchanged). Members
+/// keep their order, names, times, permissions and compression. Returns how
+/// many members changed (the file is left alone when none did). Written by hand:
+/// no wheel crate edits a wheel in place.
+pub fn swap_in_wheel(path: &Path, from: &[u8], to: &[u8]) -> Result<usize> {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    anyhow::ensure!(from.len() == to.len(), "swapped strings differ in length");
+    let mut zin = zip::ZipArchive::new(fs::File::open(path)?)
+        .with_context(|| format!("{}: not a wheel", path.display()))?;
+    let mut members = Vec::new();
+    let mut hashes = std::collections::BTreeMap::new();
+    for i in 0..zin.len() {
+        let mut m = zin.by_index(i)?;
+        let name = m.name()?.to_string();
+        let mut data = Vec::new();
+        m.read_to_end(&mut data)?;
+        let n = crate::util::swap_bytes(&mut data, from, to);
+        if n > 0 {
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(&data);
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            hashes.insert(name.clone(), format!("sha256={b64}"));
+        }
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(m.compression())
+            .last_modified_time(m.last_modified().unwrap_or_default())
+            .unix_permissions(m.unix_mode().unwrap_or(0o644));
+        members.push((name, opts, data));
+    }
+    if hashes.is_empty() {
+        return Ok(0);
+    }
+    for (name, _, data) in &mut members {
+        if !name.ends_with(".dist-info/RECORD") {
+            continue;
+        }
+        let text = String::from_utf8(std::mem::take(data))
+            .with_context(|| format!("{}: {name} is not UTF-8", path.display()))?;
+        let mut out = String::new();
+        for line in text.lines() {
+            // `path,hash,size`; a path with a comma is quoted (csv): it is kept.
+            let mut parts: Vec<&str> = line.splitn(3, ',').collect();
+            if let Some(h) = parts.first().and_then(|p| hashes.get(*p)) {
+                parts[1] = h;
+            }
+            out.push_str(&parts.join(","));
+            out.push('\n');
+        }
+        *data = out.into_bytes();
+    }
+    let tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
+    let mut zout = zip::ZipWriter::new(tmp.reopen()?);
+    for (name, opts, data) in &members {
+        zout.start_file(name.as_str(), *opts)?;
+        zout.write_all(data)?;
+    }
+    zout.finish()?;
+    tmp.persist(path)?;
+    Ok(hashes.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_swapped_wheel_keeps_its_record_true() {
+        use std::io::{Read, Write};
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path().join("x-1-py3-none-any.whl");
+        let mut z = zip::ZipWriter::new(fs::File::create(&w).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
+        z.start_file("x/a.so", o).unwrap();
+        z.write_all(b"\x7fELF rpath=/build/pfx/lib\0").unwrap();
+        z.start_file("x/b.py", o).unwrap();
+        z.write_all(b"print(1)\n").unwrap();
+        z.start_file("x-1.dist-info/RECORD", o).unwrap();
+        z.write_all(b"x/a.so,sha256=old,29\nx/b.py,sha256=keep,9\nx-1.dist-info/RECORD,,\n")
+            .unwrap();
+        z.finish().unwrap();
+        assert_eq!(swap_in_wheel(&w, b"/build/pfx", b"/PLACE/HLD").unwrap(), 1);
+        let mut z = zip::ZipArchive::new(fs::File::open(&w).unwrap()).unwrap();
+        let read = |z: &mut zip::ZipArchive<fs::File>, n: &str| {
+            let mut s = String::new();
+            z.by_name(n).unwrap().read_to_string(&mut s).unwrap();
+            s
+        };
+        assert_eq!(read(&mut z, "x/a.so"), "\x7fELF rpath=/PLACE/HLD/lib\0");
+        let record = read(&mut z, "x-1.dist-info/RECORD");
+        // sha256 of the new member, urlsafe base64 without padding.
+        let want = {
+            use base64::Engine as _;
+            let d = <sha2::Sha256 as sha2::Digest>::digest(b"\x7fELF rpath=/PLACE/HLD/lib\0");
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
+        };
+        assert!(record.starts_with(&format!("x/a.so,sha256={want},29\n")), "{record}");
+        assert!(record.contains("x/b.py,sha256=keep,9\n"), "{record}");
+        assert_eq!(swap_in_wheel(&w, b"/build/pfx", b"/PLACE/HLD").unwrap(), 0);
+    }
 
     fn w(file: &str) -> WheelName {
         file.parse().unwrap()

@@ -8,6 +8,7 @@
 
 pub mod hardening;
 pub mod pki;
+pub mod registry;
 pub mod roots;
 pub mod servers;
 mod skip;

@@ -4,10 +4,16 @@
 //! An artifact is exactly the set of files one component installed (its DESTDIR
 //! image of the prefix, after pruning), stored under `artifacts/<name>-<key>`.
 //! It is written to a temporary directory and renamed into place, so a reader
-//! sees a whole artifact or none.
+//! sees a whole artifact or none. It holds [`PLACEHOLDER`] where its files
+//! named the build prefix, and gets the prefix of the build that installs it:
+//! an artifact (and its key) is the same whichever project, user or machine
+//! built it.
 
-use crate::util::{copy_tree, remove_any, write_atomic};
-use anyhow::{Context, Result};
+pub mod remote;
+
+use crate::paths::PLACEHOLDER;
+use crate::util::{copy_tree_swapping, remove_any, write_atomic};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -73,20 +79,23 @@ impl ArtifactStore {
         (manifest.key == key && manifest.name == name).then_some(Artifact { dir, manifest })
     }
 
-    /// Store the tree `root` as the artifact of `name`/`key`, atomically.
+    /// Store the tree `root`, an image of the build prefix `prefix`, as the
+    /// artifact of `name`/`key`, atomically.
     pub fn store(
         &self,
         name: &str,
         version: &str,
         key: &str,
         root: &Path,
+        prefix: &Path,
         build_seconds: f64,
     ) -> Result<Artifact> {
         fs::create_dir_all(&self.dir)?;
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".tmp-{name}-"))
             .tempdir_in(&self.dir)?;
-        let files = copy_tree(root, &tmp.path().join("files"))?;
+        let swap = (prefix.as_os_str().as_encoded_bytes(), PLACEHOLDER.as_bytes());
+        let files = copy_tree_swapping(root, &tmp.path().join("files"), Some(swap))?;
         let size = walkdir::WalkDir::new(tmp.path())
             .into_iter()
             .filter_map(|e| e.ok())
@@ -110,6 +119,65 @@ impl ArtifactStore {
         let tmp = tmp.keep();
         if dst.exists() {
             // Another build stored the same key meanwhile; keep theirs.
+            let _ = fs::remove_dir_all(&tmp);
+        } else {
+            fs::rename(&tmp, &dst)
+                .with_context(|| format!("storing artifact {}", dst.display()))?;
+        }
+        self.lookup(name, key)
+            .with_context(|| format!("artifact {} unreadable after store", dst.display()))
+    }
+
+    /// The artifact as one blob for the remote cache: a tar of its
+    /// directory (`files/`, `manifest.json`), entries sorted, zstd-compressed.
+    pub fn pack(art: &Artifact) -> Result<Vec<u8>> {
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 3)?;
+        enc.multithread(2)?;
+        {
+            let mut tar = tar::Builder::new(&mut enc);
+            tar.follow_symlinks(false);
+            tar.mode(tar::HeaderMode::Deterministic);
+            tar.append_path_with_name(art.dir.join("manifest.json"), "manifest.json")?;
+            tar.append_dir_all("files", art.files())?;
+            tar.finish()?;
+        }
+        Ok(enc.finish()?)
+    }
+
+    /// Store a blob made by [`ArtifactStore::pack`] (pulled from the remote
+    /// cache) as the artifact of `name`/`key`, atomically; it must say it is
+    /// that artifact and hold every file its manifest lists.
+    pub fn adopt(&self, name: &str, key: &str, blob: &[u8]) -> Result<Artifact> {
+        fs::create_dir_all(&self.dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".tmp-{name}-"))
+            .tempdir_in(&self.dir)?;
+        let dec = zstd::stream::Decoder::new(blob)?;
+        let mut ar = tar::Archive::new(dec);
+        ar.set_preserve_mtime(true);
+        ar.set_preserve_permissions(true);
+        ar.unpack(tmp.path())
+            .with_context(|| format!("{name}: unpacking the artifact pulled from the remote cache"))?;
+        let text = fs::read_to_string(tmp.path().join("manifest.json"))
+            .with_context(|| format!("{name}: the pulled artifact has no manifest.json"))?;
+        let manifest: Manifest = serde_json::from_str(&text)?;
+        if manifest.key != key || manifest.name != name {
+            bail!(
+                "{name}: the pulled artifact is {} {}, not the key asked for",
+                manifest.name,
+                manifest.key
+            );
+        }
+        if let Some(f) = manifest
+            .files
+            .iter()
+            .find(|f| fs::symlink_metadata(tmp.path().join("files").join(f)).is_err())
+        {
+            bail!("{name}: the pulled artifact lacks {f}, which its manifest lists");
+        }
+        let dst = self.path(name, key);
+        let tmp = tmp.keep();
+        if dst.exists() {
             let _ = fs::remove_dir_all(&tmp);
         } else {
             fs::rename(&tmp, &dst)
@@ -229,9 +297,11 @@ impl PrefixState {
         Ok(())
     }
 
-    /// Copy an artifact into the prefix and record it.
+    /// Copy an artifact into the prefix (which takes the place of the
+    /// placeholder in its files) and record it.
     pub fn install(&mut self, art: &Artifact, prefix: &Path) -> Result<()> {
-        copy_tree(&art.files(), prefix)?;
+        let swap = (PLACEHOLDER.as_bytes(), prefix.as_os_str().as_encoded_bytes());
+        copy_tree_swapping(&art.files(), prefix, Some(swap))?;
         self.components.insert(
             art.manifest.name.clone(),
             Installed {
