@@ -16,7 +16,6 @@
 
 use crate::cache::remote::{Blob, Kind, Remote};
 use crate::cache::{Artifact, ArtifactStore, PrefixState};
-use std::sync::Arc;
 use crate::extract;
 use crate::paths::Layout;
 use crate::plan::{Component, Plan};
@@ -30,6 +29,7 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -296,6 +296,7 @@ impl Run<'_> {
             for c in self.order.clone() {
                 if self.done.contains_key(&c.name)
                     || self.running.contains_key(&c.name)
+                    || self.queued.contains(&c.name)
                     || !c.depends.iter().all(|d| self.done.contains_key(d))
                 {
                     continue;
@@ -311,13 +312,17 @@ impl Run<'_> {
                     self.state.install(&art, &self.plan.prefix)?;
                     self.state.save(&self.state_path)?;
                     let secs = t.elapsed().as_secs_f64();
-                    let what = if outcome == Outcome::Pulled { "pulled" } else { "restored" };
+                    let what = if outcome == Outcome::Pulled {
+                        "pulled"
+                    } else {
+                        "restored"
+                    };
                     self.ui
                         .line(format!("  {what} {} {} ({secs:.1}s)", c.name, c.version));
                     let r = report(c, outcome, secs, &log);
                     self.done.insert(c.name.clone(), r);
                     progressed = true;
-                } else if !self.queued.contains(&c.name) {
+                } else {
                     self.queued.push(c.name.clone());
                 }
             }

@@ -144,7 +144,10 @@ mod tests {
         let other = Fingerprint::new("x")
             .with("cc", "/b/c/toolchains/gcc/cc")
             .with("prefix", "/b/c/prefixes/other/p______")
-            .placed(&Places::new([(std::path::PathBuf::from("/b/c"), "@CACHE@")]))
+            .placed(&Places::new([(
+                std::path::PathBuf::from("/b/c"),
+                "@CACHE@",
+            )]))
             .key();
         assert_ne!(key("/b/c", "/b/c/prefixes/other/p______"), other);
     }

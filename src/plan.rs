@@ -317,6 +317,7 @@ fn shipped(
 
 /// Resolve the plan of `project` with `defs` for `target`, built with `toolchain`
 /// in the build prefix `prefix`.
+#[allow(clippy::too_many_arguments)]
 pub fn resolve(
     project: &Project,
     defs: &BTreeMap<String, SoftwareDef>,

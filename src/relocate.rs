@@ -111,6 +111,7 @@ pub fn relocate(root: &Path, opts: &Options) -> Result<Report> {
     // target never has to write into the install dir.
     if !opts.rpath_only {
         report.pyc_recompiled = recompile_pyc(root, &opts.install_prefix, opts.source_date_epoch)?;
+        fix_records(root)?;
     }
     report.seconds = t.elapsed().as_secs_f64();
     Ok(report)
@@ -400,6 +401,52 @@ fn run(cmd: &mut Command) -> Result<()> {
 /// packages give every file the mtime `epoch`, so the sources get it here first:
 /// the bytecode then matches its source on the target (never rewritten there)
 /// and is the same bytes in every build.
+/// Make every installed distribution's `RECORD` true again for the files
+/// relocation rewrote (pip hashed a console script with the build prefix in
+/// its `#!` line): their sha256 and size are those of the files as shipped,
+/// so the tree is the same whichever prefix it was built in.
+fn fix_records(root: &Path) -> Result<()> {
+    use base64::Engine as _;
+    let records: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name() == "RECORD"
+                && e.path()
+                    .parent()
+                    .is_some_and(|d| d.to_string_lossy().ends_with(".dist-info"))
+        })
+        .map(|e| e.into_path())
+        .collect();
+    records.par_iter().try_for_each(|rec| -> Result<()> {
+        let site = rec.parent().and_then(Path::parent).unwrap_or(root);
+        let text = fs::read_to_string(rec)?;
+        let mut out = String::with_capacity(text.len());
+        let mut changed = false;
+        for line in text.lines() {
+            let parts: Vec<&str> = line.splitn(3, ',').collect();
+            let fixed = match parts.as_slice() {
+                [path, hash, _] if hash.starts_with("sha256=") && !path.starts_with('"') => {
+                    fs::read(site.join(path)).ok().and_then(|data| {
+                        let d = <sha2::Sha256 as sha2::Digest>::digest(&data);
+                        let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d);
+                        let new = format!("{path},sha256={h},{}", data.len());
+                        (new != line).then_some(new)
+                    })
+                }
+                _ => None,
+            };
+            changed |= fixed.is_some();
+            out.push_str(fixed.as_deref().unwrap_or(line));
+            out.push('\n');
+        }
+        if changed {
+            write_replace(rec, out.as_bytes())?;
+        }
+        Ok(())
+    })
+}
+
 fn recompile_pyc(root: &Path, install_prefix: &Path, epoch: u64) -> Result<usize> {
     let py = root.join("bin/python3");
     if !py.exists() {

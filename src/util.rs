@@ -102,7 +102,9 @@ pub fn copy_tree_swapping(
             remove_any(&to)?;
         }
         if ft.is_symlink() {
-            let mut target = fs::read_link(entry.path())?.into_os_string().into_encoded_bytes();
+            let mut target = fs::read_link(entry.path())?
+                .into_os_string()
+                .into_encoded_bytes();
             if let Some((from, to)) = swap {
                 swap_bytes(&mut target, from, to);
             }

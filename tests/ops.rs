@@ -41,6 +41,7 @@ fn options() -> BuildOptions {
             attempts: 2,
             progress: false,
             debian_archives: Some(vec![]),
+            remote: None,
         },
         build: ferrobus::build::BuildOptions {
             jobs: 2,

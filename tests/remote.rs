@@ -92,7 +92,13 @@ fn events(r: &Value, action: &str) -> Vec<String> {
         .map(|a| {
             a.iter()
                 .filter(|e| e["action"] == action)
-                .map(|e| format!("{}:{}", e["kind"].as_str().unwrap(), e["name"].as_str().unwrap()))
+                .map(|e| {
+                    format!(
+                        "{}:{}",
+                        e["kind"].as_str().unwrap(),
+                        e["name"].as_str().unwrap()
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -114,7 +120,12 @@ fn keys(m: &Machine, project: &str, env: &[(&str, &str)]) -> Vec<(String, String
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().into(), c["key"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().into(),
+                c["key"].as_str().unwrap().into(),
+            )
+        })
         .collect()
 }
 
@@ -132,11 +143,17 @@ fn a_flipped_byte_in_the_registry_is_refused_named_rebuilt_and_never_pushed_back
     let a = Machine::new(z.dir.path(), "a");
     let (r, _) = a.build(&["--cache-remote", &url, &p], &[]);
     assert_eq!(with(&r, "built"), ["zlib", "zdemo"]);
-    assert!(events(&r, "pushed").contains(&"component:zlib".to_string()), "{r}");
+    assert!(
+        events(&r, "pushed").contains(&"component:zlib".to_string()),
+        "{r}"
+    );
     let zlib = key_of(&keys(&a, &p, &[]), "zlib");
     let tag = format!("component-{zlib}");
     let manifest = reg.manifest("team/cache", &tag);
-    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_string();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // One byte of the artifact flipped in the registry's own storage.
     let file = reg.blob(&layer);
     let mut data = std::fs::read(&file).unwrap();
@@ -157,7 +174,10 @@ fn a_flipped_byte_in_the_registry_is_refused_named_rebuilt_and_never_pushed_back
     assert!(!events(&r, "pushed").contains(&"component:zlib".to_string()));
     // The registry's copy is the one A pushed (still damaged: never replaced
     // by this run), and B's tree is right.
-    assert_eq!(reg.manifest("team/cache", &tag)["layers"][0]["digest"], layer.as_str());
+    assert_eq!(
+        reg.manifest("team/cache", &tag)["layers"][0]["digest"],
+        layer.as_str()
+    );
     assert_eq!(std::fs::read(&file).unwrap(), data);
     let zdemo = b.root.join("build/zr/stage/opt/zr/embedded/bin/zdemo");
     let out = run_text(&mut Command::new(zdemo));
@@ -175,11 +195,19 @@ fn with_signing_on_an_unsigned_manifest_is_refused_and_a_signed_one_pulled() {
     let key = keys_dir.join("cache.pem");
     let public = keys_dir.join("cache.pub");
     assert_success(
-        &run(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(&key)),
+        &run(Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&key)),
         "openssl genpkey",
     );
     assert_success(
-        &run(Command::new("openssl").arg("pkey").arg("-in").arg(&key).arg("-pubout").arg("-out").arg(&public)),
+        &run(Command::new("openssl")
+            .arg("pkey")
+            .arg("-in")
+            .arg(&key)
+            .arg("-pubout")
+            .arg("-out")
+            .arg(&public)),
         "openssl pkey -pubout",
     );
     let (key, public) = (key.display().to_string(), public.display().to_string());
@@ -200,11 +228,17 @@ fn with_signing_on_an_unsigned_manifest_is_refused_and_a_signed_one_pulled() {
     // A signed push is pulled by a machine that trusts the key.
     let signed = reg.url("team/signed");
     let s = Machine::new(z.dir.path(), "signer");
-    let (r, _) = s.build(&["--cache-remote", &signed, &p], &[("FERROBUS_CACHE_SIGNING_KEY", &key)]);
+    let (r, _) = s.build(
+        &["--cache-remote", &signed, &p],
+        &[("FERROBUS_CACHE_SIGNING_KEY", &key)],
+    );
     assert_eq!(with(&r, "built"), ["zlib", "zdemo"]);
     let tag = format!("component-{}", key_of(&keys(&s, &p, &[]), "zlib"));
     let m = reg.manifest("team/signed", &tag);
-    assert!(m["annotations"]["dev.ferrobus.signature.ed25519"].is_string(), "{m}");
+    assert!(
+        m["annotations"]["dev.ferrobus.signature.ed25519"].is_string(),
+        "{m}"
+    );
     assert_eq!(m["artifactType"], "application/vnd.ferrobus.component.v1");
     let v2 = Machine::new(z.dir.path(), "verifier2");
     let (r, _) = v2.build(&["--cache-remote", &signed, &p], &trust);
@@ -222,7 +256,10 @@ fn a_registry_stopped_mid_build_leaves_the_build_local_and_the_cache_correct() {
     let url = reg.url("team/cache");
     let a = Machine::new(z.dir.path(), "a");
     let mut child = a
-        .cmd(&["--json", "build", "--jobs", "2", "--cache-remote", &url, &p], &[])
+        .cmd(
+            &["--json", "build", "--jobs", "2", "--cache-remote", &url, &p],
+            &[],
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -242,7 +279,10 @@ fn a_registry_stopped_mid_build_leaves_the_build_local_and_the_cache_correct() {
     assert_eq!(with(&r, "built"), ["zlib", "zdemo"]);
     let warnings = r["remote"]["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "one warning: {warnings:?}");
-    assert!(warnings[0].as_str().unwrap().contains("building locally"), "{warnings:?}");
+    assert!(
+        warnings[0].as_str().unwrap().contains("building locally"),
+        "{warnings:?}"
+    );
     assert!(err.contains("warning: remote cache"), "{err}");
     // With the registry still down, a new machine builds locally (one warning).
     let c = Machine::new(z.dir.path(), "c");
@@ -282,9 +322,162 @@ fn component_jobs_fill_the_registry_so_a_full_build_only_packages() {
     let full = Machine::new(z.dir.path(), "full");
     let (r, _) = full.build(&["--cache-remote", &url, &p], &[]);
     assert_eq!(with(&r, "pulled"), ["zlib", "zdemo"], "{r}");
-    assert!(r["packages"].as_array().is_some_and(|a| !a.is_empty()), "{r}");
+    assert!(
+        r["packages"].as_array().is_some_and(|a| !a.is_empty()),
+        "{r}"
+    );
     // An unknown component is named with the ones there are.
-    let out = full.cmd(&["build", "--component", "zstd", &p], &[]).output().unwrap();
+    let out = full
+        .cmd(&["build", "--component", "zstd", &p], &[])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("--component zstd") && stderr(&out).contains("zlib, zdemo"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--component zstd") && stderr(&out).contains("zlib, zdemo"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The demo's checkout (project, definitions, app) copied under `dir`, as a
+/// second machine's clone would be, with a second project `demo-plus`: the
+/// demo with another name and one more library (nghttp2). Returns the two
+/// project files.
+fn checkout(dir: &Path) -> (String, String) {
+    let copy = |from: &Path, to: &Path| {
+        assert_success(
+            &run(Command::new("cp").arg("-a").arg(from).arg(to)),
+            "copying the checkout",
+        )
+    };
+    std::fs::create_dir_all(dir.join("projects")).unwrap();
+    std::fs::create_dir_all(dir.join("examples")).unwrap();
+    copy(&repo().join("software-defs"), dir);
+    copy(&repo().join("examples/demo-agent"), &dir.join("examples"));
+    let demo = dir.join("projects/demo-agent.toml");
+    let text = std::fs::read_to_string(repo().join("projects/demo-agent.toml")).unwrap();
+    std::fs::write(&demo, &text).unwrap();
+    let plus = text
+        .replace(
+            "install_dir = \"/opt/demo-agent\"",
+            "install_dir = \"/opt/demo-plus\"",
+        )
+        .replace(
+            "components = [\"python\", \"libyaml\"]",
+            "components = [\"python\", \"libyaml\", \"nghttp2\"]",
+        )
+        .replacen("name = \"demo-agent\"", "name = \"demo-plus\"", 1);
+    assert!(plus.contains("nghttp2") && plus.contains("/opt/demo-plus"));
+    let plus_path = dir.join("projects/demo-plus.toml");
+    std::fs::write(&plus_path, plus).unwrap();
+    (demo.display().to_string(), plus_path.display().to_string())
+}
+
+/// The wheels a build report says were built (requirements' and the app's).
+fn wheels_built(r: &Value) -> Vec<String> {
+    built_wheels(r)
+}
+
+/// Every file in `dist` (installers, SBOM, manifest, SHA256SUMS; not the
+/// hidden bookkeeping of what was packaged) with its bytes.
+fn installers(dist: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dist)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_second_machine_and_a_second_project_take_the_demo_stack_from_the_registry() {
+    let tmp = fresh_tmp("remote", "demo");
+    let Some(reg) = Registry::start(&tmp.join("registry")) else {
+        return;
+    };
+    let url = reg.url("fleet/cache");
+    let demo = repo()
+        .join("projects/demo-agent.toml")
+        .display()
+        .to_string();
+    // Machine A: the user's cache (the suite's, warm or cold), its own build
+    // dir. What it builds is pushed as it goes; what its cache already held
+    // is pushed by `cache push`.
+    let a_build = tmp.join("a");
+    let a = |args: &[&str]| {
+        let mut c = Command::new(bin());
+        c.arg("--build-dir")
+            .arg(&a_build)
+            .arg("--dist-dir")
+            .arg(a_build.join("dist"))
+            .env_remove("FERROBUS_CACHE_REMOTE")
+            .args(args);
+        run(&mut c)
+    };
+    assert_success(&a(&["build", "--cache-remote", &url, &demo]), "A: build");
+    let out = a(&["--json", "cache", "push", "--cache-remote", &url, &demo]);
+    assert_success(&out, "A: cache push");
+    eprintln!("A pushed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        reg.tags("fleet/cache")
+            .iter()
+            .any(|t| t.starts_with("component-"))
+    );
+
+    // Machine B: another home, an empty cache, the checkout elsewhere.
+    let b = Machine::new(&tmp, "b");
+    let (b_demo, b_plus) = checkout(&b.root.join("checkout"));
+    let a_keys = keys(&b, &b_demo, &[]);
+    let t = std::time::Instant::now();
+    let (r, err) = b.build(&["--cache-remote", &url, &b_demo], &[]);
+    let wall = t.elapsed().as_secs_f64();
+    eprintln!("machine B: the demo from the registry alone in {wall:.1} s");
+    assert!(
+        with(&r, "built").is_empty(),
+        "B compiled nothing: {r}\n{err}"
+    );
+    assert_eq!(with(&r, "pulled").len(), outcomes(&r).len(), "{r}");
+    assert!(wheels_built(&r).is_empty(), "B built no wheel: {r}");
+    assert!(!err.contains("built wheel"), "{err}");
+    assert!(err.contains("pulled wheel"), "{err}");
+    assert!(
+        r["remote"]["warnings"].as_array().unwrap().is_empty(),
+        "{r}"
+    );
+    let a_dist = installers(&a_build.join("dist"));
+    let b_dist = installers(&b.dist());
+    assert_eq!(
+        a_dist.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        b_dist.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for ((n, x), (_, y)) in a_dist.iter().zip(&b_dist) {
+        assert!(x == y, "{n}: B's installer differs from A's");
+    }
+
+    // The second project shares every key of the stack with the demo ...
+    let plus_keys = keys(&b, &b_plus, &[]);
+    for (n, k) in &a_keys {
+        assert_eq!(
+            &key_of(&plus_keys, n),
+            k,
+            "{n}: the same component, the same key"
+        );
+    }
+    // ... so a machine with an empty cache builds only its extra library,
+    let c = Machine::new(&tmp, "c");
+    let (r, _) = c.build(&["--cache-remote", &url, &b_plus], &[]);
+    assert_eq!(with(&r, "built"), ["nghttp2"], "{r}");
+    assert!(wheels_built(&r).is_empty(), "{r}");
+    // ... and so does B, from its own cache alone.
+    let (r, _) = b.build(&["--cache-remote", "none", &b_plus], &[]);
+    assert_eq!(with(&r, "built"), ["nghttp2"], "{r}");
+    assert!(r["remote"].is_null(), "{r}");
 }

@@ -508,9 +508,10 @@ pub fn app_wheel(
     }
     let label = format!("app-{}", app.name);
     if let Some(r) = remote
-        && let Some(b) = r
-            .pull(Kind::Wheel, &key, &label)
-            .and_then(|b| b.into_iter().find(|b| b.title.ends_with(".whl") && !b.title.contains('/')))
+        && let Some(b) = r.pull(Kind::Wheel, &key, &label).and_then(|b| {
+            b.into_iter()
+                .find(|b| b.title.ends_with(".whl") && !b.title.contains('/'))
+        })
     {
         let tmp = base.join(".wheel-tmp");
         remove_any(&tmp)?;
@@ -539,7 +540,11 @@ pub fn app_wheel(
     let wheel = find_wheel(&dir)?.context("the application's build produced no wheel")?;
     if let Some(r) = remote.filter(|r| r.writable()) {
         let blob = Blob {
-            title: wheel.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            title: wheel
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
             media_type: "application/vnd.ferrobus.wheel.v1+zip".into(),
             data: fs::read(&wheel)?,
         };

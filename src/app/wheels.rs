@@ -274,7 +274,10 @@ pub fn wheelhouse(
                     rep.pulled = how == Got::Pulled;
                     rep.seconds = t.elapsed().as_secs_f64();
                     if rep.pulled {
-                        eprintln!("  pulled wheel {} {} ({:.1}s)", u.name, u.version, rep.seconds);
+                        eprintln!(
+                            "  pulled wheel {} {} ({:.1}s)",
+                            u.name, u.version, rep.seconds
+                        );
                     }
                     if rep.built {
                         eprintln!(
@@ -389,7 +392,12 @@ fn build_cached(
         }
     }
     if let Some(r) = remote.filter(|r| r.writable()) {
-        r.push(remote::Kind::Wheel, &u.key, &u.name, unit_blobs(tmp.path())?);
+        r.push(
+            remote::Kind::Wheel,
+            &u.key,
+            &u.name,
+            unit_blobs(tmp.path())?,
+        );
     }
     fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
     remove_any(&dir)?; // an incomplete leftover
@@ -490,7 +498,10 @@ pub fn build_env(
     let key = builder
         .key("build-env")
         .with("files", files)
-        .with("prefix", crate::util::sha256_bytes(builder.prefix.as_os_str().as_encoded_bytes()))
+        .with(
+            "prefix",
+            crate::util::sha256_bytes(builder.prefix.as_os_str().as_encoded_bytes()),
+        )
         .key();
     let root = layout.wheels();
     fs::create_dir_all(&root)?;

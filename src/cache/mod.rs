@@ -94,7 +94,10 @@ impl ArtifactStore {
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".tmp-{name}-"))
             .tempdir_in(&self.dir)?;
-        let swap = (prefix.as_os_str().as_encoded_bytes(), PLACEHOLDER.as_bytes());
+        let swap = (
+            prefix.as_os_str().as_encoded_bytes(),
+            PLACEHOLDER.as_bytes(),
+        );
         let files = copy_tree_swapping(root, &tmp.path().join("files"), Some(swap))?;
         let size = walkdir::WalkDir::new(tmp.path())
             .into_iter()
@@ -156,8 +159,9 @@ impl ArtifactStore {
         let mut ar = tar::Archive::new(dec);
         ar.set_preserve_mtime(true);
         ar.set_preserve_permissions(true);
-        ar.unpack(tmp.path())
-            .with_context(|| format!("{name}: unpacking the artifact pulled from the remote cache"))?;
+        ar.unpack(tmp.path()).with_context(|| {
+            format!("{name}: unpacking the artifact pulled from the remote cache")
+        })?;
         let text = fs::read_to_string(tmp.path().join("manifest.json"))
             .with_context(|| format!("{name}: the pulled artifact has no manifest.json"))?;
         let manifest: Manifest = serde_json::from_str(&text)?;
@@ -300,7 +304,10 @@ impl PrefixState {
     /// Copy an artifact into the prefix (which takes the place of the
     /// placeholder in its files) and record it.
     pub fn install(&mut self, art: &Artifact, prefix: &Path) -> Result<()> {
-        let swap = (PLACEHOLDER.as_bytes(), prefix.as_os_str().as_encoded_bytes());
+        let swap = (
+            PLACEHOLDER.as_bytes(),
+            prefix.as_os_str().as_encoded_bytes(),
+        );
         copy_tree_swapping(&art.files(), prefix, Some(swap))?;
         self.components.insert(
             art.manifest.name.clone(),

@@ -154,7 +154,9 @@ fn parse_url(url: &str) -> Result<Location> {
         bail!("remote cache {url}: expected oci://HOST[:PORT]/REPOSITORY");
     };
     let Some((registry, repository)) = rest.split_once('/') else {
-        bail!("remote cache {url}: no repository after the registry (oci://HOST[:PORT]/REPOSITORY)");
+        bail!(
+            "remote cache {url}: no repository after the registry (oci://HOST[:PORT]/REPOSITORY)"
+        );
     };
     let repository = repository.trim_end_matches('/');
     let valid = !repository.is_empty()
@@ -289,7 +291,9 @@ impl Remote {
             Ok(v) if !v.is_empty() => {
                 let pem = pem_of(&v, ENV_SIGNING_KEY)?;
                 Some(SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
-                    anyhow::anyhow!("{ENV_SIGNING_KEY}: not an Ed25519 private key in PKCS#8 PEM: {e}")
+                    anyhow::anyhow!(
+                        "{ENV_SIGNING_KEY}: not an Ed25519 private key in PKCS#8 PEM: {e}"
+                    )
                 })?)
             }
             _ => None,
@@ -299,7 +303,9 @@ impl Remote {
             for p in v.split(':').filter(|p| !p.is_empty()) {
                 let pem = pem_of(p, ENV_TRUSTED_KEYS)?;
                 trusted.push(VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-                    anyhow::anyhow!("{ENV_TRUSTED_KEYS}: {p} is not an Ed25519 public key in PEM: {e}")
+                    anyhow::anyhow!(
+                        "{ENV_TRUSTED_KEYS}: {p} is not an Ed25519 public key in PEM: {e}"
+                    )
                 })?);
             }
         }
@@ -448,7 +454,9 @@ impl Remote {
         let manifest = match self.client.pull_manifest(&r, &self.auth).await {
             Ok((OciManifest::Image(m), _)) => m,
             Ok((OciManifest::ImageIndex(_), _)) => {
-                return Err(PullError::Refused(format!("{r} is an image index, not an artifact")));
+                return Err(PullError::Refused(format!(
+                    "{r} is an image index, not an artifact"
+                )));
             }
             Err(e) if is_transport(&e) => return Err(PullError::Down(e.to_string())),
             Err(_) => return Ok(None),
@@ -465,7 +473,8 @@ impl Remote {
         if !self.trusted.is_empty() {
             let Some(sig) = ann.get(ANNOTATION_SIGNATURE) else {
                 return Err(PullError::Refused(
-                    "its manifest is not signed, and a signature by a trusted key is required".into(),
+                    "its manifest is not signed, and a signature by a trusted key is required"
+                        .into(),
                 ));
             };
             use base64::Engine as _;
@@ -547,10 +556,7 @@ impl Remote {
             return false;
         }
         let r = self.reference(kind, key);
-        match self
-            .rt
-            .block_on(self.client.pull_manifest(&r, &self.auth))
-        {
+        match self.rt.block_on(self.client.pull_manifest(&r, &self.auth)) {
             Ok(_) => true,
             Err(e) => {
                 if is_transport(&e) {
@@ -648,10 +654,22 @@ mod tests {
     #[test]
     fn urls_name_a_registry_and_a_repository() {
         let l = parse_url("oci://127.0.0.1:5000/ferrobus/cache").unwrap();
-        assert_eq!((l.registry.as_str(), l.repository.as_str(), l.http), ("127.0.0.1:5000", "ferrobus/cache", true));
-        assert!(!parse_url("oci://registry.example:443/team/cache").unwrap().http);
+        assert_eq!(
+            (l.registry.as_str(), l.repository.as_str(), l.http),
+            ("127.0.0.1:5000", "ferrobus/cache", true)
+        );
+        assert!(
+            !parse_url("oci://registry.example:443/team/cache")
+                .unwrap()
+                .http
+        );
         assert!(parse_url("oci+http://build-host:5000/c").unwrap().http);
-        for bad in ["http://x/y", "oci://host-only", "oci://h/Upper", "oci://h//x"] {
+        for bad in [
+            "http://x/y",
+            "oci://host-only",
+            "oci://h/Upper",
+            "oci://h//x",
+        ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }

@@ -50,7 +50,11 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         packages: out.packages,
         provenance: out.provenance.into_iter().chain(out.signature).collect(),
         lint: out.lint,
-        remote: opts.fetch.remote.as_deref().map(super::report::RemoteReport::of),
+        remote: opts
+            .fetch
+            .remote
+            .as_deref()
+            .map(super::report::RemoteReport::of),
     })
 }
 
@@ -73,15 +77,14 @@ fn app_layer(
     };
     let t = Instant::now();
     let sources = crate::fetch::SourceCache::new(&s.layout.sources());
-    let (house, units) =
-        app::wheels::wheelhouse(
-            &p.builder,
-            &s.layout,
-            &p.units,
-            &sources,
-            client,
-            opts.fetch.remote.as_deref(),
-        )?;
+    let (house, units) = app::wheels::wheelhouse(
+        &p.builder,
+        &s.layout,
+        &p.units,
+        &sources,
+        client,
+        opts.fetch.remote.as_deref(),
+    )?;
     let built = units.iter().filter(|u| u.built).count();
     let wheel = app::app_wheel(&p.builder, &s.layout, a, opts.fetch.remote.as_deref())?;
     let report = AppReport {

@@ -248,7 +248,10 @@ pub fn fetch(s: &Session, p: &Planned, opts: &FetchOptions) -> Result<HashMap<St
         .collect();
     if let Some(r) = &opts.remote {
         for (label, src) in &missing {
-            if let Some(b) = r.pull(Kind::Source, &src.sha256, label).and_then(|b| b.into_iter().next()) {
+            if let Some(b) = r
+                .pull(Kind::Source, &src.sha256, label)
+                .and_then(|b| b.into_iter().next())
+            {
                 cache.adopt(src, &b.data)?;
             }
         }
@@ -347,7 +350,12 @@ pub fn build_components(
             bail!(
                 "--component {n}: {} has no such component (it has: {}; and `wheels`)",
                 s.project.path.display(),
-                p.plan.components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                p.plan
+                    .components
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         todo.push(n.clone());
@@ -396,7 +404,9 @@ pub fn cache_sync(
     push: bool,
 ) -> Result<report::RemoteReport> {
     let Some(remote) = remote else {
-        bail!("no remote cache: give --cache-remote oci://HOST[:PORT]/REPOSITORY (or FERROBUS_CACHE_REMOTE, or the project's [cache] remote)");
+        bail!(
+            "no remote cache: give --cache-remote oci://HOST[:PORT]/REPOSITORY (or FERROBUS_CACHE_REMOTE, or the project's [cache] remote)"
+        );
     };
     if push && !remote.writable() {
         bail!("the remote cache {} is read-only here", remote.url());

@@ -364,7 +364,15 @@ impl Contents {
             project: ProjectInfo::of(project, &project.install_dir),
             source_date_epoch: plan.source_date_epoch,
             target: plan.toolchain.target.clone(),
-            toolchain: Some(plan.toolchain.clone()),
+            // Its compiler paths as the keys see them (`@CACHE@/toolchains/…`):
+            // where the build machine keeps its cache is not a fact of the
+            // build, and would make two machines' manifests differ.
+            toolchain: Some({
+                let mut t = plan.toolchain.clone();
+                t.cc = plan.places.apply(&t.cc);
+                t.cxx = plan.places.apply(&t.cxx);
+                t
+            }),
             components,
             roots,
             distributions,

@@ -291,7 +291,10 @@ mod tests {
             let d = <sha2::Sha256 as sha2::Digest>::digest(b"\x7fELF rpath=/PLACE/HLD/lib\0");
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
         };
-        assert!(record.starts_with(&format!("x/a.so,sha256={want},29\n")), "{record}");
+        assert!(
+            record.starts_with(&format!("x/a.so,sha256={want},29\n")),
+            "{record}"
+        );
         assert!(record.contains("x/b.py,sha256=keep,9\n"), "{record}");
         assert_eq!(swap_in_wheel(&w, b"/build/pfx", b"/PLACE/HLD").unwrap(), 0);
     }
