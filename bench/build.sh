@@ -10,6 +10,11 @@
 # With --hardening, one more cold parallel build of the same project with
 # `[toolchain] hardening = false` (every protection off, `[health] hardening = []`)
 # shows what the standard hardening flags cost in CPU time (target < 5%).
+# With docker-registry installed (scripts/deps), the cold parallel build pushes
+# to a registry started on 127.0.0.1, `cache push` adds the sources, and two more
+# full builds of the same project follow: a new build dir on the warm local
+# cache, and an empty cache (sources included) with only the registry. The
+# three are printed side by side: cold, warm local cache, warm remote cache only.
 #
 #   bench/build.sh [--jobs N] [--skip-serial] [--hardening]
 set -eu
@@ -39,7 +44,7 @@ run() {
   name=$1; shift
   cache=$WORK/c-${CACHE_OF:-$name}
   mkdir -p "$cache"
-  [ -e "$cache/sources" ] || ln -s "$USER_CACHE/sources" "$cache/sources"
+  [ -n "${NO_SOURCES:-}" ] || [ -e "$cache/sources" ] || ln -s "$USER_CACHE/sources" "$cache/sources"
   start=$(date +%s.%N)
   # `times` (in the same shell, not a pipeline) reports the children's user+sys CPU.
   sh -c '"$@" >"$0.json" 2>"$0.err"; s=$?; times > "$0.times"; exit $s' "$WORK/$name" \
@@ -56,9 +61,34 @@ run() {
 # Sample compiler processes (gcc: cc1; zig cc: `zig clang ...`) while the parallel build runs.
 ( max=0; while [ ! -e "$WORK/done" ]; do n=$(pgrep -c -f 'cc1( |$)|zig clang ' || true); [ "$n" -gt "$max" ] && max=$n; echo "$max" > "$WORK/maxcc1"; sleep 0.2; done ) &
 SAMPLER=$!
-set -- $(run parallel --jobs "$JOBS")
+# The remote cache: a real OCI registry on a free port, its storage in $WORK.
+REMOTE=""
+if command -v docker-registry >/dev/null; then
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$WORK/registry" "$PORT" > "$WORK/registry.yml"
+  docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+  REGISTRY=$!
+  trap 'kill $REGISTRY 2>/dev/null; rm -rf "$WORK"' EXIT
+  while ! python3 -c "import socket; socket.create_connection(('127.0.0.1',$PORT))" 2>/dev/null; do sleep 0.2; done
+  REMOTE="oci://127.0.0.1:$PORT/bench/cache"
+fi
+set -- $(run parallel --jobs "$JOBS" ${REMOTE:+--cache-remote "$REMOTE"})
 touch "$WORK/done"; wait $SAMPLER 2>/dev/null || true
 PWALL=$1; PCPU=$2
+# The same project again: a new build dir on the warm local cache, then an
+# empty cache with only the registry (the sources pushed to it first).
+BUILT_PY="import json,sys; d=json.load(open(sys.argv[1])); print(sum(c['outcome']=='built' for c in d['components']) + d['app']['wheels_built'])"
+CBUILT=$(python3 -c "$BUILT_PY" "$WORK/parallel.json")
+set -- $(CACHE_OF=parallel run warmlocal --jobs "$JOBS"); LWALL=$1
+LBUILT=$(python3 -c "$BUILT_PY" "$WORK/warmlocal.json")
+if [ -n "$REMOTE" ]; then
+  "$FB" --defs software-defs --cache-dir "$WORK/c-parallel" cache push --cache-remote "$REMOTE" "$PROJECT" >/dev/null
+  set -- $(NO_SOURCES=1 run warmremote --jobs "$JOBS" --cache-remote "$REMOTE"); RWALL=$1
+  RBUILT=$(python3 -c "$BUILT_PY" "$WORK/warmremote.json")
+else
+  RWALL="-"; RBUILT="docker-registry not installed"
+fi
 MAXCC=$(cat "$WORK/maxcc1")
 # Timeline of the parallel build: which components were building at the same time.
 python3 - "$WORK/parallel.json" <<'PY'
@@ -110,6 +140,9 @@ open(p, "w").write(s)
 PY
   set -- $(PROJECT=$WORK/plain/projects/demo-agent.toml run unhardened --jobs "$JOBS"); UWALL=$1; UCPU=$2
 fi
+printf '\n%-26s %-16s %-16s %s\n' "full build of the demo" "cold" "warm local" "warm remote only"
+printf '%-26s %-16s %-16s %s\n' "wall (s)" "$PWALL" "$LWALL" "$RWALL"
+printf '%-26s %-16s %-16s %s\n' "components+wheels built" "$CBUILT" "$LBUILT" "$RBUILT"
 CORES=$(nproc)
 RATIO=$(echo "scale=3; $PWALL / ($PCPU / $CORES)" | bc)
 printf '\n%-34s %s\n' "metric" "value"
