@@ -141,7 +141,8 @@ PY
   set -- $(PROJECT=$WORK/plain/projects/demo-agent.toml run unhardened --jobs "$JOBS"); UWALL=$1; UCPU=$2
 fi
 printf '\n%-26s %-16s %-16s %s\n' "full build of the demo" "cold" "warm local" "warm remote only"
-printf '%-26s %-16s %-16s %s\n' "wall (s)" "$PWALL" "$LWALL" "$RWALL"
+f1() { case $1 in -) echo "-" ;; *) printf '%.1f' "$1" ;; esac; }
+printf '%-26s %-16s %-16s %s\n' "wall (s)" "$(f1 "$PWALL")" "$(f1 "$LWALL")" "$(f1 "$RWALL")"
 printf '%-26s %-16s %-16s %s\n' "components+wheels built" "$CBUILT" "$LBUILT" "$RBUILT"
 CORES=$(nproc)
 RATIO=$(echo "scale=3; $PWALL / ($PCPU / $CORES)" | bc)
