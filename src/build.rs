@@ -10,6 +10,9 @@
 //! price of rewriting every artifact on restore; DESTDIR staging was chosen for its
 //! simplicity and because every definition here supports DESTDIR.)
 //!
+//! A component not in the local artifact cache is looked up in the remote one
+//! ([`crate::cache::remote`]) before it is built; what is built is pushed there.
+//!
 //! All `make` processes share one GNU make jobserver with `--jobs` tokens; each
 //! running component holds one token for its top-level process, so the number of
 //! concurrent jobs across the whole graph never exceeds `--jobs`.
