@@ -354,17 +354,14 @@ fn build_cached(
     if dir.join(".complete").is_file() {
         return Ok(Got::Found);
     }
+    if let Some(r) = remote
+        && pull_unit(r, u, layout)?
+    {
+        return Ok(Got::Pulled);
+    }
     let tmp = tempfile::Builder::new()
         .prefix(".wheel-")
         .tempdir_in(&root)?;
-    if let Some(r) = remote
-        && pull_unit(r, u, tmp.path())?
-    {
-        fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
-        remove_any(&dir)?;
-        fs::rename(tmp.keep(), &dir)?;
-        return Ok(Got::Pulled);
-    }
     let file = cached_file(sources, &u.file)?;
     WheelSource {
         kind: match u.kind {
@@ -413,15 +410,7 @@ pub fn sync(layout: &Layout, units: &[WheelUnit], remote: &Remote, push: bool) -
         if push && u.cached(layout) && !remote.has(remote::Kind::Wheel, &u.key) {
             remote.push(remote::Kind::Wheel, &u.key, &u.name, unit_blobs(&dir)?);
         } else if !push && !u.cached(layout) {
-            fs::create_dir_all(layout.wheels())?;
-            let tmp = tempfile::Builder::new()
-                .prefix(".wheel-")
-                .tempdir_in(layout.wheels())?;
-            if pull_unit(remote, u, tmp.path())? {
-                fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
-                remove_any(&dir)?;
-                fs::rename(tmp.keep(), &dir)?;
-            }
+            pull_unit(remote, u, layout)?;
         }
     }
     Ok(())
@@ -451,9 +440,10 @@ fn unit_blobs(dir: &Path) -> Result<Vec<Blob>> {
     Ok(out)
 }
 
-/// Pull a unit's files from the remote cache into `dir`; false on a miss.
-/// A pulled file must be a plain name and there must be a wheel among them.
-fn pull_unit(remote: &Remote, u: &WheelUnit, dir: &Path) -> Result<bool> {
+/// Pull a unit's files from the remote cache into its directory of the wheel
+/// cache (whole or not at all); false on a miss. A pulled file must be a plain
+/// name and there must be a wheel among them.
+fn pull_unit(remote: &Remote, u: &WheelUnit, layout: &Layout) -> Result<bool> {
     let Some(blobs) = remote.pull(remote::Kind::Wheel, &u.key, &u.name) else {
         return Ok(false);
     };
@@ -465,9 +455,17 @@ fn pull_unit(remote: &Remote, u: &WheelUnit, dir: &Path) -> Result<bool> {
         );
         return Ok(false);
     }
+    fs::create_dir_all(layout.wheels())?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".wheel-")
+        .tempdir_in(layout.wheels())?;
     for b in blobs {
-        fs::write(dir.join(&b.title), &b.data)?;
+        fs::write(tmp.path().join(&b.title), &b.data)?;
     }
+    fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
+    let dir = u.dir(layout);
+    remove_any(&dir)?;
+    fs::rename(tmp.keep(), &dir)?;
     Ok(true)
 }
 

@@ -248,25 +248,13 @@ pub fn fetch(s: &Session, p: &Planned, opts: &FetchOptions) -> Result<HashMap<St
         .collect();
     if let Some(r) = &opts.remote {
         for (label, src) in &missing {
-            if let Some(b) = r
-                .pull(Kind::Source, &src.sha256, label)
-                .and_then(|b| b.into_iter().next())
-            {
-                cache.adopt(src, &b.data)?;
-            }
+            pull_source(r, &cache, label, src);
         }
     }
     let got = rt.block_on(fetch::fetch_all(&items, &cache, opts))?;
     if let Some(r) = opts.remote.as_ref().filter(|r| r.writable()) {
         for (label, src) in missing {
-            if !r.was_refused(&src.sha256) && !r.has(Kind::Source, &src.sha256) {
-                let blob = Blob {
-                    title: src.file_name.clone(),
-                    media_type: "application/octet-stream".into(),
-                    data: std::fs::read(cache.path(&src.sha256))?,
-                };
-                r.push(Kind::Source, &src.sha256, label, vec![blob]);
-            }
+            push_source(r, &cache, label, src)?;
         }
     }
     Ok(got
@@ -449,24 +437,46 @@ pub fn cache_sync(
         }
     }
     for (label, src) in &sources {
-        let here = cache.path(&src.sha256);
-        if push && here.is_file() && !remote.has(Kind::Source, &src.sha256) {
-            let blob = Blob {
-                title: src.file_name.clone(),
-                media_type: "application/octet-stream".into(),
-                data: std::fs::read(&here)?,
-            };
-            remote.push(Kind::Source, &src.sha256, label, vec![blob]);
-        } else if !push
-            && !here.is_file()
-            && let Some(b) = remote
-                .pull(Kind::Source, &src.sha256, label)
-                .and_then(|b| b.into_iter().next())
-        {
-            cache.adopt(src, &b.data)?;
+        match (push, cache.path(&src.sha256).is_file()) {
+            (true, true) => push_source(&remote, &cache, label, src)?,
+            (false, false) => pull_source(&remote, &cache, label, src),
+            _ => {}
         }
     }
     Ok(report::RemoteReport::of(&remote))
+}
+
+/// Pull a source archive from the remote cache into the source cache; one
+/// whose sha256 is not the definition's is refused with a warning (the
+/// source is then fetched as usual).
+fn pull_source(remote: &Remote, cache: &SourceCache, label: &str, src: &crate::plan::Source) {
+    if let Some(b) = remote
+        .pull(Kind::Source, &src.sha256, label)
+        .and_then(|b| b.into_iter().next())
+        && let Err(e) = cache.adopt(src, &b.data)
+    {
+        eprintln!("warning: remote cache: {label}: {e:#}; refused");
+    }
+}
+
+/// Push a source archive of the source cache unless the remote has it (or
+/// refused it in this run).
+fn push_source(
+    remote: &Remote,
+    cache: &SourceCache,
+    label: &str,
+    src: &crate::plan::Source,
+) -> Result<()> {
+    if remote.was_refused(&src.sha256) || remote.has(Kind::Source, &src.sha256) {
+        return Ok(());
+    }
+    let blob = Blob {
+        title: src.file_name.clone(),
+        media_type: "application/octet-stream".into(),
+        data: std::fs::read(cache.path(&src.sha256))?,
+    };
+    remote.push(Kind::Source, &src.sha256, label, vec![blob]);
+    Ok(())
 }
 
 /// How a build runs.
