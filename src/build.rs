@@ -340,12 +340,12 @@ impl Run<'_> {
         if let Some(a) = self.store.lookup(&c.name, &c.key) {
             return Some((a, Outcome::Restored));
         }
+        // The remote draws its own byte progress bar.
         let remote = self.remote.as_ref()?;
-        let pb = self.ui.bar(&c.name);
-        pb.set_message(format!("pulling from {}", remote.url()));
-        let blobs = remote.pull(Kind::Component, &c.key, &c.name);
-        pb.finish_and_clear();
-        let blob = blobs?.into_iter().next()?;
+        let blob = remote
+            .pull(Kind::Component, &c.key, &c.name)?
+            .into_iter()
+            .next()?;
         match self.store.adopt(&c.name, &c.key, &blob.data) {
             Ok(a) => Some((a, Outcome::Pulled)),
             Err(e) => {

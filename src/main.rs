@@ -66,12 +66,13 @@ impl Cli {
     }
 
     fn fetch_opts(&self, f: &FetchArgs, s: &Session) -> Result<FetchOptions> {
-        let remote = ops::remote(&s.project, f.cache_remote.as_deref(), f.read_only)?;
+        let progress = !self.json && std::io::stderr().is_terminal();
+        let remote = ops::remote(&s.project, f.cache_remote.as_deref(), f.read_only, progress)?;
         Ok(FetchOptions {
             offline: f.offline,
             mirrors: f.mirror.clone(),
             attempts: 3,
-            progress: !self.json && std::io::stderr().is_terminal(),
+            progress,
             debian_archives: None,
             remote,
         })

@@ -109,6 +109,9 @@ pub struct RemoteSpec {
     pub url: String,
     /// Pull only.
     pub read_only: bool,
+    /// Show a progress bar per transfer (on a terminal).
+    #[serde(skip)]
+    pub progress: bool,
 }
 
 impl RemoteSpec {
@@ -128,10 +131,12 @@ impl RemoteSpec {
             Some(url) => Some(RemoteSpec {
                 url,
                 read_only: cli_read_only || env_ro,
+                progress: false,
             }),
             None => project.map(|p| RemoteSpec {
                 url: p.url.clone(),
                 read_only: p.read_only || cli_read_only || env_ro,
+                progress: false,
             }),
         }
     }
@@ -496,8 +501,10 @@ impl Remote {
         }
         let mut blobs = Vec::new();
         for layer in &manifest.layers {
-            let mut data: Vec<u8> = Vec::with_capacity(layer.size.max(0) as usize);
-            match self.client.pull_blob(&r, layer, &mut data).await {
+            let mut data = Counted::new(layer.size, self.bar(kind, name, "pulling", layer.size));
+            let pulled = self.client.pull_blob(&r, layer, &mut data).await;
+            let data = data.finish();
+            match pulled {
                 Ok(()) => {}
                 Err(oci_client::errors::OciDistributionError::DigestError(e)) => {
                     let got = digest_of(&data);
@@ -583,10 +590,14 @@ impl Remote {
         for b in &blobs {
             let digest = digest_of(&b.data);
             if !self.client.blob_exists(&r, &digest).await? {
+                // oci-client takes the blob whole: the bar shows its size
+                // and fills when it is up.
+                let pb = self.bar(kind, name, "pushing", b.data.len() as i64);
                 self.client
                     .push_blob(&r, b.data.clone(), &digest)
                     .await
                     .with_context(|| format!("pushing {digest} ({name})"))?;
+                pb.finish_and_clear();
                 bytes += b.data.len() as u64;
             }
             layers.push(OciDescriptor {
@@ -637,6 +648,68 @@ impl Remote {
             .await
             .with_context(|| format!("pushing the manifest of {name}"))?;
         Ok(Some(bytes))
+    }
+}
+
+impl Remote {
+    /// A byte progress bar for one transfer (hidden unless `progress`).
+    fn bar(&self, kind: Kind, name: &str, verb: &str, size: i64) -> indicatif::ProgressBar {
+        if !self.spec.progress {
+            return indicatif::ProgressBar::hidden();
+        }
+        let pb = indicatif::ProgressBar::new(size.max(0) as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:>12} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb.set_prefix(name.to_string());
+        pb.set_message(format!("{verb} {} ({})", kind.as_str(), self.spec.url));
+        pb
+    }
+}
+
+/// A blob as it arrives, counted on a progress bar.
+struct Counted {
+    data: Vec<u8>,
+    pb: indicatif::ProgressBar,
+}
+
+impl Counted {
+    fn new(size: i64, pb: indicatif::ProgressBar) -> Counted {
+        Counted {
+            data: Vec::with_capacity(size.max(0) as usize),
+            pb,
+        }
+    }
+    fn finish(self) -> Vec<u8> {
+        self.pb.finish_and_clear();
+        self.data
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.data.extend_from_slice(buf);
+        self.pb.inc(buf.len() as u64);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 

@@ -193,14 +193,17 @@ pub fn remote(
     project: &Project,
     url: Option<&str>,
     read_only: bool,
+    progress: bool,
 ) -> Result<Option<std::sync::Arc<Remote>>> {
     let from_project = project.cache.remote.as_ref().map(|u| RemoteSpec {
         url: u.clone(),
         read_only: project.cache.read_only,
+        progress,
     });
-    let Some(spec) = RemoteSpec::choose(url, read_only, from_project.as_ref()) else {
+    let Some(mut spec) = RemoteSpec::choose(url, read_only, from_project.as_ref()) else {
         return Ok(None);
     };
+    spec.progress = progress;
     let r = Remote::open(&spec).with_context(|| {
         if url.is_none() && from_project.is_some() {
             format!("{}: [cache] remote", project.path.display())
