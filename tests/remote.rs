@@ -62,8 +62,8 @@ impl Machine {
     }
 }
 
-/// name -> outcome of a build report's components.
-fn outcomes(r: &Value) -> Vec<(String, String)> {
+/// (name, `field`) of every component of a report (a build's or a plan's).
+fn per_component(r: &Value, field: &str) -> Vec<(String, String)> {
     r["components"]
         .as_array()
         .unwrap()
@@ -71,10 +71,15 @@ fn outcomes(r: &Value) -> Vec<(String, String)> {
         .map(|c| {
             (
                 c["name"].as_str().unwrap().to_string(),
-                c["outcome"].as_str().unwrap().to_string(),
+                c[field].as_str().unwrap().to_string(),
             )
         })
         .collect()
+}
+
+/// name -> outcome of a build report's components.
+fn outcomes(r: &Value) -> Vec<(String, String)> {
+    per_component(r, "outcome")
 }
 
 fn with(r: &Value, outcome: &str) -> Vec<String> {
@@ -115,18 +120,7 @@ fn zdemo() -> (Zdemo, String) {
 fn keys(m: &Machine, project: &str, env: &[(&str, &str)]) -> Vec<(String, String)> {
     let out = run(&mut m.cmd(&["--json", "plan", project], env));
     assert_success(&out, "plan");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().into(),
-                c["key"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
+    per_component(&serde_json::from_slice(&out.stdout).unwrap(), "key")
 }
 
 fn key_of(keys: &[(String, String)], name: &str) -> String {

@@ -118,10 +118,15 @@ impl ArtifactStore {
             tmp.path().join("manifest.json"),
             serde_json::to_vec_pretty(&manifest)?,
         )?;
+        self.settle(name, key, tmp)
+    }
+
+    /// Rename a complete artifact directory into place (unless another build
+    /// stored the same key meanwhile: theirs is kept) and read it back.
+    fn settle(&self, name: &str, key: &str, tmp: tempfile::TempDir) -> Result<Artifact> {
         let dst = self.path(name, key);
         let tmp = tmp.keep();
         if dst.exists() {
-            // Another build stored the same key meanwhile; keep theirs.
             let _ = fs::remove_dir_all(&tmp);
         } else {
             fs::rename(&tmp, &dst)
@@ -179,16 +184,7 @@ impl ArtifactStore {
         {
             bail!("{name}: the pulled artifact lacks {f}, which its manifest lists");
         }
-        let dst = self.path(name, key);
-        let tmp = tmp.keep();
-        if dst.exists() {
-            let _ = fs::remove_dir_all(&tmp);
-        } else {
-            fs::rename(&tmp, &dst)
-                .with_context(|| format!("storing artifact {}", dst.display()))?;
-        }
-        self.lookup(name, key)
-            .with_context(|| format!("artifact {} unreadable after store", dst.display()))
+        self.settle(name, key, tmp)
     }
 
     /// Every stored artifact.

@@ -226,12 +226,7 @@ pub fn plan_report(s: &Session) -> Result<PlanReport> {
 pub fn fetch(s: &Session, p: &Planned, opts: &FetchOptions) -> Result<HashMap<String, PathBuf>> {
     let rt = tokio::runtime::Runtime::new()?;
     let cache = SourceCache::new(&s.layout.sources());
-    let mut items: Vec<(String, crate::plan::Source)> = p
-        .plan
-        .components
-        .iter()
-        .map(|c| (c.name.clone(), c.source.clone()))
-        .collect();
+    let mut items = component_sources(&p.plan);
     if let Some(lock) = &p.build_lock {
         let files = app::wheels::files(&p.units, lock);
         let missing = files.iter().any(|f| !cache.path(&f.sha256).is_file());
@@ -422,12 +417,7 @@ pub fn cache_sync(
     }
     app::wheels::sync(&s.layout, &p.units, &remote, push)?;
     let cache = SourceCache::new(&s.layout.sources());
-    let mut sources: Vec<(String, crate::plan::Source)> = p
-        .plan
-        .components
-        .iter()
-        .map(|c| (c.name.clone(), c.source.clone()))
-        .collect();
+    let mut sources = component_sources(&p.plan);
     if let Some(lock) = &p.build_lock {
         for f in app::wheels::files(&p.units, lock) {
             let src = crate::plan::Source {
@@ -447,6 +437,14 @@ pub fn cache_sync(
         }
     }
     Ok(report::RemoteReport::of(&remote))
+}
+
+/// Every component's source, labelled with the component's name.
+fn component_sources(plan: &Plan) -> Vec<(String, crate::plan::Source)> {
+    plan.components
+        .iter()
+        .map(|c| (c.name.clone(), c.source.clone()))
+        .collect()
 }
 
 /// Pull a source archive from the remote cache into the source cache; one
