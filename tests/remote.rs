@@ -109,11 +109,13 @@ fn events(r: &Value, action: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The zdemo fixture with the project `zr` (a tarball only).
-fn zdemo() -> (Zdemo, String) {
+/// The zdemo fixture with the project `zr` (a tarball only) and a registry
+/// storing in its directory; `None` (after a skip) without docker-registry.
+fn zdemo() -> Option<(Zdemo, String, Registry)> {
     let z = Zdemo::new("", "");
     let p = z.write_project("zr", "\n[package]\nformats = [\"tar.zst\"]\n");
-    (z, p.display().to_string())
+    let reg = Registry::start(&z.dir.path().join("registry"))?;
+    Some((z, p.display().to_string(), reg))
 }
 
 /// Every component's key, from `plan --json`.
@@ -129,8 +131,7 @@ fn key_of(keys: &[(String, String)], name: &str) -> String {
 
 #[test]
 fn a_flipped_byte_in_the_registry_is_refused_named_rebuilt_and_never_pushed_back() {
-    let (z, p) = zdemo();
-    let Some(reg) = Registry::start(&z.dir.path().join("registry")) else {
+    let Some((z, p, reg)) = zdemo() else {
         return;
     };
     let url = reg.url("team/cache");
@@ -180,8 +181,7 @@ fn a_flipped_byte_in_the_registry_is_refused_named_rebuilt_and_never_pushed_back
 
 #[test]
 fn with_signing_on_an_unsigned_manifest_is_refused_and_a_signed_one_pulled() {
-    let (z, p) = zdemo();
-    let Some(reg) = Registry::start(&z.dir.path().join("registry")) else {
+    let Some((z, p, reg)) = zdemo() else {
         return;
     };
     let keys_dir = z.dir.path().join("keys");
@@ -241,12 +241,11 @@ fn with_signing_on_an_unsigned_manifest_is_refused_and_a_signed_one_pulled() {
 
 #[test]
 fn a_registry_stopped_mid_build_leaves_the_build_local_and_the_cache_correct() {
-    let (z, p) = zdemo();
-    // zdemo takes a few seconds, so that the registry is gone before its push.
-    z.write_zdemo(MIT, "sleep 3");
-    let Some(mut reg) = Registry::start(&z.dir.path().join("registry")) else {
+    let Some((z, p, mut reg)) = zdemo() else {
         return;
     };
+    // zdemo takes a few seconds, so that the registry is gone before its push.
+    z.write_zdemo(MIT, "sleep 3");
     let url = reg.url("team/cache");
     let a = Machine::new(z.dir.path(), "a");
     let mut child = a
@@ -298,8 +297,7 @@ fn a_registry_stopped_mid_build_leaves_the_build_local_and_the_cache_correct() {
 
 #[test]
 fn component_jobs_fill_the_registry_so_a_full_build_only_packages() {
-    let (z, p) = zdemo();
-    let Some(reg) = Registry::start(&z.dir.path().join("registry")) else {
+    let Some((z, p, reg)) = zdemo() else {
         return;
     };
     let url = reg.url("ci/cache");

@@ -19,7 +19,7 @@ pub mod lock;
 pub mod wheels;
 pub mod windows;
 
-use crate::cache::remote::{Blob, Kind, Remote};
+use crate::cache::remote::Remote;
 use crate::fingerprint::{Fingerprint, Places};
 use crate::load::Project;
 use crate::paths::Layout;
@@ -508,18 +508,8 @@ pub fn app_wheel(
     }
     let label = format!("app-{}", app.name);
     if let Some(r) = remote
-        && let Some(b) = r.pull(Kind::Wheel, &key, &label).and_then(|b| {
-            b.into_iter()
-                .find(|b| b.title.ends_with(".whl") && !b.title.contains('/'))
-        })
+        && wheels::pull_dir(r, &key, &label, &dir)?
     {
-        let tmp = base.join(".wheel-tmp");
-        remove_any(&tmp)?;
-        fs::create_dir_all(&tmp)?;
-        fs::write(tmp.join(&b.title), &b.data)?;
-        remove_any(&dir)?;
-        fs::create_dir_all(layout.wheels())?;
-        fs::rename(&tmp, &dir)?;
         return find_wheel(&dir)?.context("the pulled application wheel vanished");
     }
     let src = base.join("src");
@@ -539,16 +529,7 @@ pub fn app_wheel(
     remove_any(&src)?;
     let wheel = find_wheel(&dir)?.context("the application's build produced no wheel")?;
     if let Some(r) = remote.filter(|r| r.writable()) {
-        let blob = Blob {
-            title: wheel
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            media_type: "application/vnd.ferrobus.wheel.v1+zip".into(),
-            data: fs::read(&wheel)?,
-        };
-        r.push(Kind::Wheel, &key, &label, vec![blob]);
+        wheels::push_dir(r, &key, &label, &dir)?;
     }
     Ok(wheel)
 }

@@ -355,7 +355,7 @@ fn build_cached(
         return Ok(Got::Found);
     }
     if let Some(r) = remote
-        && pull_unit(r, u, layout)?
+        && pull_dir(r, &u.key, &u.label(), &dir)?
     {
         return Ok(Got::Pulled);
     }
@@ -389,12 +389,7 @@ fn build_cached(
         }
     }
     if let Some(r) = remote.filter(|r| r.writable()) {
-        r.push(
-            remote::Kind::Wheel,
-            &u.key,
-            &u.name,
-            unit_blobs(tmp.path())?,
-        );
+        push_dir(r, &u.key, &u.name, tmp.path())?;
     }
     fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
     remove_any(&dir)?; // an incomplete leftover
@@ -408,18 +403,18 @@ pub fn sync(layout: &Layout, units: &[WheelUnit], remote: &Remote, push: bool) -
     for u in units {
         let dir = u.dir(layout);
         if push && u.cached(layout) && !remote.has(remote::Kind::Wheel, &u.key) {
-            remote.push(remote::Kind::Wheel, &u.key, &u.name, unit_blobs(&dir)?);
+            push_dir(remote, &u.key, &u.name, &dir)?;
         } else if !push && !u.cached(layout) {
-            pull_unit(remote, u, layout)?;
+            pull_dir(remote, &u.key, &u.label(), &dir)?;
         }
     }
     Ok(())
 }
 
-/// The files of a unit's cache directory (its wheel and the record of its
-/// source), as blobs for the remote cache.
-fn unit_blobs(dir: &Path) -> Result<Vec<Blob>> {
-    let mut out = Vec::new();
+/// Push the files of a wheel cache directory (a wheel, and the record of its
+/// source for a unit's) to the remote cache as `key`.
+pub(crate) fn push_dir(remote: &Remote, key: &str, label: &str, dir: &Path) -> Result<()> {
+    let mut blobs = Vec::new();
     let mut names: Vec<_> = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|n| n != ".complete")
@@ -431,41 +426,44 @@ fn unit_blobs(dir: &Path) -> Result<Vec<Blob>> {
         } else {
             "application/json"
         };
-        out.push(Blob {
+        blobs.push(Blob {
             data: fs::read(dir.join(&n))?,
             title: n,
             media_type: media_type.into(),
         });
     }
-    Ok(out)
+    remote.push(remote::Kind::Wheel, key, label, blobs);
+    Ok(())
 }
 
-/// Pull a unit's files from the remote cache into its directory of the wheel
-/// cache (whole or not at all); false on a miss. A pulled file must be a plain
-/// name and there must be a wheel among them.
-fn pull_unit(remote: &Remote, u: &WheelUnit, layout: &Layout) -> Result<bool> {
-    let Some(blobs) = remote.pull(remote::Kind::Wheel, &u.key, &u.name) else {
+/// Pull the wheel files of `key` from the remote cache into the wheel cache
+/// directory `dir` (whole or not at all: through a temporary directory beside
+/// it, `.complete` written last); false on a miss. A pulled file must be a
+/// plain name and there must be a wheel among them.
+pub(crate) fn pull_dir(remote: &Remote, key: &str, label: &str, dir: &Path) -> Result<bool> {
+    let Some(blobs) = remote.pull(remote::Kind::Wheel, key, label) else {
         return Ok(false);
     };
     let plain = |t: &str| !t.is_empty() && !t.contains('/') && !t.starts_with('.');
     if !blobs.iter().all(|b| plain(&b.title)) || !blobs.iter().any(|b| b.title.ends_with(".whl")) {
         eprintln!(
-            "warning: remote cache: wheel {}: the pulled files are not a wheel's; building it",
-            u.label()
+            "warning: remote cache: wheel {label}: the pulled files are not a wheel's; building it"
         );
         return Ok(false);
     }
-    fs::create_dir_all(layout.wheels())?;
+    let root = dir
+        .parent()
+        .context("a wheel cache directory has a parent")?;
+    fs::create_dir_all(root)?;
     let tmp = tempfile::Builder::new()
         .prefix(".wheel-")
-        .tempdir_in(layout.wheels())?;
+        .tempdir_in(root)?;
     for b in blobs {
         fs::write(tmp.path().join(&b.title), &b.data)?;
     }
-    fs::write(tmp.path().join(".complete"), u.key.as_bytes())?;
-    let dir = u.dir(layout);
-    remove_any(&dir)?;
-    fs::rename(tmp.keep(), &dir)?;
+    fs::write(tmp.path().join(".complete"), key.as_bytes())?;
+    remove_any(dir)?;
+    fs::rename(tmp.keep(), dir)?;
     Ok(true)
 }
 

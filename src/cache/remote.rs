@@ -538,7 +538,6 @@ impl Remote {
                 data,
             });
         }
-        let _ = name;
         Ok(Some(blobs))
     }
 

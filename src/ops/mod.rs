@@ -198,7 +198,7 @@ pub fn remote(
     let from_project = project.cache.remote.as_ref().map(|u| RemoteSpec {
         url: u.clone(),
         read_only: project.cache.read_only,
-        progress,
+        ..Default::default()
     });
     let Some(mut spec) = RemoteSpec::choose(url, read_only, from_project.as_ref()) else {
         return Ok(None);
