@@ -101,6 +101,10 @@ pub enum Cmd {
         #[command(flatten)]
         sign: SignArgs,
     },
+    /// Add the project's deb and rpm (or the packages named) to a signed apt
+    /// and yum repository directory, keeping earlier versions; the indexes
+    /// are replaced atomically.
+    Publish(PublishArgs),
     /// Check artifacts: their checksum in SHA256SUMS (and its signature), their
     /// own signature (deb, rpm), and that the SBOM matches the payload.
     Verify {
@@ -208,6 +212,23 @@ pub struct BuildArgs {
     pub sign: SignArgs,
 }
 
+/// `ferrobus publish`: its arguments.
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub p: ProjectArgs,
+    /// Packages to add (default: the project's deb and rpm in dist/).
+    pub packages: Vec<PathBuf>,
+    /// The repository directory (default: the project's `[publish] repo`).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// A signing key, an ASCII-armoured OpenPGP secret key; repeat it to sign
+    /// with the old and the new key during a rotation (default:
+    /// FERROBUS_SIGNING_KEY; passphrase from FERROBUS_SIGNING_PASSPHRASE).
+    #[arg(long = "key", value_name = "KEY.asc")]
+    pub keys: Vec<PathBuf>,
+}
+
 /// `ferrobus check`: its arguments.
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -240,6 +261,32 @@ pub struct CheckArgs {
     /// hardening-check fails it.
     #[arg(long, value_delimiter = ',', value_parser = parse_protection)]
     pub hardening: Option<Vec<ferrobus::hardening::Protection>>,
+}
+
+impl CheckArgs {
+    /// The health check's policy for the tree `dir` (absolute).
+    pub fn policy(&self, dir: &std::path::Path) -> anyhow::Result<ferrobus::check::Policy> {
+        use ferrobus::check;
+        let v = |what: &str, s: &Option<String>| {
+            check::Version::parse_setting(&format!("--{what}"), s.as_deref())
+        };
+        Ok(check::Policy {
+            install_prefix: self
+                .install_prefix
+                .clone()
+                .unwrap_or_else(|| dir.to_path_buf()),
+            build_prefix: self.build_prefix.clone(),
+            build_paths: vec![],
+            glibc_floor: v("glibc-floor", &self.glibc_floor)?,
+            glibcxx_floor: v("glibcxx-floor", &self.glibcxx_floor)?,
+            gcc_floor: v("gcc-floor", &self.gcc_floor)?,
+            extra_libs: self.allow_lib.clone(),
+            hardening: self.hardening.as_ref().map(|list| check::HardeningPolicy {
+                required: list.clone(),
+                ..Default::default()
+            }),
+        })
+    }
 }
 
 /// One `--hardening` property.

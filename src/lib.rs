@@ -20,6 +20,7 @@ pub mod package;
 pub mod paths;
 pub mod plan;
 pub mod provenance;
+pub mod publish;
 pub mod pypkg;
 pub mod relocate;
 pub mod stage;

@@ -219,6 +219,9 @@ pub struct Project {
     /// The shared cache (`[cache]`).
     #[serde(default)]
     pub cache: CacheConfig,
+    /// The package repository `ferrobus publish` adds to (`[publish]`).
+    #[serde(default)]
+    pub publish: PublishConfig,
     /// The Windows bundle (`[windows]`, built with `--target windows-x86_64`).
     pub windows: Option<WindowsConfig>,
     /// The targets this project builds for (default: `linux-x86_64`, and
@@ -242,6 +245,26 @@ pub struct StageConfig {
     /// Globs of paths `prune` would remove but that stay.
     #[serde(default)]
     pub keep: Vec<String>,
+}
+
+/// `[publish]`: the apt and yum repository `ferrobus publish` adds this
+/// project's packages to. No keys here: they are named on the command line
+/// or by `FERROBUS_SIGNING_KEY`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    /// The repository directory, relative to the project file (default:
+    /// `--repo`, which then must be given).
+    pub repo: Option<PathBuf>,
+    /// The apt suite clients name (default `stable`).
+    pub suite: Option<String>,
+    /// The apt component (default `main`).
+    pub component: Option<String>,
+    /// `Origin` of the apt repository (default: the project's name).
+    pub origin: Option<String>,
+    /// `Label` of the apt repository and the name of the exported keys
+    /// (default: the project's name).
+    pub label: Option<String>,
 }
 
 /// `[cache]`: the remote cache this project's builds use unless the command
@@ -438,6 +461,93 @@ pub struct AppConfig {
     /// links, what its build may read from the host.
     #[serde(default)]
     pub distribution: BTreeMap<String, DistributionConfig>,
+    /// The self-test a release must pass before it goes live (the `.sh`
+    /// before `current` is switched, the deb's postinst and the rpm's `%post`
+    /// before services are started or restarted): a command line split like
+    /// sh words (shlex), whose program is relative to the release under test
+    /// (no leading `/`, no `..`); its arguments may hold `{install_dir}` (the
+    /// release under test) and `{config_root}` (what `[[config]] dest` paths
+    /// are relative to: empty for deb and rpm, the prefix for the `.sh`).
+    /// Checked by [`selftest_words`]. The Windows formats ignore it.
+    #[serde(default)]
+    pub selftest: Option<String>,
+}
+
+/// The placeholders an `[app] selftest` argument may hold.
+pub const SELFTEST_PLACEHOLDERS: &[&str] = &["install_dir", "config_root"];
+
+/// One piece of an `[app] selftest` word: literal text or a placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelftestPart {
+    /// Literal text.
+    Text(String),
+    /// `{install_dir}` or `{config_root}` (one of [`SELFTEST_PLACEHOLDERS`]).
+    Placeholder(String),
+}
+
+/// An `[app] selftest` command line split into words, each into its parts,
+/// and checked: not empty, quotes balanced, the program (first word) relative
+/// to the release under test without `..` or placeholders, every `{...}` a
+/// known placeholder. The error says what is wrong (the caller adds where).
+pub fn selftest_words(cmd: &str) -> Result<Vec<Vec<SelftestPart>>> {
+    let words = shlex::split(cmd)
+        .ok_or_else(|| anyhow::anyhow!("unbalanced quotes or a trailing backslash"))?;
+    let Some(program) = words.first() else {
+        bail!("the command is empty");
+    };
+    if words.iter().any(|w| w.contains('\0')) {
+        bail!("a NUL byte in the command");
+    }
+    if program.starts_with('/') || program.starts_with('~') {
+        bail!(
+            "the program \"{program}\" must be relative to the release under test \
+             (e.g. \"bin/<name>\"), not an absolute path"
+        );
+    }
+    if program.split('/').any(|c| c == "..") {
+        bail!("the program \"{program}\" must stay inside the release under test (no ..)");
+    }
+    if program.contains(['{', '}']) {
+        bail!(
+            "the program \"{program}\" is always relative to the release under test; \
+             placeholders go in its arguments"
+        );
+    }
+    words
+        .iter()
+        .map(|w| {
+            let mut parts = Vec::new();
+            let mut rest = w.as_str();
+            while let Some(open) = rest.find(['{', '}']) {
+                if rest[open..].starts_with('}') {
+                    bail!("\"{w}\": a '}}' without its '{{'");
+                }
+                let Some(len) = rest[open..].find('}') else {
+                    bail!("\"{w}\": a '{{' without its '}}'");
+                };
+                let name = &rest[open + 1..open + len];
+                if !SELFTEST_PLACEHOLDERS.contains(&name) {
+                    bail!(
+                        "unknown placeholder {{{name}}} (known: {})",
+                        SELFTEST_PLACEHOLDERS
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                if open > 0 {
+                    parts.push(SelftestPart::Text(rest[..open].to_string()));
+                }
+                parts.push(SelftestPart::Placeholder(name.to_string()));
+                rest = &rest[open + len + 1..];
+            }
+            if !rest.is_empty() || parts.is_empty() {
+                parts.push(SelftestPart::Text(rest.to_string()));
+            }
+            Ok(parts)
+        })
+        .collect()
 }
 
 /// One distribution's build (`[app.distribution.<name>]`).
@@ -732,6 +842,14 @@ pub fn load_project(path: &Path) -> Result<Project> {
                 allow: d.allow_host.clone(),
             }
             .check(&spans.at(&["app", "distribution", name, "allow_host"]))?;
+        }
+        if let Some(cmd) = &app.selftest
+            && let Err(e) = selftest_words(cmd)
+        {
+            bail!(
+                "{}: [app] selftest = {cmd:?}: {e}",
+                spans.at(&["app", "selftest"])
+            );
         }
     }
     for (i, d) in p.provenance.deny_licenses.iter().enumerate() {
@@ -1211,6 +1329,24 @@ fn check_targets(p: &mut Project, at: &Spans) -> Result<()> {
             "{}: [cache] remote = \"{r}\": expected oci://HOST[:PORT]/REPOSITORY",
             at.at(&["cache", "remote"])
         );
+    }
+    let names = [
+        ("suite", &p.publish.suite),
+        ("component", &p.publish.component),
+        ("label", &p.publish.label),
+    ];
+    for (key, value) in names {
+        if let Some(v) = value
+            && (v.is_empty()
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+        {
+            bail!(
+                "{}: [publish] {key} = \"{v}\": expected letters, digits, '.', '_' or '-' (it names a directory and a file)",
+                at.at(&["publish", key])
+            );
+        }
     }
     if p.targets.is_empty() {
         p.targets.push(TargetName::LinuxX86_64);

@@ -4,7 +4,9 @@
 
 use anyhow::Result;
 use clap::Parser;
-use cli::{BuildArgs, CacheCmd, CheckArgs, Cli, Cmd, FetchArgs, ProjectArgs, SignArgs};
+use cli::{
+    BuildArgs, CacheCmd, CheckArgs, Cli, Cmd, FetchArgs, ProjectArgs, PublishArgs, SignArgs,
+};
 use ferrobus::fetch::FetchOptions;
 use ferrobus::ops::{self, Session};
 use ferrobus::package::sign::SigningKey;
@@ -153,6 +155,7 @@ fn run(cli: Cli) -> Result<()> {
                 written.iter().map(line).collect()
             })
         }
+        Cmd::Publish(a) => publish(&cli, a),
         Cmd::Verify { artifacts, key } => {
             let reports = ops::verify(artifacts, key.as_deref())?;
             cli.print(&reports, || reports.iter().map(|r| r.render()).collect())?;
@@ -231,25 +234,27 @@ fn build(cli: &Cli, a: &BuildArgs) -> Result<()> {
     }
 }
 
+/// `ferrobus publish`: the keys default to the build's signing key.
+fn publish(cli: &Cli, a: &PublishArgs) -> Result<()> {
+    let env = std::env::var_os("FERROBUS_SIGNING_KEY").map(PathBuf::from);
+    let keys = match a.keys.is_empty() {
+        true => env.into_iter().collect(),
+        false => a.keys.clone(),
+    };
+    let r = ops::publish(
+        &cli.session(&a.p, None)?,
+        a.repo.as_deref(),
+        &keys,
+        &a.packages,
+    )?;
+    r.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+    cli.print(&r, || r.render())
+}
+
 /// `ferrobus check`: exit status 1 when a problem is found.
 fn check_tree(cli: &Cli, a: &CheckArgs) -> Result<()> {
     let dir = ferrobus::util::absolute(&a.dir)?;
-    let v = |what: &str, s: &Option<String>| {
-        check::Version::parse_setting(&format!("--{what}"), s.as_deref())
-    };
-    let policy = check::Policy {
-        install_prefix: a.install_prefix.clone().unwrap_or_else(|| dir.clone()),
-        build_prefix: a.build_prefix.clone(),
-        build_paths: vec![],
-        glibc_floor: v("glibc-floor", &a.glibc_floor)?,
-        glibcxx_floor: v("glibcxx-floor", &a.glibcxx_floor)?,
-        gcc_floor: v("gcc-floor", &a.gcc_floor)?,
-        extra_libs: a.allow_lib.clone(),
-        hardening: a.hardening.as_ref().map(|list| check::HardeningPolicy {
-            required: list.clone(),
-            ..Default::default()
-        }),
-    };
+    let policy = a.policy(&dir)?;
     let format = match a.windows {
         true => ferrobus::target::BinaryFormat::Pe,
         false => ferrobus::target::BinaryFormat::Elf,

@@ -35,6 +35,22 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// Feed the file at `path` to `f` in 1 MiB chunks; returns its size. For
+/// digests of large files computed in one read.
+pub fn read_chunks(path: &Path, mut f: impl FnMut(&[u8])) -> Result<u64> {
+    let mut file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            return Ok(size);
+        }
+        f(&buf[..n]);
+        size += n as u64;
+    }
+}
+
 /// Write `data` to `path` atomically: a temporary file beside it, then rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -221,4 +237,24 @@ pub fn spdx_error(expression: &str) -> Option<String> {
             .find(|id| id == "NOASSERTION" || id == "NONE")
             .map(|id| format!("{id} asserts no license")),
     }
+}
+
+/// An RFC 2822 date in UTC (`Tue, 01 Dec 2026 09:00:00 UTC`), as apt's
+/// `Release` files carry it.
+pub fn rfc2822_utc(secs: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        [t.weekday().number_days_from_monday() as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][u8::from(t.month()) as usize - 1];
+    format!(
+        "{day}, {:02} {month} {} {:02}:{:02}:{:02} UTC",
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }

@@ -3,7 +3,7 @@
 //! stage, install the app, prune, provenance, relocate, check, seal, package.
 
 use super::report::{AppReport, BuildReport};
-use super::{BuildOptions, Planned, Session, plan, publish};
+use super::{BuildOptions, Planned, Session, plan, write_installers};
 use crate::app;
 use crate::check;
 use crate::provenance;
@@ -34,7 +34,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         (None, None)
     };
     drop(prefix_lock);
-    let out = publish(s, &p, &staged.root, opts.signing.clone())?;
+    let out = write_installers(s, &p, &staged.root, opts.signing.clone())?;
     Ok(BuildReport {
         project: p.plan.project.clone(),
         target: s.target.name,

@@ -509,7 +509,7 @@ pub fn package(s: &Session, signing: Option<SigningKey>) -> Result<Vec<PathBuf>>
         );
     }
     let root = s.layout.project_build(&p.plan.project).join("stage");
-    let out = publish(s, &p, &root, signing)?;
+    let out = write_installers(s, &p, &root, signing)?;
     Ok(out
         .packages
         .into_iter()
@@ -524,7 +524,7 @@ pub fn package(s: &Session, signing: Option<SigningKey>) -> Result<Vec<PathBuf>>
 /// through the one publisher: the version manifest, SBOM and lint
 /// configurations beside them, all in dist's one SHA256SUMS (signed when a key
 /// is given).
-fn publish(
+fn write_installers(
     s: &Session,
     p: &Planned,
     stage_root: &Path,
@@ -609,4 +609,65 @@ pub fn cache_clean(layout: &Layout, what: Clean) -> Result<u64> {
         }
     }
     Ok(before.saturating_sub(report::dir_size(&layout.cache)))
+}
+
+/// Add packages to the project's apt and yum repository (`[publish]`, or
+/// `repo`), signed with `keys` (ASCII-armoured OpenPGP secret keys, each
+/// unlocked with `FERROBUS_SIGNING_PASSPHRASE` when set). `packages` default
+/// to the deb and rpm of the project's version in dist/.
+pub fn publish(
+    s: &Session,
+    repo: Option<&Path>,
+    keys: &[PathBuf],
+    packages: &[PathBuf],
+) -> Result<crate::publish::Report> {
+    use crate::publish::{self, apt::Suite, openpgp::RepoKey};
+    let p = &s.project;
+    let base = p.path.parent().unwrap_or(Path::new("."));
+    let repo = match (repo, &p.publish.repo) {
+        (Some(r), _) => r.to_path_buf(),
+        (None, Some(r)) => base.join(r),
+        (None, None) => bail!(
+            "{}: no repository to publish to: give --repo DIR or set [publish] repo",
+            p.path.display()
+        ),
+    };
+    let pass = std::env::var("FERROBUS_SIGNING_PASSPHRASE").ok();
+    let keys = keys
+        .iter()
+        .map(|k| RepoKey::load(k, pass.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let packages = if packages.is_empty() {
+        let meta = package::Meta::from_project(p)?;
+        let found: Vec<PathBuf> = ["deb", "rpm"]
+            .iter()
+            .filter(|f| p.package.formats.iter().any(|x| x.as_str() == **f))
+            .map(|f| Ok(s.dist.join(package::packager(f)?.file_name(&meta))))
+            .collect::<Result<_>>()?;
+        if found.is_empty() {
+            bail!(
+                "{}: [package] formats has neither deb nor rpm: nothing to publish",
+                p.path.display()
+            );
+        }
+        found
+    } else {
+        packages.to_vec()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let name = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+    let settings = publish::Settings {
+        repo,
+        suite: Suite {
+            suite: name(&p.publish.suite, "stable"),
+            component: name(&p.publish.component, "main"),
+            origin: name(&p.publish.origin, &p.name),
+            label: name(&p.publish.label, &p.name),
+        },
+        keys,
+        now,
+    };
+    publish::publish(&packages, &settings)
 }

@@ -99,7 +99,7 @@ impl Packager for Deb {
         if !conffiles.is_empty() {
             fs::write(ctl.join("conffiles"), conffiles)?;
         }
-        for (name, text) in scripts::deb_scripts(meta) {
+        for (name, text) in scripts::deb_scripts(meta)? {
             fs::write(ctl.join(name), text)?;
             fs::set_permissions(ctl.join(name), fs::Permissions::from_mode(0o755))?;
         }

@@ -73,6 +73,10 @@ pub struct Meta {
     pub services: Vec<ServiceConfig>,
     /// Configuration files with their default contents.
     pub config: Vec<ConfigData>,
+    /// `[app] selftest`: the command a release must pass before it goes live
+    /// (the `.sh`, the deb's postinst, the rpm's `%post`; see
+    /// `packaging/selftest.sh.in`). The Windows formats (zip, msi) ignore it.
+    pub selftest: Option<String>,
     /// The key that signs the deb, the rpm and SHA256SUMS, if one is configured
     /// (never from the project file: see [`sign`]).
     #[serde(skip)]
@@ -132,6 +136,7 @@ impl Meta {
             user: p.user.clone(),
             services: p.service.clone(),
             config,
+            selftest: p.app.as_ref().and_then(|a| a.selftest.clone()),
             signing: None,
             zip_top: p.name.clone(),
             msi: p

@@ -143,11 +143,14 @@ impl Packager for Rpm {
         for r in &meta.rpm_requires {
             b.requires(dependency(r)?);
         }
-        let [pre, post, preun, postun] = scripts::rpm_scripts(meta);
+        let ([pre, post, preun, postun], posttrans) = scripts::rpm_scripts(meta)?;
         b.pre_install_script(pre)
             .post_install_script(post)
             .pre_uninstall_script(preun)
             .post_uninstall_script(postun);
+        if let Some(posttrans) = posttrans {
+            b.post_trans_script(posttrans);
+        }
 
         let scratch = tempfile::tempdir()?;
         let extra = scripts::system_files(meta, "/usr/lib/systemd/system");

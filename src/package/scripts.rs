@@ -3,7 +3,8 @@
 //! units and configuration files.
 
 use super::Meta;
-use crate::load::ServiceConfig;
+use crate::load::{SelftestPart, ServiceConfig};
+use anyhow::{Context, Result, bail};
 
 const COMMON: &str = include_str!("../../packaging/common.sh.in");
 const UNIT: &str = include_str!("../../packaging/systemd/service.in");
@@ -23,6 +24,13 @@ const RPM: [&str; 4] = [
     include_str!("../../packaging/rpm/postun.in"),
 ];
 
+/// The rpm's `%posttrans`, written when the project has a self-test.
+const RPM_POSTTRANS: &str = include_str!("../../packaging/rpm/posttrans.in");
+
+/// The self-test's sh functions, shared by the `.sh` installer, the deb's
+/// postinst and the rpm's `%post`.
+const SELFTEST: &str = include_str!("../../packaging/selftest.sh.in");
+
 /// A file installed outside the install dir.
 #[derive(Debug, Clone)]
 pub struct SystemFile {
@@ -34,18 +42,84 @@ pub struct SystemFile {
     pub config: bool,
 }
 
-/// Replace every `@KEY@` of `vars` in `template`.
+/// Replace every `@KEY@` of `vars` in `template`, in one pass: a value is
+/// never searched for keys itself.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut s = template.to_string();
-    for (k, v) in vars {
-        s = s.replace(&format!("@{k}@"), v);
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let var = after.find('@').and_then(|end| {
+            vars.iter()
+                .find(|(k, _)| *k == &after[..end])
+                .map(|(_, v)| (end, *v))
+        });
+        match var {
+            Some((end, v)) => {
+                out.push_str(v);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('@');
+                rest = after;
+            }
+        }
     }
-    s
+    out.push_str(rest);
+    out
 }
 
 /// Quote for a single-quoted sh string.
 fn sh_quote_inner(s: &str) -> String {
     s.replace('\'', "'\\''")
+}
+
+/// `s` as one single-quoted sh word.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", sh_quote_inner(s))
+}
+
+/// The self-test's sh functions (`packaging/selftest.sh.in`) for `meta`:
+/// `selftest RELEASE CONFIG_ROOT` runs `[app] selftest` (none: returns 0) with
+/// its program resolved against `RELEASE`, `{install_dir}` being `RELEASE` and
+/// `{config_root}` `CONFIG_ROOT`; every word single-quoted, the placeholders
+/// spliced in as variables, so no part of the command is read by the shell.
+pub fn selftest_functions(meta: &Meta) -> Result<String> {
+    let (text, argv) = match &meta.selftest {
+        None => ("''".to_string(), ":".to_string()),
+        Some(cmd) => {
+            let words = crate::load::selftest_words(cmd)
+                .with_context(|| format!("[app] selftest = {cmd:?}"))?;
+            let mut argv = vec!["\"$@\"".to_string()];
+            for (i, word) in words.iter().enumerate() {
+                let mut w = if i == 0 {
+                    "\"$st_release\"/".to_string()
+                } else {
+                    String::new()
+                };
+                for part in word {
+                    match part {
+                        SelftestPart::Text(t) => w.push_str(&sh_quote(t)),
+                        SelftestPart::Placeholder(p) if p == "install_dir" => {
+                            w.push_str("\"$st_release\"")
+                        }
+                        SelftestPart::Placeholder(p) if p == "config_root" => {
+                            w.push_str("\"$st_config_root\"")
+                        }
+                        SelftestPart::Placeholder(p) => bail!("unknown placeholder {{{p}}}"),
+                    }
+                }
+                argv.push(w);
+            }
+            (sh_quote(cmd), argv.join(" "))
+        }
+    };
+    let user = meta.user.as_ref().map(|u| u.name.as_str()).unwrap_or("");
+    Ok(render(
+        SELFTEST,
+        &[("TEXT", &text), ("USER", &sh_quote(user)), ("ARGV", &argv)],
+    ))
 }
 
 fn common(meta: &Meta) -> String {
@@ -59,6 +133,7 @@ fn common(meta: &Meta) -> String {
         COMMON,
         &[
             ("NAME", &sh_quote_inner(&meta.name)),
+            ("INSTALL_DIR", &sh_quote_inner(&meta.install_dir)),
             ("VERSION", &meta.full_version()),
             ("USER", &user.map(|u| u.name.clone()).unwrap_or_default()),
             (
@@ -70,18 +145,33 @@ fn common(meta: &Meta) -> String {
     )
 }
 
-/// The deb's maintainer scripts: `(postinst|prerm|postrm, text)`.
-pub fn deb_scripts(meta: &Meta) -> Vec<(&'static str, String)> {
+/// The deb's maintainer scripts: `(postinst|prerm|postrm, text)`; the
+/// postinst runs the self-test before it starts or restarts anything.
+pub fn deb_scripts(meta: &Meta) -> Result<Vec<(&'static str, String)>> {
     let common = common(meta);
-    DEB.iter()
-        .map(|(name, t)| (*name, render(t, &[("COMMON", common.trim_end())])))
-        .collect()
+    let selftest = selftest_functions(meta)?;
+    let vars = [
+        ("COMMON", common.trim_end()),
+        ("SELFTEST", selftest.trim_end()),
+    ];
+    Ok(DEB
+        .iter()
+        .map(|(name, t)| (*name, render(t, &vars)))
+        .collect())
 }
 
-/// The rpm's scriptlets: `%pre`, `%post`, `%preun`, `%postun` bodies.
-pub fn rpm_scripts(meta: &Meta) -> [String; 4] {
+/// The rpm's scriptlets: `%pre`, `%post`, `%preun`, `%postun` bodies, and
+/// `%posttrans` when the project has a self-test (`%post` runs it; see
+/// `packaging/rpm/post.in` for how a failure keeps `%postun` from restarting).
+pub fn rpm_scripts(meta: &Meta) -> Result<([String; 4], Option<String>)> {
     let common = common(meta);
-    RPM.map(|t| render(t, &[("COMMON", common.trim_end())]))
+    let selftest = selftest_functions(meta)?;
+    let vars = [
+        ("COMMON", common.trim_end()),
+        ("SELFTEST", selftest.trim_end()),
+    ];
+    let posttrans = meta.selftest.as_ref().map(|_| render(RPM_POSTTRANS, &vars));
+    Ok((RPM.map(|t| render(t, &vars)), posttrans))
 }
 
 /// The command line of a service: a first word without `/` is relative to the

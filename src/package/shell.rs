@@ -73,10 +73,15 @@ fn header(meta: &Meta, config: &[String], sha256: &str, offset: u64) -> Result<S
         .replace("@@OFFSET@@", &offset)
         .replace("@@UNPACKER@@", meta.sh_compression.as_str());
     ensure!(
-        !h.contains("@@"),
+        !h.replacen("@@SELFTEST@@", "", 1).contains("@@"),
         "unreplaced placeholder in the sh template"
     );
-    Ok(h)
+    // Last: the self-test's command is the project's text.
+    Ok(h.replacen(
+        "@@SELFTEST@@",
+        super::scripts::selftest_functions(meta)?.trim_end(),
+        1,
+    ))
 }
 
 /// A writer that hashes what passes through it.

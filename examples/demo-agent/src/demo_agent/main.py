@@ -1,10 +1,12 @@
 """The agent: read a YAML config, serve /status and /metrics, stop on SIGTERM."""
 
 import argparse
+import importlib
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -117,12 +119,78 @@ def handler(metrics):
     return Handler
 
 
+# psutil's C extension on each platform.
+PSUTIL_EXTENSIONS = {"linux": "_psutil_linux", "win32": "_psutil_windows", "darwin": "_psutil_osx"}
+
+
+def selftest(config_path):
+    """Check what this installed release needs to serve, without serving or
+    writing anything (no log file): the config loads, the C extensions import
+    (libyaml for PyYAML, psutil's), one metrics sample is taken, and a socket
+    binds on the configured listen address (ephemeral port). Prints a report;
+    returns 0 when everything passed, else 1, naming what failed."""
+    failed = []
+
+    def check(what, fn):
+        try:
+            return fn()
+        except BaseException as e:  # SystemExit from load_config too
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            failed.append(f"{what}: {type(e).__name__}: {e}")
+            return None
+
+    cfg = check(f"config {config_path}", lambda: load_config(config_path))
+
+    def libyaml():
+        importlib.import_module("yaml._yaml")
+        if not (yaml.__with_libyaml__ and hasattr(yaml, "CSafeLoader")):
+            raise RuntimeError("PyYAML is not built with libyaml (no CSafeLoader)")
+        return True
+
+    with_libyaml = check("libyaml (yaml._yaml)", libyaml)
+    ext = PSUTIL_EXTENSIONS.get(sys.platform)
+    if ext:
+        check(f"psutil extension psutil.{ext}", lambda: importlib.import_module(f"psutil.{ext}"))
+    check("metrics sample", lambda: Metrics(1).collect())
+    listen = None
+    if cfg is not None:
+
+        def bind():
+            host = cfg["listen"]
+            family = socket.AF_INET6 if ":" in str(host) else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.bind((host, 0))
+            return f"{host}:ephemeral"
+
+        listen = check(f"bind {cfg['listen']}:0", bind)
+    else:
+        failed.append("listen: not tried (no config)")
+    if failed:
+        for f in failed:
+            print(f"selftest FAILED: {f}", flush=True)
+        return 1
+    print(
+        f"selftest ok: demo-agent {__version__}, libyaml {with_libyaml}, "
+        f"psutil {psutil.__version__}, listen {listen}",
+        flush=True,
+    )
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="demo-agent", description=__doc__)
     p.add_argument("--config", default="/etc/demo-agent/agent.yaml")
     p.add_argument("--port", type=int, help="override the config's port")
+    p.add_argument(
+        "--selftest",
+        action="store_true",
+        help="check this installation (config, C extensions, metrics, listen address) and exit",
+    )
     p.add_argument("--version", action="version", version=f"demo-agent {__version__}")
     args = p.parse_args(argv)
+    if args.selftest:
+        return selftest(args.config)
     cfg = load_config(args.config)
     if args.port is not None:
         cfg["port"] = args.port
