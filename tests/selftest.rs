@@ -409,15 +409,6 @@ fn build_and_keep(build: &Path, project: &Path, version: &str, keep: &Path, tag:
     fs::set_permissions(&sh, fs::Permissions::from_mode(0o644)).unwrap();
 }
 
-/// A port nothing listens on.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The agent's /status on `port` (the root shares the host's network), waiting
 /// up to 20 s for it to answer.
 fn status(port: u16) -> serde_json::Value {
@@ -521,7 +512,7 @@ fn demo_upgrades_go_live_only_past_the_agents_selftest_in_a_debian_root() {
     // edit of the installed config, which upgrades keep.
     root.ok("sed -i 's#^log_file:.*#log_file: /home/tester/agent.log#' \
          /home/tester/x/etc/demo-agent/agent.yaml");
-    let port = free_port();
+    let port = common::free_port();
     let pid = agents.start(
         "sh-agent",
         &format!(
@@ -601,7 +592,7 @@ fn demo_upgrades_go_live_only_past_the_agents_selftest_in_a_debian_root() {
     // systemd path.
     let out = root.ok(&format!("dpkg -i {v1_deb}"));
     assert!(out.contains("self-test passed"), "{out}");
-    let port = free_port();
+    let port = common::free_port();
     let pid = agents.start(
         "deb-agent",
         &format!(

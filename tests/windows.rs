@@ -460,14 +460,6 @@ impl Drop for Wine {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
@@ -480,7 +472,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 /// Start the installed agent through its `.cmd` launcher, wait for /status and
 /// return it; then stop the agent.
 fn agent_status(w: &Wine, dir: &Path) -> String {
-    let port = free_port();
+    let port = common::free_port();
     let cfg = dir.join("agent.yaml");
     fs::write(
         &cfg,

@@ -709,6 +709,15 @@ pub fn gpg_keys(dir: &Path, names: &[&str]) -> (PathBuf, Vec<(PathBuf, PathBuf)>
     (home, keys)
 }
 
+/// A port on 127.0.0.1 nothing listens on (now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The repository (where Cargo.toml is).
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
