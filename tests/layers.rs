@@ -25,6 +25,8 @@ const LAYERS: &[&[&str]] = &[
     &["check"],
     &["package"],
     &["verify"],
+    // After a build: the repository the packages are shipped from.
+    &["publish"],
     &["ops"],
 ];
 
