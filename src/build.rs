@@ -692,19 +692,15 @@ pub fn guard_env(
     env.insert(g::ENV_LOG.into(), guard_log.display().to_string());
     env.insert(g::ENV_CC_LOG.into(), cc_log.display().to_string());
     env.insert(g::ENV_PREFIX.into(), prefix.display().to_string());
-    if let Ok(me) = crate::toolchain::self_exe() {
-        // When this process is that ferrobus, the wrappers run it through
-        // /proc/<pid>/exe: the kernel keeps that file for as long as the build
-        // runs, even if `me` is replaced meanwhile (a reinstall, a cargo
-        // build). By its path, the wrappers fail to start for a moment, and a
-        // configure script takes each failed check for a missing function:
-        // seen here, a CPython without socket.shutdown, under the same key.
-        let pinned = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
-        let running = std::env::current_exe().ok();
-        let exe = match running.as_deref() == Some(me.as_path()) && pinned.exists() {
-            true => pinned,
-            false => me,
-        };
+    // When this process is ferrobus, the wrappers run it through
+    // /proc/<pid>/exe ([`crate::toolchain::running_ferrobus`]): by its path,
+    // they would fail to start while the file is being replaced, and a
+    // configure script takes each failed check for a missing function (seen
+    // here: a CPython without socket.shutdown, under an unchanged key).
+    let exe = crate::toolchain::running_ferrobus()
+        .map(Ok)
+        .unwrap_or_else(crate::toolchain::self_exe);
+    if let Ok(exe) = exe {
         env.insert(g::ENV_EXE.into(), exe.display().to_string());
     }
     if !allow.is_empty() {

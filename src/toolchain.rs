@@ -275,6 +275,10 @@ pub fn self_exe() -> Result<std::path::PathBuf> {
     if me.file_stem().is_some_and(|s| s == "ferrobus") {
         return Ok(me);
     }
+    // Its file was removed or replaced since it started.
+    if let Some(pinned) = running_ferrobus() {
+        return Ok(pinned);
+    }
     let dir = me.parent().unwrap_or(Path::new("."));
     [dir.join("ferrobus"), dir.join("../ferrobus")]
         .into_iter()
@@ -286,6 +290,17 @@ pub fn self_exe() -> Result<std::path::PathBuf> {
                 me.display()
             )
         })
+}
+
+/// This process's own executable when this process is ferrobus:
+/// `/proc/<pid>/exe`, which the kernel keeps for the process's whole life even
+/// if its file is replaced or removed meanwhile (a reinstall, a cargo build).
+pub fn running_ferrobus() -> Option<std::path::PathBuf> {
+    let me = std::env::current_exe().ok()?;
+    let name = me.file_name()?.to_string_lossy().to_string();
+    let pinned = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+    (name.strip_suffix(" (deleted)").unwrap_or(&name) == "ferrobus" && pinned.exists())
+        .then_some(pinned)
 }
 
 /// Absolute path of a program name found on PATH.

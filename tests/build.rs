@@ -259,3 +259,34 @@ fn offline_build_with_a_warm_cache_needs_no_server() {
     assert!(ok, "{err}");
     assert_eq!(f.srv.seen().len(), n);
 }
+
+/// The compiler wrappers run the build's own ferrobus through /proc/<pid>/exe:
+/// its file can be replaced or removed mid-build (a reinstall, a cargo build)
+/// without a compiler call failing, which a configure script would take for a
+/// missing function. Here the file is gone before the first compile.
+#[test]
+fn a_build_goes_on_when_its_ferrobus_file_is_removed() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("ferrobus");
+    fs::copy(bin(), &exe).unwrap();
+    let project = f.project();
+    let child = Command::new(&exe)
+        .arg("--cache-dir")
+        .arg(f.cache())
+        .arg("--build-dir")
+        .arg(f.build_dir())
+        .arg("--dist-dir")
+        .arg(f.build_dir().join("dist"))
+        .args(["build", &project])
+        .env_remove("FERROBUS_CACHE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // spawn returns once the program runs: its file can go now.
+    fs::remove_file(&exe).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out, "a build whose ferrobus file was removed");
+    assert!(f.run_zdemo().contains(" ok"));
+}
