@@ -1,7 +1,10 @@
 //! The command line's arguments (clap): the binary's half of `ferrobus`; what
 //! each command does is in the library (`ferrobus::ops`).
 
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+use ferrobus::package::authenticode::CodeSign;
+use ferrobus::package::sign::SigningKey;
 use ferrobus::target::TargetName;
 use std::path::PathBuf;
 
@@ -64,6 +67,32 @@ pub struct SignArgs {
     /// secret key (its passphrase, if any, from FERROBUS_SIGNING_PASSPHRASE).
     #[arg(long, env = "FERROBUS_SIGNING_KEY", value_name = "KEY.asc")]
     pub signing_key: Option<PathBuf>,
+    /// Authenticode-sign the Windows executables ferrobus writes and the MSI
+    /// with this key: a PKCS#12 file (its password from
+    /// FERROBUS_CODESIGN_PASSWORD), a PEM file holding the key and its
+    /// certificates, or (in the variable) that PEM text.
+    #[arg(long, env = "FERROBUS_CODESIGN", value_name = "KEY.p12|KEY.pem")]
+    pub codesign: Option<String>,
+}
+
+impl SignArgs {
+    /// The OpenPGP signing key, if one is given.
+    pub fn key(&self) -> Result<Option<SigningKey>> {
+        let pass = std::env::var("FERROBUS_SIGNING_PASSPHRASE").ok();
+        self.signing_key
+            .as_deref()
+            .map(|k| SigningKey::load(k, pass))
+            .transpose()
+    }
+
+    /// The Authenticode key, if one is given.
+    pub fn codesign(&self) -> Result<Option<CodeSign>> {
+        let pass = std::env::var("FERROBUS_CODESIGN_PASSWORD").ok();
+        self.codesign
+            .as_deref()
+            .map(|k| CodeSign::load(k, pass))
+            .transpose()
+    }
 }
 
 // The commands; each runs one `ferrobus::ops` operation.

@@ -435,6 +435,32 @@ pub struct ServiceConfig {
     /// `package::scripts::CONFINEMENT`.
     #[serde(default)]
     pub sandbox: BTreeMap<String, String>,
+    /// The account the Windows service runs as (the MSI's ServiceInstall).
+    #[serde(default)]
+    pub windows_account: WindowsAccount,
+}
+
+/// The built-in account a Windows service runs as (`windows_account`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum WindowsAccount {
+    /// `NT AUTHORITY\LocalService`: least privilege, anonymous on the network.
+    #[default]
+    LocalService,
+    /// `NT AUTHORITY\NetworkService`: the machine's identity on the network.
+    NetworkService,
+    /// `LocalSystem`: full control of the machine.
+    LocalSystem,
+}
+
+impl WindowsAccount {
+    /// The ServiceInstall StartName (`None`: LocalSystem).
+    pub fn start_name(self) -> Option<&'static str> {
+        match self {
+            WindowsAccount::LocalService => Some("NT AUTHORITY\\LocalService"),
+            WindowsAccount::NetworkService => Some("NT AUTHORITY\\NetworkService"),
+            WindowsAccount::LocalSystem => None,
+        }
+    }
 }
 
 /// The Python application (`[app]`).
@@ -578,6 +604,23 @@ pub struct ConfigFile {
     pub source: PathBuf,
     /// Absolute destination on the target, e.g. `/etc/<name>/<file>`.
     pub dest: String,
+    /// The default on Windows, where it differs (paths, say), relative to the
+    /// project file; installed as `%ProgramData%\\<name>\\<file>` (see
+    /// [`ConfigFile::windows_path`]).
+    #[serde(default)]
+    pub windows_source: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    /// Where the file goes under `%ProgramData%\\<project>` on Windows, with
+    /// `/`: `dest` without its `/etc/<project>/` (else `/etc/`, else `/`).
+    pub fn windows_path(&self, project: &str) -> String {
+        let d = self.dest.as_str();
+        d.strip_prefix(&format!("/etc/{project}/"))
+            .or_else(|| d.strip_prefix("/etc/"))
+            .unwrap_or_else(|| d.trim_start_matches('/'))
+            .to_string()
+    }
 }
 
 impl Default for PackageConfig {
@@ -1012,12 +1055,14 @@ fn check_install_items(p: &Project) -> Result<()> {
                 p.name
             );
         }
-        if !dir.join(&c.source).is_file() {
-            bail!(
-                "{file}: [[config]] source \"{}\" not found (looked in {})",
-                c.source.display(),
-                dir.display()
-            );
+        for source in std::iter::once(&c.source).chain(&c.windows_source) {
+            if !dir.join(source).is_file() {
+                bail!(
+                    "{file}: [[config]] source \"{}\" not found (looked in {})",
+                    source.display(),
+                    dir.display()
+                );
+            }
         }
     }
     Ok(())

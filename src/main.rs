@@ -4,12 +4,9 @@
 
 use anyhow::Result;
 use clap::Parser;
-use cli::{
-    BuildArgs, CacheCmd, CheckArgs, Cli, Cmd, FetchArgs, ProjectArgs, PublishArgs, SignArgs,
-};
+use cli::{BuildArgs, CacheCmd, CheckArgs, Cli, Cmd, FetchArgs, ProjectArgs, PublishArgs};
 use ferrobus::fetch::FetchOptions;
 use ferrobus::ops::{self, Session};
-use ferrobus::package::sign::SigningKey;
 use ferrobus::paths::{Layout, default_cache_dir};
 use ferrobus::target::TargetName;
 use ferrobus::{check, provenance, relocate, toolchain};
@@ -88,16 +85,6 @@ impl Cli {
             print!("{}", text());
         }
         Ok(())
-    }
-}
-
-impl SignArgs {
-    fn key(&self) -> Result<Option<SigningKey>> {
-        let pass = std::env::var("FERROBUS_SIGNING_PASSPHRASE").ok();
-        self.signing_key
-            .as_deref()
-            .map(|k| SigningKey::load(k, pass))
-            .transpose()
     }
 }
 
@@ -212,6 +199,7 @@ fn build_options(cli: &Cli, a: &BuildArgs, s: &Session) -> Result<ops::BuildOpti
             progress: !cli.json && std::io::stderr().is_terminal(),
         },
         signing: a.sign.key()?,
+        codesign: a.sign.codesign()?,
     })
 }
 

@@ -113,7 +113,8 @@ impl Toolchain {
     }
 }
 
-pub(crate) fn first_line(cmd: &str, args: &[&str]) -> Result<String> {
+/// The first line a command prints (its version, say), trimmed.
+pub fn first_line(cmd: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(cmd)
         .args(args)
         .output()

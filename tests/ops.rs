@@ -50,6 +50,7 @@ fn options() -> BuildOptions {
             progress: false,
         },
         signing: None,
+        codesign: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn meta_with_service() -> Meta {
         restart: Default::default(),
         environment: [("TINY_MODE".to_string(), "demo".to_string())].into(),
         sandbox: Default::default(),
+        windows_account: Default::default(),
     }];
     m
 }

@@ -5,17 +5,19 @@
 //! into the source cache, each file's tags checked against the interpreter and
 //! its sha256 against the lock. The application is its own wheel, built by the
 //! one app-wheel builder ([`super::app_wheel`], with the host's Python). Every
-//! wheel is installed by [`install_wheel`] into the runtime's layout, and each
-//! console entry point gets a `.cmd` launcher.
+//! wheel is installed by [`install_wheel`] into the runtime's layout, each
+//! console entry point gets an `.exe` launcher and each service its host (both
+//! copies of [`crate::windows::host`]).
 
 use super::{AppPlan, Builder};
 use crate::fetch::FetchOptions;
 use crate::paths::Layout;
-use crate::pypkg::{Interpreter, Requirement, WheelSource, console_scripts};
+use crate::pypkg::{EntryPoint, Interpreter, Requirement, WheelSource, console_scripts};
 use crate::util::sha256_file;
-use crate::windows::{Runtime, python};
+use crate::windows::host::{self, HostConfig, Role};
+use crate::windows::{Runtime, Service, python};
 use anyhow::{Context, Result, bail};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,9 @@ pub struct Installed {
     pub wheel_paths: Vec<PathBuf>,
     /// The application's own wheel.
     pub app_wheel: PathBuf,
+    /// The executables written from the host: launchers and service hosts,
+    /// relative to the bundle (with `/`).
+    pub executables: Vec<String>,
 }
 
 /// Where a wheel's files go: the install scheme of one interpreter.
@@ -42,14 +47,16 @@ pub struct Scheme {
 }
 
 /// Fetch every locked requirement's wheel, build the application's wheel with
-/// `builder`, install them all into `rt`'s site-packages and write a launcher
-/// for each of the app's entry points.
+/// `builder`, install them all into `rt`'s site-packages and write, from
+/// `host` (the compiled Windows host), a launcher for each of the app's entry
+/// points and a host for each of `services`.
 pub fn install(
     rt: &Runtime,
     app: &AppPlan,
     builder: &Builder,
     layout: &Layout,
     fetch: &FetchOptions,
+    (host, services): (&[u8], &[Service]),
 ) -> Result<Installed> {
     let scheme = Scheme {
         site_packages: rt.site_packages.clone(),
@@ -65,11 +72,14 @@ pub fn install(
     let app_wheel = super::app_wheel(builder, layout, app, None)?;
     let name = app_wheel.file_name().unwrap_or_default().to_string_lossy();
     let dist_info = install_wheel(&app_wheel, &name, &scheme)?;
-    write_launchers(&rt.bundle, app, &rt.site_packages.join(dist_info))?;
+    let scripts = entry_points(app, &rt.site_packages.join(dist_info))?;
+    let mut executables = write_launchers(&rt.bundle, &scripts, host)?;
+    executables.extend(write_service_hosts(rt, &scripts, host, services)?);
     Ok(Installed {
         wheels,
         wheel_paths,
         app_wheel,
+        executables,
     })
 }
 
@@ -204,14 +214,13 @@ pub fn install_wheel(wheel: &Path, file: &str, scheme: &Scheme) -> Result<String
     Ok(dist_info)
 }
 
-/// `bin\<name>.cmd` for every `[app] entry_points` name, from the application's
-/// `entry_points.txt`: runs the bundle's own python.exe, found relative to the
-/// script (`%~dp0`), so the bundle works wherever it is installed or unpacked.
-fn write_launchers(bundle: &Path, app: &AppPlan, dist_info: &Path) -> Result<()> {
+/// The app's `[app] entry_points`, each with its target from the
+/// application's `entry_points.txt` (a plain `module:function`).
+fn entry_points(app: &AppPlan, dist_info: &Path) -> Result<BTreeMap<String, EntryPoint>> {
     let eps_file = dist_info.join("entry_points.txt");
     let text = fs::read_to_string(&eps_file).unwrap_or_default();
     let scripts = console_scripts(&text).with_context(|| format!("{}", eps_file.display()))?;
-    let bin = bundle.join("bin");
+    let mut out = BTreeMap::new();
     for ep in &app.entry_points {
         let Some(target) = scripts.get(ep) else {
             bail!(
@@ -219,22 +228,82 @@ fn write_launchers(bundle: &Path, app: &AppPlan, dist_info: &Path) -> Result<()>
                 app.name
             );
         };
-        let (module, attr) = (&target.module, &target.attr);
-        let head = attr.split('.').next().unwrap_or(attr);
-        if !module
+        if !target
+            .module
             .chars()
-            .chain(attr.chars())
+            .chain(target.attr.chars())
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         {
             bail!("entry point {ep} = {target}: not a plain module:function");
         }
-        let cmd = format!(
-            "@echo off\r\n\
-             rem {ep}: {target}, run by the bundle's own Python (..\\python beside this script).\r\n\
-             \"%~dp0..\\python\\python.exe\" -B -c \"import sys; from {module} import {head}; sys.exit({attr}())\" %*\r\n"
-        );
-        fs::create_dir_all(&bin)?;
-        fs::write(bin.join(format!("{ep}.cmd")), cmd)?;
+        out.insert(ep.clone(), target.clone());
     }
-    Ok(())
+    Ok(out)
+}
+
+/// `bin\<name>.exe` for every entry point: runs the bundle's own python.exe,
+/// found relative to the launcher, so the bundle works wherever it is
+/// installed or unpacked. Returns their paths in the bundle.
+fn write_launchers(
+    bundle: &Path,
+    scripts: &BTreeMap<String, EntryPoint>,
+    host: &[u8],
+) -> Result<Vec<String>> {
+    let bin = bundle.join("bin");
+    let mut out = Vec::new();
+    for (ep, target) in scripts {
+        let cfg = HostConfig {
+            role: Role::Console,
+            python: r"..\python\python.exe".into(),
+            module: target.module.clone(),
+            attr: target.attr.clone(),
+        };
+        fs::create_dir_all(&bin)?;
+        fs::write(bin.join(format!("{ep}.exe")), host::configure(host, &cfg)?)?;
+        out.push(format!("bin/{ep}.exe"));
+    }
+    Ok(out)
+}
+
+/// `bin\<service>-service.exe` for every service: runs its entry point in
+/// process under the service manager, its output appended to
+/// `%ProgramData%\<project>\logs\<service>.log`.
+fn write_service_hosts(
+    rt: &Runtime,
+    scripts: &BTreeMap<String, EntryPoint>,
+    host: &[u8],
+    services: &[Service],
+) -> Result<Vec<String>> {
+    let dll = rt
+        .files
+        .keys()
+        .find(|k| {
+            !k.contains('/')
+                && k.starts_with("python3")
+                && k.ends_with(".dll")
+                && k.len() > "python3.dll".len()
+        })
+        .context("the embeddable distribution has no python3XY.dll")?;
+    let mut out = Vec::new();
+    for s in services {
+        let target = scripts
+            .get(&s.entry_point)
+            .with_context(|| format!("service {}: no entry point {}", s.name, s.entry_point))?;
+        let cfg = HostConfig {
+            role: Role::Service {
+                service: s.name.clone(),
+                dll: format!(r"..\python\{dll}"),
+                log: format!(r"%ProgramData%\{}\logs\{}.log", s.project, s.name),
+                stop_seconds: 20,
+            },
+            python: r"..\python\python.exe".into(),
+            module: target.module.clone(),
+            attr: target.attr.clone(),
+        };
+        let to = rt.bundle.join(&s.host);
+        fs::create_dir_all(to.parent().unwrap_or(&rt.bundle))?;
+        fs::write(&to, host::configure(host, &cfg)?)?;
+        out.push(s.host.clone());
+    }
+    Ok(out)
 }

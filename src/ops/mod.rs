@@ -489,6 +489,8 @@ pub struct BuildOptions {
     pub build: crate::build::BuildOptions,
     /// The key that signs the packages and SHA256SUMS, if any.
     pub signing: Option<SigningKey>,
+    /// The Authenticode key that signs the Windows executables and MSI, if any.
+    pub codesign: Option<crate::package::authenticode::CodeSign>,
 }
 
 /// Run the whole pipeline for the session's target and write its installers.

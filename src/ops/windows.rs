@@ -1,6 +1,9 @@
 //! The pipeline of a target whose runtime is assembled, not built (Windows):
 //! the embeddable CPython (build stage), the requirements' published wheels and
-//! the app's own wheel (app), provenance, the PE check, then the packagers.
+//! the app's own wheel (app) with the launchers and service hosts (copies of
+//! the Windows host, compiled by zig), the `[[config]]` defaults, Authenticode
+//! signatures of what ferrobus wrote, provenance, the PE check, then the
+//! packagers.
 
 use super::report::{AppReport, BuildReport};
 use super::{BuildOptions, Session};
@@ -47,7 +50,25 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         &opts.fetch,
     )?;
     let ta = Instant::now();
-    let installed = app::windows::install(&rt, &app, &builder, &s.layout, &opts.fetch)?;
+    let zig = crate::toolchain::zig::find()?;
+    let zig_version = crate::toolchain::first_line(&zig.display().to_string(), &["version"])?;
+    let host = crate::windows::host::compiled(&zig, &zig_version, &s.layout.toolchains())?;
+    let host = std::fs::read(&host)?;
+    let services = crate::windows::services(p, &app.entry_points)?;
+    let installed = app::windows::install(
+        &rt,
+        &app,
+        &builder,
+        &s.layout,
+        &opts.fetch,
+        (&host, &services),
+    )?;
+    write_config_defaults(p, &rt.bundle)?;
+    if let Some(cs) = &opts.codesign {
+        for exe in &installed.executables {
+            cs.sign(&rt.bundle.join(exe), p.source_date_epoch, &p.name)?;
+        }
+    }
     let app_report = AppReport {
         wheels: installed.wheel_paths.clone(),
         wheels_built: 0,
@@ -114,6 +135,7 @@ fn package(bundle: &Path, s: &Session, opts: &BuildOptions) -> Result<Published>
     let win = p.windows.as_ref().context("no [windows]")?;
     let mut meta = Meta::from_project(p)?;
     meta.signing = opts.signing.clone();
+    meta.codesign = opts.codesign.clone();
     // What identifies the bundle's contents: every file but the SBOM (the
     // seal), and the SBOM.
     let nodes = provenance::seal::tree_nodes(bundle)?;
@@ -133,4 +155,27 @@ fn package(bundle: &Path, s: &Session, opts: &BuildOptions) -> Result<Published>
         &s.dist,
         &tree_id,
     )
+}
+
+/// The `[[config]]` defaults (`windows_source`, else `source`) under the
+/// bundle's `defaults\`, at their path under `%ProgramData%\<name>`, and the
+/// script that keeps them (`ferrobus\conffiles.py`, run by the MSI).
+fn write_config_defaults(p: &crate::load::Project, bundle: &Path) -> Result<()> {
+    if p.config.is_empty() {
+        return Ok(());
+    }
+    let dir = p.path.parent().unwrap_or(Path::new("."));
+    for c in &p.config {
+        let src = dir.join(c.windows_source.as_ref().unwrap_or(&c.source));
+        let to = bundle
+            .join(crate::windows::DEFAULTS_DIR)
+            .join(c.windows_path(&p.name));
+        std::fs::create_dir_all(to.parent().unwrap_or(bundle))?;
+        std::fs::copy(&src, &to)
+            .with_context(|| format!("{}: [[config]] {}", p.path.display(), src.display()))?;
+    }
+    let script = bundle.join(crate::windows::CONFFILES);
+    std::fs::create_dir_all(script.parent().unwrap_or(bundle))?;
+    std::fs::write(script, crate::windows::CONFFILES_SOURCE)?;
+    Ok(())
 }

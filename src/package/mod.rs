@@ -13,6 +13,7 @@
 //! what other builds, of other targets, wrote there), signed when a key is given.
 
 pub mod archive;
+pub mod authenticode;
 pub mod deb;
 pub mod msi;
 pub mod rpm;
@@ -81,6 +82,10 @@ pub struct Meta {
     /// (never from the project file: see [`sign`]).
     #[serde(skip)]
     pub signing: Option<sign::SigningKey>,
+    /// The Authenticode key that signs the MSI (and, before packaging, the
+    /// executables ferrobus writes into a Windows bundle), if one is given.
+    #[serde(skip)]
+    pub codesign: Option<authenticode::CodeSign>,
     /// The zip's top folder (the project name).
     pub zip_top: String,
     /// The MSI's settings (`[windows.msi]`), if the project has them.
@@ -138,16 +143,23 @@ impl Meta {
             config,
             selftest: p.app.as_ref().and_then(|a| a.selftest.clone()),
             signing: None,
+            codesign: None,
             zip_top: p.name.clone(),
             msi: p
                 .windows
                 .as_ref()
                 .and_then(|w| w.msi.as_ref())
-                .map(|m| msi::MsiMeta {
-                    product_name: m.product_name.clone(),
-                    manufacturer: m.manufacturer.clone(),
-                    upgrade_code: m.upgrade_code.clone(),
-                }),
+                .map(|m| -> Result<msi::MsiMeta> {
+                    let eps = p.app.as_ref().map(|a| a.entry_points.clone());
+                    Ok(msi::MsiMeta {
+                        product_name: m.product_name.clone(),
+                        manufacturer: m.manufacturer.clone(),
+                        upgrade_code: m.upgrade_code.clone(),
+                        services: crate::windows::services(p, &eps.unwrap_or_default())?,
+                        config_dir: (!p.config.is_empty()).then(|| p.name.clone()),
+                    })
+                })
+                .transpose()?,
         })
     }
 

@@ -46,6 +46,12 @@ pub struct MsiMeta {
     pub manufacturer: String,
     /// UpgradeCode (`{GUID}`).
     pub upgrade_code: String,
+    /// The Windows services to install, start, stop and remove.
+    pub services: Vec<crate::windows::Service>,
+    /// The `%ProgramData%` folder of the `[[config]]` files (the project's
+    /// name), when the project has any: the bundle's `defaults\` are kept
+    /// there by `ferrobus\conffiles.py`.
+    pub config_dir: Option<String>,
 }
 
 /// The `.msi` of a Windows bundle: `root` is the bundle (the install dir's
@@ -348,7 +354,11 @@ pub fn write(bundle: &Path, package: &Meta, out: &Path) -> Result<()> {
     let tables = tables(&product, &tree);
     let package_code = package_code(&tables, &cab_bytes);
     write_database(out, &product, &package_code, tables, &cab_bytes)?;
-    fix_cfb_times(out, product.epoch)
+    fix_cfb_times(out, product.epoch)?;
+    if let Some(cs) = &package.codesign {
+        cs.sign(out, product.epoch, &product.meta.product_name)?;
+    }
+    Ok(())
 }
 
 /// The cabinet: `files` in File.Sequence order, named by their File key, their
@@ -381,7 +391,7 @@ fn cabinet(bundle: &Path, files: &[FileRow], epoch: u64) -> Result<Vec<u8>> {
 /// Every table of the package, in the order they are written (which is also
 /// the order the package code hashes them in).
 fn tables(p: &Product, tree: &Tree) -> Vec<TableData> {
-    vec![
+    let mut t = vec![
         property_table(p),
         directory_table(p, tree),
         component_table(p, &tree.files),
@@ -391,10 +401,14 @@ fn tables(p: &Product, tree: &Tree) -> Vec<TableData> {
         remove_file_table(tree),
         media_table(&tree.files),
         upgrade_table(p),
-        custom_action_table(),
-        install_execute_sequence_table(),
+        custom_action_table(p),
+        install_execute_sequence_table(p),
         install_ui_sequence_table(),
-    ]
+    ];
+    if !p.meta.services.is_empty() {
+        t.extend(service_tables(p, &tree.files));
+    }
+    t
 }
 
 fn property_table(p: &Product) -> TableData {
@@ -408,7 +422,7 @@ fn property_table(p: &Product) -> TableData {
         ("ALLUSERS", "1".into()),
         ("ARPNOMODIFY", "1".into()),
         ("ARPNOREPAIR", "1".into()),
-        ("SecureCustomProperties", "OLDERVERSIONFOUND".into()),
+        ("SecureCustomProperties", "OLDERVERSIONFOUND;PURGE".into()),
     ];
     if !p.homepage.is_empty() {
         props.push(("ARPURLINFOABOUT", p.homepage.to_string()));
@@ -430,6 +444,7 @@ fn directory_table(p: &Product, tree: &Tree) -> TableData {
     let mut dir_rows = vec![
         vec![s("TARGETDIR"), Value::Null, s("SourceDir")],
         vec![s("ProgramFiles64Folder"), s("TARGETDIR"), s(".")],
+        vec![s("CommonAppDataFolder"), s("TARGETDIR"), s(".")],
         vec![
             s("INSTALLDIR"),
             s("ProgramFiles64Folder"),
@@ -703,8 +718,36 @@ fn upgrade_table(p: &Product) -> TableData {
 }
 
 /// Add/Remove Programs shows where the product is (a type 51 custom action:
-/// set a property from a formatted string).
-fn custom_action_table() -> TableData {
+/// set a property from a formatted string). With `[[config]]` files, the
+/// bundle's Python runs `conffiles.py` (type 34: an executable in a directory,
+/// deferred, as the installing account): `install` after the files are in
+/// place, `remove` (or `purge` with PURGE=1) before they go on uninstall;
+/// never on the version an upgrade replaces (UPGRADINGPRODUCTCODE), so the
+/// new version's `install` sees the old files.
+fn custom_action_table(p: &Product) -> TableData {
+    let mut rows = vec![vec![
+        s("SetARPINSTALLLOCATION"),
+        Value::Int(51),
+        s("ARPINSTALLLOCATION"),
+        s("[INSTALLDIR]"),
+    ]];
+    if let Some(dir) = &p.meta.config_dir {
+        for (action, op) in CONFIG_ACTIONS {
+            let script = crate::windows::CONFFILES.replace('/', "\\");
+            rows.push(vec![
+                s(action),
+                // msidbCustomActionTypeInScript | NoImpersonate
+                Value::Int(34 | 0x400 | 0x800),
+                s("INSTALLDIR"),
+                s(&format!(
+                    "\"[INSTALLDIR]python\\python.exe\" -I -B \"[INSTALLDIR]{script}\" {op} \
+                     \"[INSTALLDIR]{}\" \"[CommonAppDataFolder]{}\"",
+                    crate::windows::DEFAULTS_DIR,
+                    formatted_literal(dir)
+                )),
+            ]);
+        }
+    }
     (
         "CustomAction",
         vec![
@@ -719,13 +762,227 @@ fn custom_action_table() -> TableData {
                 .category(Category::Formatted)
                 .string(255),
         ],
-        vec![vec![
-            s("SetARPINSTALLLOCATION"),
-            Value::Int(51),
-            s("ARPINSTALLLOCATION"),
-            s("[INSTALLDIR]"),
-        ]],
+        rows,
     )
+}
+
+/// The configuration custom actions: (action, conffiles.py operation).
+const CONFIG_ACTIONS: [(&str, &str); 3] = [
+    ("FerrobusConfigInstall", "install"),
+    ("FerrobusConfigRemove", "remove"),
+    ("FerrobusConfigPurge", "purge"),
+];
+
+/// `text` as a literal in a Formatted column (`[`, `]`, `{`, `}` escaped).
+fn formatted_literal(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '[' | ']' | '{' | '}' => out.push_str(&format!("[\\{c}]")),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A service's command-line arguments, a Formatted string: each argument
+/// quoted when it holds a space or a `[[config]]` path
+/// (`[CommonAppDataFolder]<project>\...`).
+fn service_arguments(svc: &crate::windows::Service) -> String {
+    svc.args
+        .iter()
+        .map(|a| {
+            let mut v = formatted_literal(&a.text);
+            if let Some(rel) = &a.config {
+                v.push_str(&format!(
+                    "[CommonAppDataFolder]{}\\{}",
+                    formatted_literal(&svc.project),
+                    formatted_literal(&rel.replace('/', "\\"))
+                ));
+            }
+            if a.config.is_some() || a.text.contains([' ', '\t']) || a.text.is_empty() {
+                format!("\"{v}\"")
+            } else {
+                v
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// ServiceInstall, ServiceControl and MsiServiceConfigFailureActions: each
+/// service's host (`bin\<service>-service.exe`, its component) is installed as
+/// an own-process service started at boot, started after install, stopped
+/// before its files are replaced or removed, deleted on uninstall, and
+/// restarted by the service manager when it fails (after 5 s, 10 s, 30 s;
+/// the count resets after a day).
+fn service_tables(p: &Product, files: &[FileRow]) -> Vec<TableData> {
+    let component = |svc: &crate::windows::Service| {
+        files
+            .iter()
+            .find(|f| f.rel == svc.host)
+            .map(|f| f.component())
+            .unwrap_or_else(|| ident("c", &svc.host))
+    };
+    let install = p
+        .meta
+        .services
+        .iter()
+        .map(|svc| {
+            let display = if svc.description.is_empty() {
+                svc.name.clone()
+            } else {
+                svc.description.clone()
+            };
+            vec![
+                s(&ident("s", &svc.name)),
+                s(&svc.name),
+                s(&display),
+                Value::Int(0x10),   // SERVICE_WIN32_OWN_PROCESS
+                Value::Int(2),      // SERVICE_AUTO_START
+                Value::Int(0x8001), // SERVICE_ERROR_NORMAL | msidbServiceInstallErrorControlVital
+                Value::Null,
+                Value::Null,
+                svc.account.start_name().map_or(Value::Null, s),
+                Value::Null,
+                s(&service_arguments(svc)),
+                s(&component(svc)),
+                if svc.description.is_empty() {
+                    Value::Null
+                } else {
+                    s(&svc.description)
+                },
+            ]
+        })
+        .collect();
+    let control = p
+        .meta
+        .services
+        .iter()
+        .map(|svc| {
+            vec![
+                s(&ident("k", &svc.name)),
+                s(&svc.name),
+                // Start and Stop on install, Stop and Delete on uninstall.
+                Value::Int(0x1 | 0x2 | 0x20 | 0x80),
+                Value::Null,
+                Value::Int(1),
+                s(&component(svc)),
+            ]
+        })
+        .collect();
+    let failure = p
+        .meta
+        .services
+        .iter()
+        .map(|svc| {
+            vec![
+                s(&ident("a", &svc.name)),
+                s(&svc.name),
+                Value::Int(1 | 4), // on install and reinstall
+                Value::Int(86400),
+                Value::Null,
+                Value::Null,
+                s("1[~]1[~]1"), // SC_ACTION_RESTART
+                s("5000[~]10000[~]30000"),
+                s(&component(svc)),
+            ]
+        })
+        .collect();
+    vec![
+        (
+            "ServiceInstall",
+            vec![
+                col_id("ServiceInstall").primary_key().id_string(72),
+                col_id("Name").category(Category::Formatted).string(255),
+                col_id("DisplayName")
+                    .nullable()
+                    .localizable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("ServiceType").int32(),
+                col_id("StartType").int32(),
+                col_id("ErrorControl").int32(),
+                col_id("LoadOrderGroup")
+                    .nullable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Dependencies")
+                    .nullable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("StartName")
+                    .nullable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Password")
+                    .nullable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Arguments")
+                    .nullable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Component_").id_string(72),
+                col_id("Description")
+                    .nullable()
+                    .localizable()
+                    .category(Category::Formatted)
+                    .string(255),
+            ],
+            install,
+        ),
+        (
+            "ServiceControl",
+            vec![
+                col_id("ServiceControl").primary_key().id_string(72),
+                col_id("Name")
+                    .localizable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Event").int16(),
+                col_id("Arguments")
+                    .nullable()
+                    .localizable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Wait").nullable().int16(),
+                col_id("Component_").id_string(72),
+            ],
+            control,
+        ),
+        (
+            "MsiServiceConfigFailureActions",
+            vec![
+                col_id("MsiServiceConfigFailureActions")
+                    .primary_key()
+                    .id_string(72),
+                col_id("Name").category(Category::Formatted).string(255),
+                col_id("Event").int16(),
+                col_id("ResetPeriod").nullable().int32(),
+                col_id("RebootMessage")
+                    .nullable()
+                    .localizable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Command")
+                    .nullable()
+                    .localizable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Actions")
+                    .nullable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("DelayActions")
+                    .nullable()
+                    .category(Category::Formatted)
+                    .string(255),
+                col_id("Component_").id_string(72),
+            ],
+            failure,
+        ),
+    ]
 }
 
 /// The columns of a sequence table.
@@ -747,36 +1004,59 @@ fn sequence_rows(rows: &[(&str, Option<&str>, i32)]) -> Vec<Vec<Value>> {
         .collect()
 }
 
-fn install_execute_sequence_table() -> TableData {
+fn install_execute_sequence_table(p: &Product) -> TableData {
+    let mut rows: Vec<(&str, Option<&str>, i32)> = vec![
+        ("FindRelatedProducts", None, 25),
+        ("CostInitialize", None, 800),
+        ("FileCost", None, 900),
+        ("CostFinalize", None, 1000),
+        ("SetARPINSTALLLOCATION", None, 1001),
+        ("MigrateFeatureStates", None, 1200),
+        ("InstallValidate", None, 1400),
+        // Before anything of this version is installed: the old version goes
+        // completely, so an upgrade leaves exactly this version's files.
+        ("RemoveExistingProducts", None, 1410),
+        ("InstallInitialize", None, 1500),
+        ("ProcessComponents", None, 1600),
+        ("UnpublishFeatures", None, 1800),
+        ("RemoveFiles", None, 3500),
+        ("RemoveFolders", None, 3600),
+        ("CreateFolders", None, 3700),
+        ("InstallFiles", None, 4000),
+        ("RegisterUser", None, 6000),
+        ("RegisterProduct", None, 6100),
+        ("PublishFeatures", None, 6300),
+        ("PublishProduct", None, 6400),
+        ("InstallFinalize", None, 6600),
+    ];
+    if !p.meta.services.is_empty() {
+        rows.extend([
+            ("StopServices", None, 1900),
+            ("DeleteServices", None, 2000),
+            ("InstallServices", None, 5800),
+            ("MsiConfigureServices", None, 5850),
+            ("StartServices", None, 5900),
+        ]);
+    }
+    if p.meta.config_dir.is_some() {
+        rows.extend([
+            ("FerrobusConfigRemove", Some(REMOVE_KEEP), 3400),
+            ("FerrobusConfigPurge", Some(REMOVE_PURGE), 3401),
+            ("FerrobusConfigInstall", Some("NOT REMOVE=\"ALL\""), 4100),
+        ]);
+    }
+    rows.sort_by_key(|r| r.2);
     (
         "InstallExecuteSequence",
         sequence_columns(),
-        sequence_rows(&[
-            ("FindRelatedProducts", None, 25),
-            ("CostInitialize", None, 800),
-            ("FileCost", None, 900),
-            ("CostFinalize", None, 1000),
-            ("SetARPINSTALLLOCATION", None, 1001),
-            ("MigrateFeatureStates", None, 1200),
-            ("InstallValidate", None, 1400),
-            // Before anything of this version is installed: the old version goes
-            // completely, so an upgrade leaves exactly this version's files.
-            ("RemoveExistingProducts", None, 1410),
-            ("InstallInitialize", None, 1500),
-            ("ProcessComponents", None, 1600),
-            ("UnpublishFeatures", None, 1800),
-            ("RemoveFiles", None, 3500),
-            ("RemoveFolders", None, 3600),
-            ("CreateFolders", None, 3700),
-            ("InstallFiles", None, 4000),
-            ("RegisterUser", None, 6000),
-            ("RegisterProduct", None, 6100),
-            ("PublishFeatures", None, 6300),
-            ("PublishProduct", None, 6400),
-            ("InstallFinalize", None, 6600),
-        ]),
+        sequence_rows(&rows),
     )
 }
+
+/// The conditions of the configuration's uninstall actions: a real
+/// uninstall, not the removal of the version an upgrade replaces.
+const REMOVE_KEEP: &str = "REMOVE=\"ALL\" AND NOT UPGRADINGPRODUCTCODE AND NOT PURGE";
+const REMOVE_PURGE: &str = "REMOVE=\"ALL\" AND NOT UPGRADINGPRODUCTCODE AND PURGE";
 
 fn install_ui_sequence_table() -> TableData {
     (
@@ -874,12 +1154,14 @@ fn set_summary_info(si: &mut msi::SummaryInfo, p: &Product, package_code: &str) 
 }
 
 /// Set the compound file's root entry times (the only ones `cfb` takes from the
-/// clock) to SOURCE_DATE_EPOCH.
+/// clock): modified at SOURCE_DATE_EPOCH, created zero.
 fn fix_cfb_times(path: &Path, epoch: u64) -> Result<()> {
     let when = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
     let mut c = cfb::open_rw(path).with_context(|| format!("reopening {}", path.display()))?;
     c.set_modified_time("/", when)?;
-    c.set_created_time("/", when)?;
+    // The specification wants the root's creation time zero (1601-01-01),
+    // and osslsigncode refuses to sign a database where it is not.
+    c.set_created_time("/", SystemTime::UNIX_EPOCH - Duration::from_secs(11_644_473_600))?;
     c.flush()?;
     Ok(())
 }

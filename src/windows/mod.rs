@@ -17,6 +17,7 @@
 //! requirements' `win_amd64` wheels ([`crate::app::windows`]), provenance,
 //! the PE health check ([`crate::check::pe`]), the zip and MSI packagers.
 
+pub mod host;
 pub mod python;
 
 use crate::fetch::FetchOptions;
@@ -98,4 +99,107 @@ fn write_pth(pydir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
     let text = format!("{zip}\r\n.\r\nLib\\site-packages\r\nimport site\r\n");
     fs::write(pydir.join(pth), text)?;
     Ok(())
+}
+
+/// Where the bundle keeps the defaults of the `[[config]]` files (the live
+/// files are `%ProgramData%\<name>\...`, kept by `conffiles.py`).
+pub const DEFAULTS_DIR: &str = "defaults";
+
+/// The bundle's copy of `packaging/windows/conffiles.py` (the MSI runs it).
+pub const CONFFILES: &str = "ferrobus/conffiles.py";
+
+/// The script that keeps the configuration files, built into ferrobus.
+pub const CONFFILES_SOURCE: &str = include_str!("../../packaging/windows/conffiles.py");
+
+/// One argument of a Windows service's command line: `text`, then the
+/// Windows path of a `[[config]]` file if `config` is set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceArg {
+    /// Passed as is (`--config=`, or the whole argument).
+    pub text: String,
+    /// A `[[config]]` file's path under `%ProgramData%\<name>` (with `/`).
+    pub config: Option<String>,
+}
+
+/// A `[[service]]` as the MSI installs it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Service {
+    /// The service name (`sc query <name>`).
+    pub name: String,
+    /// The project's name: its data is `%ProgramData%\<project>`.
+    pub project: String,
+    /// Its description (also the display name, when not empty).
+    pub description: String,
+    /// The entry point its host runs (`bin/<entry point>` in `exec`).
+    pub entry_point: String,
+    /// The host in the bundle: `bin/<name>-service.exe`.
+    pub host: String,
+    /// The rest of `exec`, `[[config]]` paths mapped to Windows.
+    pub args: Vec<ServiceArg>,
+    /// The account it runs as.
+    pub account: crate::load::WindowsAccount,
+}
+
+/// The project's `[[service]]`s on Windows: `exec` must start with
+/// `bin/<entry point>` (the host runs the entry point in process); an
+/// argument that is a `[[config]] dest` (alone or after `--opt=`) becomes the
+/// file's Windows path.
+pub fn services(p: &crate::load::Project, entry_points: &[String]) -> Result<Vec<Service>> {
+    let mut out = Vec::new();
+    for s in &p.service {
+        let words = shlex::split(&s.exec).with_context(|| {
+            format!(
+                "{}: [[service]] {}: exec is not valid sh words",
+                p.path.display(),
+                s.name
+            )
+        })?;
+        let ep = words
+            .first()
+            .and_then(|w| w.strip_prefix("bin/"))
+            .filter(|ep| entry_points.iter().any(|e| e == ep));
+        let Some(ep) = ep else {
+            anyhow::bail!(
+                "{}: [[service]] {}: on Windows exec must start with bin/<entry point> \
+                 (one of {:?}), which the service host runs in process; it is \"{}\"",
+                p.path.display(),
+                s.name,
+                entry_points,
+                s.exec
+            );
+        };
+        let config = |w: &str| {
+            p.config
+                .iter()
+                .find(|c| c.dest == w)
+                .map(|c| c.windows_path(&p.name))
+        };
+        let args = words[1..]
+            .iter()
+            .map(|w| match (config(w), w.split_once('=')) {
+                (Some(rel), _) => ServiceArg {
+                    text: String::new(),
+                    config: Some(rel),
+                },
+                (None, Some((opt, v))) if config(v).is_some() => ServiceArg {
+                    text: format!("{opt}="),
+                    config: config(v),
+                },
+                _ => ServiceArg {
+                    text: w.clone(),
+                    config: None,
+                },
+            })
+            .collect();
+        out.push(Service {
+            name: s.name.clone(),
+            project: p.name.clone(),
+            description: s.description.clone(),
+            entry_point: ep.to_string(),
+            host: format!("bin/{}-service.exe", s.name),
+            args,
+            account: s.windows_account,
+        });
+    }
+    Ok(out)
 }
