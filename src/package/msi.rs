@@ -1153,16 +1153,29 @@ fn set_summary_info(si: &mut msi::SummaryInfo, p: &Product, package_code: &str) 
     Ok(())
 }
 
-/// Set the compound file's root entry times (the only ones `cfb` takes from the
-/// clock): modified at SOURCE_DATE_EPOCH, created zero.
+/// Rewrite the compound file compacted, with its root entry times (the only
+/// ones `cfb` takes from the clock) set: modified at SOURCE_DATE_EPOCH,
+/// created zero.
+///
+/// The `msi` crate rewrites streams while it builds the database, which leaves
+/// freed sectors and stream chains that run backwards in the file (a chain
+/// may continue at mini sector 0). Windows Installer reads that, but
+/// osslsigncode refuses it ("Get corrupted sector location 0x00000000"), so the
+/// file is copied into a fresh one whose chains are laid out in order.
 fn fix_cfb_times(path: &Path, epoch: u64) -> Result<()> {
     let when = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
-    let mut c = cfb::open_rw(path).with_context(|| format!("reopening {}", path.display()))?;
+    let mut src = cfb::open(path).with_context(|| format!("reopening {}", path.display()))?;
+    let mut c = src
+        .copy_to(std::io::Cursor::new(Vec::new()))
+        .with_context(|| format!("compacting {}", path.display()))?;
+    drop(src);
     c.set_modified_time("/", when)?;
     // The specification wants the root's creation time zero (1601-01-01),
     // and osslsigncode refuses to sign a database where it is not.
     c.set_created_time("/", SystemTime::UNIX_EPOCH - Duration::from_secs(11_644_473_600))?;
     c.flush()?;
+    fs::write(path, c.into_inner().into_inner())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
