@@ -17,14 +17,21 @@
  *               gets SIGINT (KeyboardInterrupt), then the process ends. An agent
  *               that exits by itself with a non-zero code ends the process
  *               without reporting SERVICE_STOPPED, so the service manager's
- *               failure actions (restart) apply. stdout and stderr go to `log`
- *               (relative to %ProgramData%, which a service's environment may
- *               lack: the folder is asked of the shell).
+ *               failure actions (restart) apply. stdout and stderr go to `log`.
+ * role=script   runs a Python script (`module`, a path relative to this
+ *               program) with this program's arguments, in process like a
+ *               service, stdin from NUL and stdout and stderr to `log`; exits
+ *               with the script's exit code. An installer's custom actions use
+ *               it: a process an installer starts may have no usable standard
+ *               handles, which python.exe refuses (init_sys_streams).
+ *
+ * `log` is relative to %ProgramData% (which a service's environment may lack:
+ * the folder is asked of the shell), or with a leading `%TEMP%\`, relative to
+ * the temporary folder.
  *
  * Keys: role, python (python.exe, relative to this program's directory), dll
  * (python3XY.dll, likewise), module, attr (the entry point's module:attr),
- * service (the service's name), log (relative to %ProgramData%),
- * stop_seconds.
+ * service (the service's name), log, stop_seconds.
  */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -88,7 +95,8 @@ static void read_config(void) {
         }
         p = *end ? end + 1 : end;
     }
-    if (!cfg_role || !cfg_python || !cfg_module || !cfg_attr) die(L"incomplete host configuration", 0);
+    if (!cfg_role || !cfg_python || !cfg_module) die(L"incomplete host configuration", 0);
+    if (!cfg_attr && wcscmp(cfg_role, L"script")) die(L"incomplete host configuration: no attr", 0);
 }
 
 /* exe_dir + "\\" + rel, made absolute and normal. */
@@ -300,10 +308,18 @@ static DWORD WINAPI control(DWORD code, DWORD type, LPVOID data, LPVOID ctx) {
 static void redirect_output(void) {
     if (!cfg_log || !*cfg_log) return;
     wchar_t path[MAX_PATH * 4];
-    if (SHGetFolderPathW(NULL, CSIDL_COMMON_APPDATA, NULL, 0, path) != S_OK) return;
-    if (wcslen(path) + wcslen(cfg_log) + 2 >= MAX_PATH * 4) return;
+    const wchar_t *rel = cfg_log;
+    if (!wcsncmp(rel, L"%TEMP%\\", 7)) {
+        DWORD n = GetTempPathW(MAX_PATH * 4, path);
+        if (!n || n >= MAX_PATH * 4) return;
+        if (path[n - 1] == L'\\') path[n - 1] = 0;
+        rel += 7;
+    } else if (SHGetFolderPathW(NULL, CSIDL_COMMON_APPDATA, NULL, 0, path) != S_OK) {
+        return;
+    }
+    if (wcslen(path) + wcslen(rel) + 2 >= MAX_PATH * 4) return;
     wcscat(path, L"\\");
-    wcscat(path, cfg_log);
+    wcscat(path, rel);
     /* Every missing directory on the way. */
     for (wchar_t *p = path + 3; *p; p++) {
         if (*p == L'\\') {
@@ -393,6 +409,38 @@ static int run_service(void) {
     return 0;
 }
 
+/* ---- role=script ----------------------------------------------------------- */
+
+static int run_script(void) {
+    if (!cfg_dll) die(L"a script host needs dll=", 0);
+    redirect_output();
+    int nul = _wopen(L"NUL", _O_RDONLY | _O_BINARY);
+    if (nul >= 0) {
+        _dup2(nul, 0);
+        _close(nul);
+    }
+    wchar_t *dll_path = beside(cfg_dll);
+    HMODULE py = LoadLibraryExW(dll_path, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
+    py_main_fn py_main = py ? (py_main_fn)(void (*)(void))GetProcAddress(py, "Py_Main") : NULL;
+    if (!py_main) die(L"cannot load Py_Main from the bundle's python3XY.dll", GetLastError());
+    /* python.exe -I -B <script> <this program's arguments> */
+    int cl_argc = 0;
+    wchar_t **cl = CommandLineToArgvW(GetCommandLineW(), &cl_argc);
+    wchar_t **args = calloc((size_t)cl_argc + 8, sizeof(wchar_t *));
+    if (!args) die(L"out of memory", 0);
+    int n = 0;
+    args[n++] = beside(cfg_python);
+    args[n++] = L"-I";
+    args[n++] = L"-B";
+    args[n++] = beside(cfg_module);
+    for (int i = 1; cl && i < cl_argc; i++) args[n++] = cl[i];
+    args[n] = NULL;
+    int rc = py_main(n, args);
+    fflush(stdout);
+    fflush(stderr);
+    return rc;
+}
+
 int wmain(void) {
     DWORD n = GetModuleFileNameW(NULL, exe_path, MAX_PATH * 4);
     if (!n || n >= MAX_PATH * 4) die(L"cannot find this program's path", GetLastError());
@@ -402,6 +450,7 @@ int wmain(void) {
     read_config();
     if (!wcscmp(cfg_role, L"console")) return run_console();
     if (!wcscmp(cfg_role, L"service")) return run_service();
+    if (!wcscmp(cfg_role, L"script")) return run_script();
     die(L"unknown role in configuration", 0);
     return 1;
 }

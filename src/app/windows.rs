@@ -274,16 +274,7 @@ fn write_service_hosts(
     host: &[u8],
     services: &[Service],
 ) -> Result<Vec<String>> {
-    let dll = rt
-        .files
-        .keys()
-        .find(|k| {
-            !k.contains('/')
-                && k.starts_with("python3")
-                && k.ends_with(".dll")
-                && k.len() > "python3.dll".len()
-        })
-        .context("the embeddable distribution has no python3XY.dll")?;
+    let dll = python_dll(rt)?;
     let mut out = Vec::new();
     for s in services {
         let target = scripts
@@ -293,7 +284,7 @@ fn write_service_hosts(
             role: Role::Service {
                 service: s.name.clone(),
                 dll: format!(r"..\python\{dll}"),
-                log: format!(r"%ProgramData%\{}\logs\{}.log", s.project, s.name),
+                log: format!(r"{}\logs\{}.log", s.project, s.name),
                 stop_seconds: 20,
             },
             python: r"..\python\python.exe".into(),
@@ -306,4 +297,44 @@ fn write_service_hosts(
         out.push(s.host.clone());
     }
     Ok(out)
+}
+
+/// The interpreter's DLL in the embeddable distribution (`python3XY.dll`).
+fn python_dll(rt: &Runtime) -> Result<&str> {
+    rt.files
+        .keys()
+        .find(|k| {
+            !k.contains('/')
+                && k.starts_with("python3")
+                && k.ends_with(".dll")
+                && k.len() > "python3.dll".len()
+        })
+        .map(String::as_str)
+        .context("the embeddable distribution has no python3XY.dll")
+}
+
+/// `ferrobus\config.exe`: runs `ferrobus\conffiles.py` (the MSI's
+/// configuration custom actions) with the bundle's Python, its output
+/// appended to `%TEMP%\<project>-config.log`. Returns its path in the bundle.
+pub fn write_config_host(rt: &Runtime, project: &str, host: &[u8]) -> Result<String> {
+    let dll = python_dll(rt)?;
+    let script = Path::new(crate::windows::CONFFILES);
+    let name = script
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("conffiles script name")?;
+    let cfg = HostConfig {
+        role: Role::Script {
+            dll: format!(r"..\python\{dll}"),
+            log: format!(r"%TEMP%\{project}-config.log"),
+        },
+        python: r"..\python\python.exe".into(),
+        module: name.into(),
+        attr: String::new(),
+    };
+    let rel = crate::windows::CONFIG_HOST;
+    let to = rt.bundle.join(rel);
+    fs::create_dir_all(to.parent().unwrap_or(&rt.bundle))?;
+    fs::write(&to, host::configure(host, &cfg)?)?;
+    Ok(rel.to_string())
 }

@@ -63,9 +63,12 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         &opts.fetch,
         (&host, &services),
     )?;
-    write_config_defaults(p, &rt.bundle)?;
+    let mut executables = installed.executables.clone();
+    if write_config_defaults(p, &rt.bundle)? {
+        executables.push(app::windows::write_config_host(&rt, &p.name, &host)?);
+    }
     if let Some(cs) = &opts.codesign {
-        for exe in &installed.executables {
+        for exe in &executables {
             cs.sign(&rt.bundle.join(exe), p.source_date_epoch, &p.name)?;
         }
     }
@@ -160,9 +163,9 @@ fn package(bundle: &Path, s: &Session, opts: &BuildOptions) -> Result<Published>
 /// The `[[config]]` defaults (`windows_source`, else `source`) under the
 /// bundle's `defaults\`, at their path under `%ProgramData%\<name>`, and the
 /// script that keeps them (`ferrobus\conffiles.py`, run by the MSI).
-fn write_config_defaults(p: &crate::load::Project, bundle: &Path) -> Result<()> {
+fn write_config_defaults(p: &crate::load::Project, bundle: &Path) -> Result<bool> {
     if p.config.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let dir = p.path.parent().unwrap_or(Path::new("."));
     for c in &p.config {
@@ -177,5 +180,5 @@ fn write_config_defaults(p: &crate::load::Project, bundle: &Path) -> Result<()> 
     let script = bundle.join(crate::windows::CONFFILES);
     std::fs::create_dir_all(script.parent().unwrap_or(bundle))?;
     std::fs::write(script, crate::windows::CONFFILES_SOURCE)?;
-    Ok(())
+    Ok(true)
 }

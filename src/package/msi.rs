@@ -719,7 +719,9 @@ fn upgrade_table(p: &Product) -> TableData {
 
 /// Add/Remove Programs shows where the product is (a type 51 custom action:
 /// set a property from a formatted string). With `[[config]]` files, the
-/// bundle's Python runs `conffiles.py` (type 34: an executable in a directory,
+/// bundle's Python runs `conffiles.py` through `ferrobus\\config.exe` (a
+/// script host: a custom action's process may have no usable standard
+/// handles, which python.exe refuses) (type 34: an executable in a directory,
 /// deferred, as the installing account): `install` after the files are in
 /// place, `remove` (or `purge` with PURGE=1) before they go on uninstall;
 /// never on the version an upgrade replaces (UPGRADINGPRODUCTCODE), so the
@@ -733,14 +735,14 @@ fn custom_action_table(p: &Product) -> TableData {
     ]];
     if let Some(dir) = &p.meta.config_dir {
         for (action, op) in CONFIG_ACTIONS {
-            let script = crate::windows::CONFFILES.replace('/', "\\");
+            let host = crate::windows::CONFIG_HOST.replace('/', "\\");
             rows.push(vec![
                 s(action),
                 // msidbCustomActionTypeInScript | NoImpersonate
                 Value::Int(34 | 0x400 | 0x800),
                 s("INSTALLDIR"),
                 s(&format!(
-                    "\"[INSTALLDIR]python\\python.exe\" -I -B \"[INSTALLDIR]{script}\" {op} \
+                    "\"[INSTALLDIR]{host}\" {op} \
                      \"[INSTALLDIR]{}\" \"[CommonAppDataFolder]{}\"",
                     crate::windows::DEFAULTS_DIR,
                     formatted_literal(dir)
@@ -1172,7 +1174,10 @@ fn fix_cfb_times(path: &Path, epoch: u64) -> Result<()> {
     c.set_modified_time("/", when)?;
     // The specification wants the root's creation time zero (1601-01-01),
     // and osslsigncode refuses to sign a database where it is not.
-    c.set_created_time("/", SystemTime::UNIX_EPOCH - Duration::from_secs(11_644_473_600))?;
+    c.set_created_time(
+        "/",
+        SystemTime::UNIX_EPOCH - Duration::from_secs(11_644_473_600),
+    )?;
     c.flush()?;
     fs::write(path, c.into_inner().into_inner())
         .with_context(|| format!("writing {}", path.display()))?;

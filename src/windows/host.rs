@@ -46,7 +46,7 @@ pub enum Role {
     /// A launcher: runs `python.exe` with the entry point and its arguments.
     Console,
     /// A Windows service host: runs the entry point in process, named `service`,
-    /// its output appended to `log` (`%VARIABLES%` expanded on the target).
+    /// its output appended to `log` (relative to `%ProgramData%`).
     Service {
         /// The service's name.
         service: String,
@@ -56,6 +56,16 @@ pub enum Role {
         log: String,
         /// Seconds between SIGTERM and SIGINT on a stop.
         stop_seconds: u32,
+    },
+    /// Runs the script `module` (a path relative to the host) in process with
+    /// the host's arguments, its output appended to `log`: an installer's
+    /// custom actions, which may have no usable standard handles.
+    Script {
+        /// `python3XY.dll`, relative to the host's directory.
+        dll: String,
+        /// Where stdout and stderr go: relative to `%ProgramData%`, or to the
+        /// temporary folder with a leading `%TEMP%\`.
+        log: String,
     },
 }
 
@@ -68,7 +78,8 @@ pub struct HostConfig {
     pub python: String,
     /// The entry point's module.
     pub module: String,
-    /// The entry point's attribute (a dotted path in the module).
+    /// The entry point's attribute (a dotted path in the module); empty for
+    /// a script.
     pub attr: String,
 }
 
@@ -81,23 +92,32 @@ impl HostConfig {
                 match self.role {
                     Role::Console => "console",
                     Role::Service { .. } => "service",
+                    Role::Script { .. } => "script",
                 }
             ),
             format!("python={}", self.python),
             format!("module={}", self.module),
-            format!("attr={}", self.attr),
         ];
-        if let Role::Service {
-            service,
-            dll,
-            log,
-            stop_seconds,
-        } = &self.role
-        {
-            lines.push(format!("service={service}"));
-            lines.push(format!("dll={dll}"));
-            lines.push(format!("log={log}"));
-            lines.push(format!("stop_seconds={stop_seconds}"));
+        if !self.attr.is_empty() {
+            lines.push(format!("attr={}", self.attr));
+        }
+        match &self.role {
+            Role::Console => {}
+            Role::Service {
+                service,
+                dll,
+                log,
+                stop_seconds,
+            } => {
+                lines.push(format!("service={service}"));
+                lines.push(format!("dll={dll}"));
+                lines.push(format!("log={log}"));
+                lines.push(format!("stop_seconds={stop_seconds}"));
+            }
+            Role::Script { dll, log } => {
+                lines.push(format!("dll={dll}"));
+                lines.push(format!("log={log}"));
+            }
         }
         for l in &lines {
             if l.contains(['\n', '\0']) {

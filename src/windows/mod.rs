@@ -108,6 +108,9 @@ pub const DEFAULTS_DIR: &str = "defaults";
 /// The bundle's copy of `packaging/windows/conffiles.py` (the MSI runs it).
 pub const CONFFILES: &str = "ferrobus/conffiles.py";
 
+/// The host that runs [`CONFFILES`] for the MSI's custom actions (beside it).
+pub const CONFIG_HOST: &str = "ferrobus/config.exe";
+
 /// The script that keeps the configuration files, built into ferrobus.
 pub const CONFFILES_SOURCE: &str = include_str!("../../packaging/windows/conffiles.py");
 
