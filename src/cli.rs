@@ -137,13 +137,19 @@ pub enum Cmd {
     /// Check artifacts: their checksum in SHA256SUMS (and its signature), their
     /// own signature (deb, rpm), and that the SBOM matches the payload.
     Verify {
-        /// Artifacts in a dist directory (deb, rpm, tar.xz, tar.zst, sh).
+        /// Artifacts in a dist directory (deb, rpm, tar.xz, tar.zst, sh, zip,
+        /// msi).
         #[arg(required = true)]
         artifacts: Vec<PathBuf>,
         /// ASCII-armoured OpenPGP public key the signatures must verify with
         /// (without it, signatures are reported but not checked).
         #[arg(long, value_name = "KEY.asc")]
         key: Option<PathBuf>,
+        /// PEM certificates the Authenticode signatures of a zip's or MSI's
+        /// executables (and the MSI's own) must chain to (without it, their
+        /// content digests are checked, not the chain).
+        #[arg(long, value_name = "CA.pem")]
+        authenticode_ca: Option<PathBuf>,
     },
     /// Health-check any tree (exit status 1 when a problem is found).
     Check(CheckArgs),

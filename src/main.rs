@@ -143,8 +143,12 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
         Cmd::Publish(a) => publish(&cli, a),
-        Cmd::Verify { artifacts, key } => {
-            let reports = ops::verify(artifacts, key.as_deref())?;
+        Cmd::Verify {
+            artifacts,
+            key,
+            authenticode_ca,
+        } => {
+            let reports = ops::verify(artifacts, key.as_deref(), authenticode_ca.as_deref())?;
             cli.print(&reports, || reports.iter().map(|r| r.render()).collect())?;
             let bad: Vec<String> = reports
                 .iter()

@@ -550,8 +550,14 @@ fn write_installers(
 }
 
 /// Check artifacts: checksum (and its signature), own signature, SBOM against
-/// payload. `public_key` is an ASCII-armoured OpenPGP key file.
-pub fn verify(artifacts: &[PathBuf], public_key: Option<&Path>) -> Result<Vec<verify::Report>> {
+/// payload (and a Windows artifact's Authenticode signatures). `public_key` is
+/// an ASCII-armoured OpenPGP key file, `authenticode_ca` the PEM certificates
+/// Authenticode signatures must chain to.
+pub fn verify(
+    artifacts: &[PathBuf],
+    public_key: Option<&Path>,
+    authenticode_ca: Option<&Path>,
+) -> Result<Vec<verify::Report>> {
     let key = public_key
         .map(|k| {
             std::fs::read(k).with_context(|| format!("reading the public key {}", k.display()))
@@ -559,7 +565,7 @@ pub fn verify(artifacts: &[PathBuf], public_key: Option<&Path>) -> Result<Vec<ve
         .transpose()?;
     artifacts
         .iter()
-        .map(|a| verify::verify(a, key.as_deref()))
+        .map(|a| verify::verify(a, key.as_deref(), authenticode_ca))
         .collect()
 }
 

@@ -215,6 +215,8 @@ fn minimal_pe() -> Vec<u8> {
 pub struct Verified {
     /// The file (for files inside an MSI, its path in the bundle).
     pub file: String,
+    /// It carries a signature (good or not).
+    pub signed: bool,
     /// Signed, the digest matches the content, and (with a trust anchor) the
     /// chain verifies.
     pub ok: bool,
@@ -242,15 +244,27 @@ pub fn verify(file: &Path, label: &str, ca: Option<&Path>) -> Result<Verified> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+    // `Name    : value` lines; a PE reports its digests as "message digest",
+    // an MSI as "DigitalSignature".
+    let field = |names: &[&str]| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            names
+                .contains(&k.trim())
+                .then(|| v.split_whitespace().next().unwrap_or_default().to_string())
+                .filter(|v| !v.is_empty())
+        })
     };
-    let signer = field("Subject:");
-    let current = field("Current message digest    :");
-    let calculated = field("Calculated message digest :");
+    let signer = text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("Subject:")
+            .map(|v| v.trim().to_string())
+    });
+    let current = field(&["Current message digest", "Current DigitalSignature"]);
+    let calculated = field(&["Calculated message digest", "Calculated DigitalSignature"]);
     let digest_ok = current.is_some() && current == calculated;
-    let (ok, detail) = if signer.is_none() || current.is_none() {
+    let signed = current.is_some();
+    let (ok, detail) = if current.is_none() {
         (false, "not signed".to_string())
     } else if !digest_ok {
         (
@@ -282,6 +296,7 @@ pub fn verify(file: &Path, label: &str, ca: Option<&Path>) -> Result<Verified> {
     };
     Ok(Verified {
         file: label.to_string(),
+        signed,
         ok,
         signer,
         detail,

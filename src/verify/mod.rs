@@ -5,8 +5,11 @@
 //!   with a public key, `SHA256SUMS.sig` must be a good signature of that list;
 //! - `signature`: the deb's `_gpgorigin` or the rpm's header signature, checked
 //!   against the public key (tarballs and the `.sh` carry none: the signed
-//!   `SHA256SUMS` covers them; the zip and the MSI carry no Authenticode
-//!   signature yet);
+//!   `SHA256SUMS` covers them);
+//! - `authenticode` (zip and msi): the MSI's Authenticode signature and that of
+//!   every executable ferrobus wrote into the bundle (launchers, service hosts,
+//!   the script host), read from the payload, checked with osslsigncode against
+//!   `--authenticode-ca` when given, else their content digests only;
 //! - `sbom`: the SBOM inside the payload records the digest of exactly the files
 //!   the payload installs ([`crate::provenance::seal`]), names exactly the Python
 //!   distributions installed, and equals the `.cdx.json` beside the artifact.
@@ -87,7 +90,7 @@ impl Report {
                 Outcome::Failed => "FAILED",
                 Outcome::Skipped => "skipped",
             };
-            s.push_str(&format!("  {:<10} {o:<8} {}\n", c.name, c.detail));
+            s.push_str(&format!("  {:<12} {o:<8} {}\n", c.name, c.detail));
         }
         s
     }
@@ -116,14 +119,23 @@ fn skipped(name: &'static str, detail: &str) -> Check {
     }
 }
 
-/// Verify one artifact; `public_key` is an armoured OpenPGP public key.
-pub fn verify(artifact: &Path, public_key: Option<&[u8]>) -> Result<Report> {
+/// Verify one artifact; `public_key` is an armoured OpenPGP public key,
+/// `authenticode_ca` the certificates a Windows artifact's Authenticode
+/// signatures must chain to.
+pub fn verify(
+    artifact: &Path,
+    public_key: Option<&[u8]>,
+    authenticode_ca: Option<&Path>,
+) -> Result<Report> {
     let format = Format::of(artifact)?;
     anyhow::ensure!(artifact.is_file(), "{}: no such file", artifact.display());
     let mut checks = vec![check("checksum", checksum(artifact, public_key))];
     match payload::read(artifact, format) {
         Ok(p) => {
             checks.push(signature(artifact, format, &p, public_key));
+            if matches!(format, Format::Zip | Format::Msi) {
+                checks.push(authenticode(artifact, format, &p, authenticode_ca));
+            }
             checks.push(check("sbom", sbom(artifact, format, &p)));
         }
         Err(e) => {
@@ -210,13 +222,83 @@ fn signature(artifact: &Path, format: Format, p: &Payload, key: Option<&[u8]>) -
         }
         Format::Zip | Format::Msi => skipped(
             "signature",
-            "none: no Authenticode signature (not made yet); SHA256SUMS.sig covers it",
+            "no OpenPGP signature of its own (see authenticode); SHA256SUMS.sig covers it",
         ),
         _ => skipped(
             "signature",
             "this format carries no signature of its own; SHA256SUMS.sig covers it",
         ),
     }
+}
+
+/// The Authenticode signatures of a Windows artifact: the MSI's own and those
+/// of the executables ferrobus wrote into it. All unsigned is `skipped` (a
+/// build without `--codesign`); some signed and some not, a bad digest or
+/// (with `ca`) a chain that does not verify, `failed`.
+fn authenticode(artifact: &Path, format: Format, p: &Payload, ca: Option<&Path>) -> Check {
+    use crate::package::authenticode as ac;
+    let r = (|| -> Result<Vec<ac::Verified>> {
+        let mut out = Vec::new();
+        if format == Format::Msi {
+            let name = artifact.file_name().unwrap_or_default().to_string_lossy();
+            out.push(ac::verify(artifact, &name, ca)?);
+        }
+        let dir = tempfile::tempdir()?;
+        for (path, data) in &p.executables {
+            let f = dir.path().join("file.exe");
+            fs::write(&f, data)?;
+            out.push(ac::verify(&f, path, ca)?);
+        }
+        Ok(out)
+    })();
+    let results = match r {
+        Ok(v) => v,
+        Err(e) => return check("authenticode", Err(format!("{e:#}"))),
+    };
+    if results.is_empty() {
+        return skipped("authenticode", "no executables of ferrobus' in the payload");
+    }
+    let unsigned: Vec<&str> = results
+        .iter()
+        .filter(|v| !v.signed)
+        .map(|v| v.file.as_str())
+        .collect();
+    if unsigned.len() == results.len() {
+        return skipped(
+            "authenticode",
+            "unsigned (built without --codesign): the MSI and the executables",
+        );
+    }
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|v| !v.ok)
+        .map(|v| format!("{}: {}", v.file, v.detail))
+        .collect();
+    if !bad.is_empty() {
+        return check("authenticode", Err(bad.join("; ")));
+    }
+    let signers: BTreeSet<&str> = results
+        .iter()
+        .filter_map(|v| v.signer.as_deref())
+        .collect();
+    let how = if ca.is_some() {
+        "signatures and certificate chains verified"
+    } else {
+        "content digests verified (chains not checked: no --authenticode-ca)"
+    };
+    check(
+        "authenticode",
+        Ok(format!(
+            "{} signed ({}): {how}; signer {}",
+            results.len(),
+            results
+                .iter()
+                .map(|v| v.file.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            signers.into_iter().collect::<Vec<_>>().join(", ")
+        )),
+    )
 }
 
 /// The directory (relative, no leading `/`) the payload holds the install dir

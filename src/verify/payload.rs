@@ -68,6 +68,9 @@ pub struct Payload {
     pub lists: BTreeMap<String, Vec<u8>>,
     /// deb only: the ar members in order, with contents.
     pub members: Vec<(String, Vec<u8>)>,
+    /// Contents of the executables ferrobus wrote into a Windows bundle
+    /// ([`crate::windows::is_produced_executable`]), by path.
+    pub executables: BTreeMap<String, Vec<u8>>,
 }
 
 fn normalise(p: &str) -> String {
@@ -86,6 +89,9 @@ impl Payload {
                 }
                 Some(PAYLOAD_LIST) => {
                     self.lists.insert(path.clone(), d);
+                }
+                _ if crate::windows::is_produced_executable(&path) => {
+                    self.executables.insert(path.clone(), d);
                 }
                 _ => {}
             }

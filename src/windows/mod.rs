@@ -111,6 +111,19 @@ pub const CONFFILES: &str = "ferrobus/conffiles.py";
 /// The host that runs [`CONFFILES`] for the MSI's custom actions (beside it).
 pub const CONFIG_HOST: &str = "ferrobus/config.exe";
 
+/// True for a path (relative to a bundle, or with a folder above it) of an
+/// executable ferrobus writes into a Windows bundle, and signs with
+/// `--codesign`: the launchers and service hosts in `bin\`, the script host
+/// in `ferrobus\`. The embeddable distribution's own (`python\`) carry the
+/// Python Software Foundation's signatures.
+pub fn is_produced_executable(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let (Some(name), Some(dir)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    name.ends_with(".exe") && (dir == "bin" || dir == "ferrobus")
+}
+
 /// The script that keeps the configuration files, built into ferrobus.
 pub const CONFFILES_SOURCE: &str = include_str!("../../packaging/windows/conffiles.py");
 
