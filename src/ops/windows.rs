@@ -52,8 +52,8 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
     let ta = Instant::now();
     let zig = crate::toolchain::zig::find()?;
     let zig_version = crate::toolchain::first_line(&zig.display().to_string(), &["version"])?;
-    let host = crate::windows::host::compiled(&zig, &zig_version, &s.layout.toolchains())?;
-    let host = std::fs::read(&host)?;
+    let host_exe = crate::windows::host::compiled(&zig, &zig_version, &s.layout.toolchains())?;
+    let host = std::fs::read(&host_exe)?;
     let services = crate::windows::services(p, &app.entry_points)?;
     let installed = app::windows::install(
         &rt,
@@ -99,7 +99,11 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
             .map(|f| f.to_string_lossy().into_owned());
         a.sha256 = Some(sha256_file(&installed.app_wheel)?);
     }
-    let lic = assembled::component_files(&rt)?;
+    let mut lic = assembled::component_files(&rt)?;
+    let (host_component, host_licenses) = host_provenance(&host, &zig, &zig_version)?;
+    contents.roots.push(host_component.name.clone());
+    contents.components.push(host_component);
+    lic.extend(host_licenses);
     provenance::write_assembled(&mut contents, lic, &rt.site_packages, &rt.bundle)?;
     let health = check::check_tree(BinaryFormat::Pe, &rt.bundle, None)?;
     if !health.ok() {
@@ -181,4 +185,60 @@ fn write_config_defaults(p: &crate::load::Project, bundle: &Path) -> Result<bool
     std::fs::create_dir_all(script.parent().unwrap_or(bundle))?;
     std::fs::write(script, crate::windows::CONFFILES_SOURCE)?;
     Ok(true)
+}
+
+/// The name the Windows host (launchers, service hosts, the script host) has
+/// in the SBOM, the version manifest and `LICENSES/`.
+const HOST_COMPONENT: &str = "ferrobus-windows-host";
+
+/// The Windows host as a shipped component: ferrobus' own code (Apache-2.0)
+/// linked with zig's copy of the mingw-w64 C runtime start files (ZPL-2.1,
+/// whose notice a binary must carry: taken from the zig that compiled it).
+/// Returns the component and its license files.
+fn host_provenance(
+    host: &[u8],
+    zig: &Path,
+    zig_version: &str,
+) -> Result<(provenance::ComponentInfo, Vec<(String, Vec<u8>)>)> {
+    let mingw = zig
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("lib/libc/mingw/COPYING");
+    let copying = std::fs::read(&mingw).with_context(|| {
+        format!(
+            "{}: the mingw-w64 license of zig {zig_version}, which the Windows host links",
+            mingw.display()
+        )
+    })?;
+    let notice = format!(
+        "The launchers (bin\\*.exe), service hosts (bin\\*-service.exe) and script host\n\
+         (ferrobus\\config.exe) of this bundle are copies of ferrobus' Windows host\n\
+         (packaging/windows/host.c, ferrobus {}), licensed under the Apache License,\n\
+         Version 2.0 (SPDX: Apache-2.0), compiled by zig {zig_version} for\n\
+         x86_64-windows-gnu with the mingw-w64 C runtime start files (ZPL-2.1, see\n\
+         mingw-w64-COPYING).\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let dir = format!("LICENSES/{HOST_COMPONENT}");
+    let files = vec![
+        (format!("{dir}/NOTICE"), notice.into_bytes()),
+        (format!("{dir}/mingw-w64-COPYING"), copying),
+    ];
+    let sha = crate::util::sha256_bytes(host);
+    let component = provenance::ComponentInfo {
+        name: HOST_COMPONENT.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        license: "Apache-2.0 AND ZPL-2.1".into(),
+        license_files: vec!["NOTICE".into(), "mingw-w64-COPYING".into()],
+        license_dests: files.iter().map(|(d, _)| d.clone()).collect(),
+        urls: vec![],
+        sha256: sha.clone(),
+        file_name: "host.exe".into(),
+        debian: None,
+        key: sha,
+        patches: vec![],
+        depends: vec![],
+        definition: Path::new("packaging/windows/host.c").to_path_buf(),
+    };
+    Ok((component, files))
 }
