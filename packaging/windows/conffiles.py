@@ -1,11 +1,13 @@
 """Configuration files of a Windows bundle, kept as dpkg keeps conffiles.
 
 Written by ferrobus into the bundle (ferrobus\\conffiles.py) and run by the
-MSI's custom actions with the bundle's own Python, as the installing account:
+MSI's custom actions with the bundle's own Python (through the script host
+ferrobus\\config.exe, output in %TEMP%\\<name>-config.log), as the installing
+account:
 
   conffiles.py install DEFAULTS DEST   after the files are installed
-  conffiles.py remove  DEFAULTS DEST   on uninstall (and by an upgrade, on the
-                                       version it replaces)
+  conffiles.py remove  DEFAULTS DEST   on uninstall (not when an upgrade
+                                       removes the version it replaces)
   conffiles.py purge   DEFAULTS DEST   on uninstall with PURGE=1
 
 DEFAULTS is the bundle's copy of every [[config]] file (defaults\\...), DEST
@@ -14,7 +16,9 @@ follows the package: installed when missing, replaced by a new default,
 removed on uninstall. An edited file is never touched: a new default is
 written beside it as <file>.new. DEST\\logs (the service hosts' output) is
 the product's, removed on uninstall. What was installed is recorded in
-DEST\\.ferrobus-conffiles.json (path -> sha256 of the default installed).
+DEST\\.ferrobus-conffiles.json (path -> sha256 of the default installed),
+dropped on uninstall: a file a later install finds that is not its default is
+taken as edited and kept.
 """
 
 import hashlib
@@ -102,11 +106,12 @@ def remove(src, dest, purge):
         have = sha256(target)
         if purge or have in (state.get(rel), sha256(default)):
             os.remove(target)
-            state.pop(rel, None)
             print(f"{target}: removed")
         else:
             print(f"{target}: edited, kept")
-    save_state(dest, {} if purge else state)
+    # No state survives an uninstall: a file found on a later install that is
+    # not the default is taken as edited and kept, as it should be.
+    save_state(dest, {})
     shutil.rmtree(os.path.join(dest, "logs"), ignore_errors=True)
     # Empty directories go, deepest first, DEST itself last.
     for d, _, _ in sorted(os.walk(dest), key=lambda w: -len(w[0])):

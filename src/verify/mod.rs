@@ -141,6 +141,15 @@ pub fn verify(
         Err(e) => {
             let detail = format!("the payload cannot be read: {e:#}");
             checks.push(check("signature", Err(detail.clone())));
+            if format == Format::Msi {
+                // The MSI's own signature needs no payload.
+                checks.push(authenticode(
+                    artifact,
+                    format,
+                    &Payload::default(),
+                    authenticode_ca,
+                ));
+            }
             checks.push(check("sbom", Err(detail)));
         }
     }
@@ -277,10 +286,7 @@ fn authenticode(artifact: &Path, format: Format, p: &Payload, ca: Option<&Path>)
     if !bad.is_empty() {
         return check("authenticode", Err(bad.join("; ")));
     }
-    let signers: BTreeSet<&str> = results
-        .iter()
-        .filter_map(|v| v.signer.as_deref())
-        .collect();
+    let signers: BTreeSet<&str> = results.iter().filter_map(|v| v.signer.as_deref()).collect();
     let how = if ca.is_some() {
         "signatures and certificate chains verified"
     } else {
