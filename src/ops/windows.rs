@@ -187,6 +187,9 @@ fn write_config_defaults(p: &crate::load::Project, bundle: &Path) -> Result<bool
     Ok(true)
 }
 
+/// License files: (destination under the install dir, contents).
+type LicenseFiles = Vec<(String, Vec<u8>)>;
+
 /// The name the Windows host (launchers, service hosts, the script host) has
 /// in the SBOM, the version manifest and `LICENSES/`.
 const HOST_COMPONENT: &str = "ferrobus-windows-host";
@@ -199,7 +202,7 @@ fn host_provenance(
     host: &[u8],
     zig: &Path,
     zig_version: &str,
-) -> Result<(provenance::ComponentInfo, Vec<(String, Vec<u8>)>)> {
+) -> Result<(provenance::ComponentInfo, LicenseFiles)> {
     let mingw = zig
         .parent()
         .unwrap_or(Path::new("."))
