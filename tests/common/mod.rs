@@ -282,8 +282,9 @@ pub fn read(p: &Path) -> String {
 }
 
 /// A copy of `projects/demo-agent.toml` in `dir` — same name, so it shares the
-/// user's cached stack — with the app (source and lock) copied into `dir/app` and
-/// the config default into `dir/agent.yaml` for the test to edit, and
+/// user's cached stack — with the app (source and lock) copied into `dir/app`,
+/// the config defaults into `dir/agent.yaml` (for the test to edit) and
+/// `dir/agent.windows.yaml`, and
 /// `key = value` lines replaced by `set`.
 pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -301,6 +302,11 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
         std::fs::copy(ex.join(f), to).unwrap();
     }
     std::fs::copy(ex.join("agent.yaml"), dir.join("agent.yaml")).unwrap();
+    std::fs::copy(
+        ex.join("agent.windows.yaml"),
+        dir.join("agent.windows.yaml"),
+    )
+    .unwrap();
     let text = std::fs::read_to_string(repo.join("projects/demo-agent.toml")).unwrap();
     let mut out = String::new();
     // Each key of `set` replaces its first occurrence only (`formats` is the
@@ -316,6 +322,7 @@ pub fn demo_project(dir: &Path, set: &[(&str, &str)]) -> PathBuf {
             }
             None => match key {
                 "source" if line.contains("agent.yaml") => "source = \"agent.yaml\"".into(),
+                "windows_source" => "windows_source = \"agent.windows.yaml\"".into(),
                 "source" => "source = \"app\"".into(),
                 "requirements" => "requirements = \"app/requirements.lock\"".into(),
                 _ => line.to_string(),
