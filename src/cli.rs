@@ -296,6 +296,10 @@ pub struct CheckArgs {
     /// hardening-check fails it.
     #[arg(long, value_delimiter = ',', value_parser = parse_protection)]
     pub hardening: Option<Vec<ferrobus::hardening::Protection>>,
+    /// The architecture every ELF file must be for (x86_64, aarch64); a file
+    /// for another is reported.
+    #[arg(long)]
+    pub arch: Option<ferrobus::target::Arch>,
 }
 
 impl CheckArgs {
@@ -320,6 +324,7 @@ impl CheckArgs {
                 required: list.clone(),
                 ..Default::default()
             }),
+            arch: self.arch,
         })
     }
 }

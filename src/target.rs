@@ -81,6 +81,70 @@ pub enum Arch {
     Aarch64,
 }
 
+impl Arch {
+    /// The name `uname -m` prints on Linux (and zig's and rpm's name).
+    pub const fn uname(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// Debian's name (`dpkg --print-architecture`).
+    pub const fn deb(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+
+    /// rpm's name (`rpm -E %_arch`).
+    pub const fn rpm(self) -> &'static str {
+        self.uname()
+    }
+
+    /// The ELF header's `e_machine` of this architecture's executables.
+    pub const fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => goblin::elf::header::EM_X86_64,
+            Arch::Aarch64 => goblin::elf::header::EM_AARCH64,
+        }
+    }
+
+    /// The architecture of an ELF `e_machine`, if it is one of ours.
+    pub fn of_elf_machine(m: u16) -> Option<Arch> {
+        [Arch::X86_64, Arch::Aarch64]
+            .into_iter()
+            .find(|a| a.elf_machine() == m)
+    }
+
+    /// The architecture this program runs on.
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+}
+
+impl FromStr for Arch {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "x86_64" | "amd64" => Ok(Arch::X86_64),
+            "aarch64" | "arm64" => Ok(Arch::Aarch64),
+            _ => anyhow::bail!("unknown architecture \"{s}\" (valid: x86_64, aarch64)"),
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.uname())
+    }
+}
+
 /// The C library of a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -189,6 +253,13 @@ mod tests {
             e.contains("linux-x86_64, linux-aarch64, windows-x86_64"),
             "{e}"
         );
+        let a = Target::new(TargetName::LinuxAarch64, None);
+        assert_eq!(
+            (a.arch.deb(), a.arch.rpm(), a.arch.uname(), a.arch.elf_machine()),
+            ("arm64", "aarch64", "aarch64", 183)
+        );
+        assert_eq!(Arch::of_elf_machine(62), Some(Arch::X86_64));
+        assert_eq!(Arch::of_elf_machine(3), None);
         let w = Target::new(TargetName::WindowsX86_64, None);
         assert_eq!(
             (w.runtime(), w.binary_format(), w.family()),

@@ -138,12 +138,23 @@ fn glibc_version() -> String {
     }
 }
 
-/// The toolchain of a project's `[toolchain]`; zig's wrappers are written under
-/// `toolchains` (a directory of the cache).
-pub fn detect(cfg: &ToolchainConfig, toolchains: &Path) -> Result<Toolchain> {
+/// The toolchain of a project's `[toolchain]` for `arch`; zig's wrappers are
+/// written under `toolchains` (a directory of the cache). The host compiler
+/// builds for the host's architecture only; zig cross-compiles.
+pub fn detect(
+    cfg: &ToolchainConfig,
+    arch: crate::target::Arch,
+    toolchains: &Path,
+) -> Result<Toolchain> {
     let mut tc = match cfg.compiler {
+        Compiler::Host if arch != crate::target::Arch::host() => bail!(
+            "[toolchain] compiler = \"host\" builds for {} only, not {arch}: \
+             compiler = \"zig\" cross-compiles",
+            crate::target::Arch::host()
+        ),
         Compiler::Host => guarded_host(toolchains),
         Compiler::Zig => zig::prepare(
+            arch,
             cfg.glibc.as_deref().unwrap_or(DEFAULT_ZIG_GLIBC),
             toolchains,
         ),

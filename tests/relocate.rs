@@ -281,6 +281,41 @@ fn corrupt_elf_is_refused_and_left_untouched() {
     for f in ["lib/libbroken.so", "lib/notelf.so"] {
         assert!(corrupt.contains(&f), "{f} not reported:\n{}", r.render());
     }
+    // Checked as an aarch64 tree, every (x86-64) ELF file is named as built
+    // for another architecture; as an x86-64 tree, none is.
+    let as_arch = |arch| {
+        ferrobus::check::check(
+            &prefix,
+            &ferrobus::check::Policy {
+                install_prefix: prefix.clone(),
+                arch: Some(arch),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    use ferrobus::target::Arch;
+    let r = as_arch(Arch::Aarch64);
+    let wrong: Vec<&ferrobus::check::Problem> = r
+        .problems
+        .iter()
+        .filter(|p| p.kind == ferrobus::check::Kind::WrongMachine)
+        .collect();
+    assert!(
+        wrong
+            .iter()
+            .any(|p| p.path == "bin/ls" && p.detail == "built for x86_64, not aarch64"),
+        "{}",
+        r.render()
+    );
+    let r = as_arch(Arch::X86_64);
+    assert!(
+        !r.problems
+            .iter()
+            .any(|p| p.kind == ferrobus::check::Kind::WrongMachine),
+        "{}",
+        r.render()
+    );
 }
 
 fn check_cli(dir: &Path, args: &[&str]) -> (bool, String) {

@@ -87,6 +87,8 @@ pub struct Policy {
     pub extra_libs: Vec<String>,
     /// The hardening every ELF file must have (none: reported, not checked).
     pub hardening: Option<HardeningPolicy>,
+    /// The architecture every ELF file must be for (none: not checked).
+    pub arch: Option<crate::target::Arch>,
 }
 
 /// What the health check requires of every ELF file's hardening
@@ -321,6 +323,8 @@ fn inside(path: &std::path::Path, root: &std::path::Path) -> Option<String> {
 pub enum Kind {
     /// Not parseable as ELF.
     CorruptElf,
+    /// An ELF file for another architecture than the target's.
+    WrongMachine,
     /// A needed library is neither in the tree nor allowed from the system.
     MissingLibrary,
     /// A needed library is in the tree but the file's rpath does not reach it.
@@ -347,6 +351,7 @@ impl Kind {
     fn title(self) -> &'static str {
         match self {
             Kind::CorruptElf => "corrupt or unreadable ELF files",
+            Kind::WrongMachine => "ELF files for another architecture",
             Kind::MissingLibrary => {
                 "needed libraries outside the tree and not allowed from the system"
             }
@@ -384,6 +389,7 @@ impl Policy {
             gcc_floor: parse("gcc_floor", &plan.health.gcc_floor)?,
             extra_libs: plan.health.allow_libs.clone(),
             hardening: Some(HardeningPolicy::of_plan(plan)),
+            arch: Some(plan.toolchain.arch()),
         })
     }
 }
@@ -938,6 +944,19 @@ fn check_elf(
             return None;
         }
     };
+    if let Some(arch) = policy.arch
+        && elf.header.e_machine != arch.elf_machine()
+    {
+        let m = elf.header.e_machine;
+        let got = crate::target::Arch::of_elf_machine(m)
+            .map_or_else(|| format!("ELF machine {m}"), |a| a.to_string());
+        out.push(problem(
+            Kind::WrongMachine,
+            rel,
+            format!("built for {got}, not {arch}"),
+        ));
+        return None;
+    }
     if !matches!(elf.header.e_type, header::ET_EXEC | header::ET_DYN) {
         return None;
     }

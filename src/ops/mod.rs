@@ -145,7 +145,11 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
         );
     }
     let defs = load::load_software_dir(&s.defs_dir)?;
-    let tc = toolchain::detect(&s.project.toolchain, &s.layout.toolchains())?;
+    let tc = toolchain::detect(
+        &s.project.toolchain,
+        s.target.arch,
+        &s.layout.toolchains(),
+    )?;
     let prefix = s.layout.prefix(&s.project.name)?;
     let plan = plan::resolve(
         &s.project,
@@ -533,6 +537,7 @@ fn write_installers(
     signing: Option<SigningKey>,
 ) -> Result<package::Published> {
     let mut meta = package::Meta::from_project(&s.project)?;
+    meta.arch = s.target.arch;
     meta.signing = signing;
     let beside = package::Beside {
         dir: stage_root.join(s.project.install_dir.trim_start_matches('/')),

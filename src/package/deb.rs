@@ -25,8 +25,12 @@ pub fn control(meta: &Meta, installed_kib: u64) -> String {
     let mut desc = meta.description.lines();
     let summary = desc.next().unwrap_or(&meta.name).trim().to_string();
     let mut s = format!(
-        "Package: {}\nVersion: {}-{}\nArchitecture: amd64\nMaintainer: {}\nInstalled-Size: {installed_kib}\n",
-        meta.name, meta.version, meta.iteration, meta.maintainer
+        "Package: {}\nVersion: {}-{}\nArchitecture: {}\nMaintainer: {}\nInstalled-Size: {installed_kib}\n",
+        meta.name,
+        meta.version,
+        meta.iteration,
+        meta.arch.deb(),
+        meta.maintainer
     );
     if !meta.deb_depends.is_empty() {
         s.push_str(&format!("Depends: {}\n", meta.deb_depends.join(", ")));
@@ -57,8 +61,11 @@ impl Packager for Deb {
 
     fn file_name(&self, meta: &Meta) -> String {
         format!(
-            "{}_{}-{}_amd64.deb",
-            meta.name, meta.version, meta.iteration
+            "{}_{}-{}_{}.deb",
+            meta.name,
+            meta.version,
+            meta.iteration,
+            meta.arch.deb()
         )
     }
 

@@ -48,6 +48,11 @@ pub struct Meta {
     pub license: String,
     /// The install dir (`/opt/<name>`).
     pub install_dir: String,
+    /// The architecture the payload's binaries are for: names the packages
+    /// (`arm64` deb, `aarch64` rpm, `linux-aarch64` tarballs and `.sh`) and
+    /// is what the `.sh` checks before it writes anything. The project's
+    /// default is x86-64; a build sets its target's.
+    pub arch: crate::target::Arch,
     /// SOURCE_DATE_EPOCH: every timestamp in every package.
     pub epoch: u64,
     /// Debian section.
@@ -128,6 +133,7 @@ impl Meta {
             homepage: p.homepage.clone(),
             license: p.license.clone(),
             install_dir: p.install_dir.clone(),
+            arch: crate::target::Arch::X86_64,
             epoch: p.source_date_epoch,
             deb_section: p.package.deb.section.clone(),
             deb_priority: p.package.deb.priority.clone(),

@@ -102,7 +102,12 @@ impl Packager for Rpm {
     }
 
     fn file_name(&self, meta: &Meta) -> String {
-        format!("{}-{}.x86_64.rpm", meta.name, meta.full_version())
+        format!(
+            "{}-{}.{}.rpm",
+            meta.name,
+            meta.full_version(),
+            meta.arch.rpm()
+        )
     }
 
     fn lint_config(&self, meta: &Meta) -> Option<(String, String)> {
@@ -129,7 +134,7 @@ impl Packager for Rpm {
         let config = BuildConfig::v4()
             .source_date(meta.epoch as u32)
             .compression(compression(meta)?);
-        let mut b = PackageBuilder::new(&meta.name, &meta.version, license, "x86_64", summary);
+        let mut b = PackageBuilder::new(&meta.name, &meta.version, license, meta.arch.rpm(), summary);
         b.using_config(config)
             .release(meta.iteration.to_string())
             .description(description)

@@ -71,7 +71,8 @@ fn header(meta: &Meta, config: &[String], sha256: &str, offset: u64) -> Result<S
         .replace("@@CONFIG_FILES@@", &sh_quote(&config.join("\n")))
         .replace("@@SHA256@@", sha256)
         .replace("@@OFFSET@@", &offset)
-        .replace("@@UNPACKER@@", meta.sh_compression.as_str());
+        .replace("@@UNPACKER@@", meta.sh_compression.as_str())
+        .replace("@@ARCH@@", meta.arch.uname());
     ensure!(
         !h.replacen("@@SELFTEST@@", "", 1).contains("@@"),
         "unreplaced placeholder in the sh template"
@@ -107,7 +108,12 @@ impl Packager for Shell {
     }
 
     fn file_name(&self, meta: &Meta) -> String {
-        format!("{}-{}.linux-x86_64.sh", meta.name, meta.full_version())
+        format!(
+            "{}-{}.linux-{}.sh",
+            meta.name,
+            meta.full_version(),
+            meta.arch.uname()
+        )
     }
 
     fn write(&self, root: &Path, meta: &Meta, out: &Path) -> Result<()> {

@@ -46,10 +46,11 @@ impl Packager for Tarball {
 
     fn file_name(&self, meta: &Meta) -> String {
         format!(
-            "{}-{}-{}.linux-x86_64.{}",
+            "{}-{}-{}.linux-{}.{}",
             meta.name,
             meta.version,
             meta.iteration,
+            meta.arch.uname(),
             self.format()
         )
     }

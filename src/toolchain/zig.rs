@@ -10,6 +10,7 @@
 //! a generic `CC` can use.
 
 use super::Toolchain;
+use crate::target::Arch;
 use anyhow::{Context, Result, bail};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -88,11 +89,17 @@ pub(crate) fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> Result<()
     Ok(())
 }
 
-/// Detect zig and write the wrappers for glibc `glibc` under `toolchains`.
-pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
+/// Detect zig and write the wrappers for `arch` and glibc `glibc` under
+/// `toolchains`: one directory per target, so x86-64 and aarch64 builds
+/// (cross-compiled: zig carries every architecture's C library headers and
+/// start files) share nothing but the zig they run.
+pub fn prepare(arch: Arch, glibc: &str, toolchains: &Path) -> Result<Toolchain> {
     let zig = find()?;
     let version = super::first_line(&zig.display().to_string(), &["version"])?;
-    let target = format!("x86_64-linux-gnu.{glibc}");
+    let target = format!("{}-linux-gnu.{glibc}", arch.uname());
+    // IBT and SHSTK (`-fcf-protection`) are x86-64's; clang refuses the flag
+    // for aarch64.
+    let cet = arch == Arch::X86_64;
     let dir = toolchains.join(format!("zig-{version}-{target}"));
     // One directory per revision of the wrappers: an older ferrobus sharing
     // the cache rewrites its own scripts, never these.
@@ -117,7 +124,9 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
         std::fs::write(&c, "")?;
         let tmp = dir.join(format!("empty.o.{}", std::process::id()));
         let ok = zig_command(&zig, "cc", &dir)
-            .args(["-target", &target, "-fcf-protection=full", "-c", "-o"])
+            .args(["-target", &target])
+            .args(if cet { &["-fcf-protection=full"][..] } else { &[] })
+            .args(["-c", "-o"])
             .arg(&tmp)
             .arg(&c)
             .status()
@@ -127,12 +136,12 @@ pub fn prepare(glibc: &str, toolchains: &Path) -> Result<Toolchain> {
         }
         std::fs::rename(&tmp, &empty)?;
     }
-    let cf_protection = cet_start_files(&zig, &target, &dir)?;
+    let cf_protection = cet && cet_start_files(&zig, &target, &dir)?;
     let clang =
         super::first_line(&zig.display().to_string(), &["cc", "--version"]).unwrap_or_default();
     let tool = |n: &str| bin.join(n).display().to_string();
     Ok(Toolchain {
-        target: "linux-x86_64".into(),
+        target: format!("linux-{}", arch.uname()),
         cc: tool("cc"),
         cxx: tool("c++"),
         cc_version: format!("zig {version} ({clang})"),
