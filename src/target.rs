@@ -255,7 +255,12 @@ mod tests {
         );
         let a = Target::new(TargetName::LinuxAarch64, None);
         assert_eq!(
-            (a.arch.deb(), a.arch.rpm(), a.arch.uname(), a.arch.elf_machine()),
+            (
+                a.arch.deb(),
+                a.arch.rpm(),
+                a.arch.uname(),
+                a.arch.elf_machine()
+            ),
             ("arm64", "aarch64", "aarch64", 183)
         );
         assert_eq!(Arch::of_elf_machine(62), Some(Arch::X86_64));

@@ -394,6 +394,50 @@ fn an_xz_payload_installs_and_missing_xz_is_reported_before_anything_is_written(
 }
 
 #[test]
+fn an_installer_for_another_architecture_is_refused_before_anything_is_written() {
+    use ferrobus::target::Arch;
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("stage");
+    stage(&root, "1.0", 0, false);
+    let here = Arch::host();
+    let other = if here == Arch::X86_64 {
+        Arch::Aarch64
+    } else {
+        Arch::X86_64
+    };
+    let m = Meta {
+        arch: other,
+        ..tiny_meta("1.0", "level: 1\n")
+    };
+    let name = Shell.file_name(&m);
+    assert_eq!(name, format!("tiny-1.0-1.linux-{other}.sh"));
+    let inst = t.path().join(&name);
+    Shell.write(&root, &m, &inst).unwrap();
+    let prefix = t.path().join("p");
+    for args in [
+        vec!["--prefix", p(&prefix)],
+        vec!["--prefix", p(&prefix), "--upgrade"],
+    ] {
+        let o = sh(&inst, &args);
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(3), "{msg}");
+        assert!(
+            msg.contains(&format!(
+                "this installer is for {other} machines; this one is {here}"
+            )),
+            "{msg}"
+        );
+        assert!(!prefix.exists(), "{} written: {msg}", prefix.display());
+    }
+    // The same payload for this machine installs.
+    let m = Meta { arch: here, ..m };
+    let inst = t.path().join(Shell.file_name(&m));
+    Shell.write(&root, &m, &inst).unwrap();
+    ok(&inst, &["--prefix", p(&prefix)]);
+    assert_eq!(hello(&prefix), "hello from tiny 1.0\n");
+}
+
+#[test]
 fn installs_as_a_user_who_is_not_root() {
     let t = tempfile::tempdir().unwrap();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();

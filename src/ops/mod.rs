@@ -145,11 +145,7 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
         );
     }
     let defs = load::load_software_dir(&s.defs_dir)?;
-    let tc = toolchain::detect(
-        &s.project.toolchain,
-        s.target.arch,
-        &s.layout.toolchains(),
-    )?;
+    let tc = toolchain::detect(&s.project.toolchain, s.target.arch, &s.layout.toolchains())?;
     let prefix = s.layout.prefix(&s.project.name)?;
     let plan = plan::resolve(
         &s.project,

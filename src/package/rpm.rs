@@ -134,7 +134,8 @@ impl Packager for Rpm {
         let config = BuildConfig::v4()
             .source_date(meta.epoch as u32)
             .compression(compression(meta)?);
-        let mut b = PackageBuilder::new(&meta.name, &meta.version, license, meta.arch.rpm(), summary);
+        let mut b =
+            PackageBuilder::new(&meta.name, &meta.version, license, meta.arch.rpm(), summary);
         b.using_config(config)
             .release(meta.iteration.to_string())
             .description(description)

@@ -125,7 +125,11 @@ pub fn prepare(arch: Arch, glibc: &str, toolchains: &Path) -> Result<Toolchain> 
         let tmp = dir.join(format!("empty.o.{}", std::process::id()));
         let ok = zig_command(&zig, "cc", &dir)
             .args(["-target", &target])
-            .args(if cet { &["-fcf-protection=full"][..] } else { &[] })
+            .args(if cet {
+                &["-fcf-protection=full"][..]
+            } else {
+                &[]
+            })
             .args(["-c", "-o"])
             .arg(&tmp)
             .arg(&c)
