@@ -910,6 +910,13 @@ fn attr(s: &str) -> String {
     o
 }
 
+/// The integration tests' skip mechanism (the same file), so that a skipped
+/// unit test here is counted as scripts/test counts theirs.
+#[cfg(test)]
+#[path = "../../tests/common/skip.rs"]
+#[allow(dead_code)]
+mod test_skip;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -920,38 +927,16 @@ mod tests {
 
     const BUILT: u32 = 1_700_000_000;
 
-    /// Whether `tool` is on PATH. If not, the calling test is skipped: it
-    /// fails under CI=true, else it is reported as `SKIPPED` and recorded in
-    /// `$FERROBUS_SKIP_LOG` (the line format of tests/common/skip.rs), so that
-    /// `scripts/test` counts it as skipped, not passed.
+    /// Whether `tool` is on PATH. If not, the calling test is skipped
+    /// (tests/common/skip.rs: a failure under CI=true, else `SKIPPED` and a line in
+    /// `$FERROBUS_SKIP_LOG`), so `scripts/test` counts it as skipped, not passed.
     fn have(tool: &str) -> bool {
         let found = std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-        if found {
-            return true;
+        if !found {
+            super::test_skip::skip(&format!("{tool} not installed"), "scripts/deps installs it");
         }
-        let test = format!(
-            "ferrobus::{}",
-            std::thread::current().name().unwrap_or("unknown test")
-        );
-        let reason = format!("{tool} not installed; scripts/deps installs it");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "{test}: {reason}\n(CI=true: a missing prerequisite fails this test instead of skipping it)"
-            );
-        }
-        eprintln!("SKIPPED {test}: {reason}");
-        if let Some(log) = std::env::var_os("FERROBUS_SKIP_LOG").filter(|l| !l.is_empty()) {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .expect("FERROBUS_SKIP_LOG");
-            f.write_all(format!("{test}: {reason}\n").as_bytes())
-                .expect("FERROBUS_SKIP_LOG");
-        }
-        false
+        found
     }
 
     /// A package with something in every field createrepo_c reads.
