@@ -133,7 +133,7 @@ pub struct PrefixLock(#[allow(dead_code)] fs::File);
 /// Take the project's prefix lock (waiting, with a message, while another
 /// build holds it).
 pub fn lock_prefix(plan: &Plan, layout: &Layout) -> Result<PrefixLock> {
-    let root = layout.prefix_root(&plan.project);
+    let root = layout.prefix_root(&plan.slot);
     fs::create_dir_all(&root)?;
     let lock = fs::File::create(root.join("lock"))?;
     if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
@@ -156,13 +156,13 @@ pub fn build(
     _lock: &PrefixLock,
 ) -> Result<BuildReport> {
     let started = Instant::now();
-    let root = layout.prefix_root(&plan.project);
+    let root = layout.prefix_root(&plan.slot);
     fs::create_dir_all(&plan.prefix)?;
     let state_path = root.join("state.json");
     let state = prepare_prefix(plan, &state_path)?;
     let store = ArtifactStore::new(&layout.artifacts());
     store.clean_temporaries();
-    let logs = layout.project_build(&plan.project).join("logs");
+    let logs = layout.project_build(&plan.slot).join("logs");
     fs::create_dir_all(&logs)?;
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut run = Run {
@@ -384,7 +384,7 @@ impl Run<'_> {
         );
         let work = self
             .layout
-            .project_build(&self.plan.project)
+            .project_build(&self.plan.slot)
             .join("work")
             .join(&c.name);
         let (prefix, keep, jobs) = (
@@ -441,7 +441,8 @@ impl Run<'_> {
                 let r = report(c, Outcome::Failed, 0.0, &log);
                 self.done.insert(name.to_string(), r);
                 self.failed.push(anyhow::anyhow!(
-                    "component {name} failed: {e:#}\n  log: {}\n--- last lines of the log ---\n{}\n---",
+                    "component {name} failed (target {}): {e:#}\n  log: {}\n--- last lines of the log ---\n{}\n---",
+                    self.plan.target,
                     log.display(),
                     tail(&log, 25)
                 ));

@@ -224,11 +224,15 @@ pub struct BuildArgs {
     pub p: ProjectArgs,
     #[command(flatten)]
     pub f: FetchArgs,
-    /// Target: `linux-x86_64` (built from source) or `windows-x86_64` (the
-    /// project's `[windows]` bundle: zip and MSI, nothing compiled);
-    /// default: the project's first target.
+    /// Target: `linux-x86_64` (built from source), `linux-aarch64`
+    /// (cross-compiled from source) or `windows-x86_64` (the project's
+    /// `[windows]` bundle: zip and MSI, nothing compiled); default: the
+    /// project's first target.
     #[arg(long)]
     pub target: Option<TargetName>,
+    /// Build every target the project lists (`targets`), one after the other.
+    #[arg(long, conflicts_with = "target")]
+    pub all_targets: bool,
     /// Total parallel jobs (default: number of CPUs).
     #[arg(long, short)]
     pub jobs: Option<usize>,

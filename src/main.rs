@@ -2,7 +2,7 @@
 //! calls the operation and prints its report as text or JSON (`--json`). The
 //! pipeline itself is [`ferrobus::ops::build`].
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{BuildArgs, CacheCmd, CheckArgs, Cli, Cmd, FetchArgs, ProjectArgs, PublishArgs};
 use ferrobus::fetch::FetchOptions;
@@ -182,6 +182,7 @@ fn run(cli: Cli) -> Result<()> {
                 debug_dir: None,
                 rpath_only: *rpath_only,
                 source_date_epoch: *source_date_epoch,
+                build_python: None,
             };
             let r = relocate::relocate(dir, &opts)?;
             cli.print(&r, || format!("{r:?}\n"))
@@ -209,6 +210,23 @@ fn build_options(cli: &Cli, a: &BuildArgs, s: &Session) -> Result<ops::BuildOpti
 
 /// `ferrobus build`: report, or the failed health check's whole report.
 fn build(cli: &Cli, a: &BuildArgs) -> Result<()> {
+    if a.all_targets {
+        let targets = cli.session(&a.p, None)?.project.targets.clone();
+        let mut reports = Vec::new();
+        for t in targets {
+            let s = cli.session(&a.p, Some(t))?;
+            let r = ops::build(&s, &build_options(cli, a, &s)?)
+                .with_context(|| format!("building {} for {t}", a.p.project.display()))?;
+            if !cli.json {
+                print!("{}", r.render());
+            }
+            reports.push(r);
+        }
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+        }
+        return Ok(());
+    }
     let s = cli.session(&a.p, a.target)?;
     if !a.component.is_empty() {
         let r = ops::build_components(&s, &build_options(cli, a, &s)?, &a.component)?;

@@ -69,11 +69,32 @@ pub struct Component {
     pub hermetic_allow: BTreeMap<String, String>,
 }
 
+/// The interpreter a cross build runs its Python tools with: the build
+/// host's build of the same CPython (from the project's plan for the host's
+/// target), which configure's `--with-build-python`, the wheels' backends and
+/// the bytecode compiler use.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildPython {
+    /// Its executable, in the host target's build prefix.
+    pub path: PathBuf,
+    /// The host plan's python component key (what a component built with it
+    /// depends on).
+    pub key: String,
+}
+
 /// The resolved build of one project.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     /// Project name.
     pub project: String,
+    /// The target's name for the project's build prefix and build tree
+    /// ([`Target::slot`]).
+    pub slot: String,
+    /// The target.
+    pub target: Target,
+    /// The build host's interpreter, when the target is cross-compiled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_python: Option<BuildPython>,
     /// Install dir on the target.
     pub install_dir: String,
     /// The padded build prefix.
@@ -327,6 +348,7 @@ pub fn resolve(
     prefix: &Path,
     places: &Places,
     target: &Target,
+    build_python: Option<&BuildPython>,
 ) -> Result<Plan> {
     let picks = picks(project, defs)?;
     let mut r = Resolver {
@@ -359,6 +381,7 @@ pub fn resolve(
         prefix,
         places,
         target,
+        build_python,
         std_env: standard_env(toolchain, project.source_date_epoch),
     };
     let mut keys: BTreeMap<String, String> = BTreeMap::new();
@@ -376,6 +399,9 @@ pub fn resolve(
     }
     Ok(Plan {
         project: project.name.clone(),
+        slot: target.slot(&project.name),
+        target: target.clone(),
+        build_python: build_python.cloned(),
         install_dir: project.install_dir.clone(),
         prefix: prefix.to_path_buf(),
         toolchain: toolchain.clone(),
@@ -421,7 +447,109 @@ struct Context<'a> {
     prefix: &'a Path,
     places: &'a Places,
     target: &'a Target,
+    build_python: Option<&'a BuildPython>,
     std_env: BTreeMap<String, String>,
+}
+
+/// The placeholders a definition's steps and environment get from the
+/// target, expanded when the plan is made ([`expand_target`]). Each is empty
+/// for a native build, so that a definition reads the same for every target
+/// and a native step is what it was without them.
+pub const TARGET_PLACEHOLDERS: &[&str] = &[
+    "host_flags",
+    "openssl_target",
+    "cmake_cross",
+    "build_python",
+    "build_cc",
+];
+
+/// The values of [`TARGET_PLACEHOLDERS`] for `target`:
+/// - `{host_flags}`: autoconf's `--build=… --host=…`;
+/// - `{openssl_target}`: OpenSSL's `Configure` target (`linux-aarch64`);
+/// - `{cmake_cross}`: cmake's `-DCMAKE_SYSTEM_NAME/PROCESSOR` (it then
+///   does not run what it compiles);
+/// - `{build_python}`: the build host's interpreter of the same version;
+/// - `{build_cc}`: the host's C compiler, for tools a build compiles and runs
+///   on the build machine (ncurses' table generators).
+///
+/// And `{cross:TEXT}`, expanded to TEXT for a cross build only.
+pub fn target_vars(
+    target: &Target,
+    build_python: Option<&BuildPython>,
+) -> BTreeMap<&'static str, String> {
+    let cross = target.is_cross();
+    let build = target.build_host();
+    let v = |s: String| if cross { s } else { String::new() };
+    [
+        (
+            "host_flags",
+            v(format!(
+                "--build={} --host={}",
+                build.gnu_triple(),
+                target.gnu_triple()
+            )),
+        ),
+        ("openssl_target", v(format!("linux-{}", target.arch))),
+        (
+            "cmake_cross",
+            v(format!(
+                "-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR={}",
+                target.arch
+            )),
+        ),
+        (
+            "build_python",
+            v(build_python
+                .map(|b| b.path.display().to_string())
+                .unwrap_or_default()),
+        ),
+        ("build_cc", v("cc".to_string())),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Expand the target's placeholders in `s` ([`target_vars`]): `{cross:TEXT}`
+/// to TEXT or nothing, then each variable. An empty value takes the space
+/// before it along, so that a native step is the same string it was before
+/// the placeholder was written into it (and so are its cache keys).
+pub fn expand_target(s: &str, cross: bool, vars: &BTreeMap<&'static str, String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("{cross:") {
+        // TEXT may hold placeholders of its own: the closing brace is the
+        // one that balances.
+        let mut depth = 0usize;
+        let Some(len) = rest[i..].char_indices().find_map(|(j, c)| {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 1 => return Some(j),
+                '}' => depth -= 1,
+                _ => {}
+            }
+            None
+        }) else {
+            break;
+        };
+        let (before, text) = (&rest[..i], &rest[i + 7..i + len]);
+        if cross {
+            out.push_str(before);
+            out.push_str(text);
+        } else {
+            out.push_str(before.strip_suffix(' ').unwrap_or(before));
+        }
+        rest = &rest[i + len + 1..];
+    }
+    out.push_str(rest);
+    for (k, v) in vars {
+        let p = format!("{{{k}}}");
+        if v.is_empty() {
+            out = out.replace(&format!(" {p}"), "").replace(&p, "");
+        } else {
+            out = out.replace(&p, v);
+        }
+    }
+    out
 }
 
 impl Context<'_> {
@@ -466,10 +594,25 @@ impl Context<'_> {
         let vars: BTreeMap<&str, String> = options(def, picks)
             .flat_map(|(_, o)| o.vars.iter().map(|(k, v)| (k.as_str(), v.clone())))
             .collect();
+        // The target's placeholders next: a step that runs the build host's
+        // interpreter depends on it.
+        let uses_build_python = steps
+            .iter()
+            .chain(env.values())
+            .any(|s| s.contains("{build_python}"));
+        let cross = self.target.is_cross();
+        let tvars = target_vars(self.target, self.build_python);
         let steps: Vec<String> = steps
             .iter()
-            .map(|s| crate::util::expand(s, &vars))
+            .map(|s| expand_target(&crate::util::expand(s, &vars), cross, &tvars))
             .collect();
+        for v in env.values_mut() {
+            *v = expand_target(v, cross, &tvars);
+        }
+        let build_python = self
+            .build_python
+            .filter(|_| uses_build_python && cross)
+            .map(|b| b.key.as_str());
         let choices = picks.get(name).cloned().unwrap_or_default();
         // The hardening goes over whatever flags the definition set.
         let disabled = &def.hardening.disable;
@@ -519,6 +662,7 @@ impl Context<'_> {
             .with("deps", dep_keys)
             .with("hardening", &def.hardening)
             .with_if("hermetic", &def.hermetic, !def.hermetic.allow.is_empty())
+            .with_if("build_python", build_python, build_python.is_some())
             .placed(self.places)
             .key();
         Ok(Component {
@@ -559,5 +703,41 @@ impl Context<'_> {
             patches.push((path, sha));
         }
         Ok(patches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::TargetName;
+
+    #[test]
+    fn target_placeholders_vanish_natively_and_expand_for_a_cross_build() {
+        let step = "./configure --prefix=/p {host_flags} {cross:--with-build-python={build_python} ac_cv_x=yes} --enable-shared";
+        let native = Target::new(TargetName::LinuxX86_64, None);
+        let vars = target_vars(&native, None);
+        assert_eq!(
+            expand_target(step, false, &vars),
+            "./configure --prefix=/p --enable-shared"
+        );
+        assert_eq!(
+            expand_target("./Configure {openssl_target} --prefix=/p", false, &vars),
+            "./Configure --prefix=/p"
+        );
+        let arm = Target::new(TargetName::LinuxAarch64, None);
+        let bp = BuildPython {
+            path: "/c/p/bin/python3".into(),
+            key: "k".into(),
+        };
+        let vars = target_vars(&arm, Some(&bp));
+        assert_eq!(
+            expand_target(step, true, &vars),
+            "./configure --prefix=/p --build=x86_64-linux-gnu --host=aarch64-linux-gnu \
+             --with-build-python=/c/p/bin/python3 ac_cv_x=yes --enable-shared"
+        );
+        assert_eq!(
+            expand_target("./Configure {openssl_target} --prefix=/p", true, &vars),
+            "./Configure linux-aarch64 --prefix=/p"
+        );
     }
 }

@@ -42,6 +42,21 @@ pub struct Options {
     /// SOURCE_DATE_EPOCH: the mtime every package gives the `.py` files, and so
     /// the one their `.pyc` files must record to stay valid on the target.
     pub source_date_epoch: u64,
+    /// A cross build's interpreter (the build host's, of the same version):
+    /// it compiles the tree's bytecode, which the tree's own cannot do on this
+    /// machine, and the console scripts pip wrote name it in their `#!` line
+    /// (its prefix counts as the tree's own there).
+    pub build_python: Option<PathBuf>,
+}
+
+impl Options {
+    /// The prefix of [`Options::build_python`] (`<prefix>/bin/python3`).
+    fn build_python_prefix(&self) -> Option<&Path> {
+        self.build_python
+            .as_deref()
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+    }
 }
 
 /// Counts of what was done.
@@ -110,7 +125,7 @@ pub fn relocate(root: &Path, opts: &Options) -> Result<Report> {
     // Bytecode is compiled here, once, with the install path recorded, so that the
     // target never has to write into the install dir.
     if !opts.rpath_only {
-        report.pyc_recompiled = recompile_pyc(root, &opts.install_prefix, opts.source_date_epoch)?;
+        report.pyc_recompiled = recompile_pyc(root, opts)?;
         fix_records(root)?;
     }
     report.seconds = t.elapsed().as_secs_f64();
@@ -158,8 +173,7 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
     if opts.rpath_only {
         return Ok(Done::Nothing);
     }
-    let new = python_shebang(root, f, &data, &opts.build_prefix, &opts.install_prefix)
-        .or_else(|| inert_shebang(f, &name, &data));
+    let new = python_shebang(root, f, &data, opts).or_else(|| inert_shebang(f, &name, &data));
     if let Some(new) = new {
         data = new;
         if memchr::memmem::find(&data, from).is_none() {
@@ -192,13 +206,7 @@ fn relocate_file(root: &Path, f: &Path, opts: &Options) -> Result<Done> {
 /// and Python sees a string literal. So the script runs wherever the tree is
 /// unpacked (the `.sh` installer's `--prefix`) and through symlinks. Returns the
 /// new contents.
-fn python_shebang(
-    root: &Path,
-    f: &Path,
-    data: &[u8],
-    build_prefix: &Path,
-    install_prefix: &Path,
-) -> Option<Vec<u8>> {
+fn python_shebang(root: &Path, f: &Path, data: &[u8], opts: &Options) -> Option<Vec<u8>> {
     if !data.starts_with(b"#!") || !root.join("bin/python3").exists() {
         return None;
     }
@@ -220,8 +228,14 @@ fn python_shebang(
         || name
             .strip_prefix("python3")
             .is_some_and(|v| v.is_empty() || v.starts_with('.'));
-    let ours =
-        Path::new(first).starts_with(build_prefix) || Path::new(first).starts_with(install_prefix);
+    let ours = [
+        Some(opts.build_prefix.as_path()),
+        Some(opts.install_prefix.as_path()),
+        opts.build_python_prefix(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|p| Path::new(first).starts_with(p));
     if !is_python || !(ours || first == "/usr/bin/env" || first.starts_with("/usr/bin/")) {
         return None;
     }
@@ -361,12 +375,12 @@ fn strip_all(root: &Path, files: &[PathBuf], debug_dir: Option<&Path>) -> Result
                 let rel = f.strip_prefix(root)?;
                 let out = dbg.join(format!("{}.debug", rel.display()));
                 fs::create_dir_all(out.parent().unwrap_or(dbg))?;
-                run(Command::new("objcopy")
+                run(Command::new(binutil(f, "objcopy")?)
                     .arg("--only-keep-debug")
                     .arg(f)
                     .arg(&out))?;
             }
-            run(Command::new("strip")
+            run(Command::new(binutil(f, "strip")?)
                 .arg("--strip-unneeded")
                 .arg("-o")
                 .arg(&tmp)
@@ -378,6 +392,29 @@ fn strip_all(root: &Path, files: &[PathBuf], debug_dir: Option<&Path>) -> Result
         })
         .collect::<Result<Vec<()>>>()?;
     Ok(todo.len())
+}
+
+/// The binutils program `tool` (`strip`, `objcopy`) for the ELF file `f`:
+/// the host's own for the host's architecture, `<arch>-linux-gnu-<tool>`
+/// (Debian's `binutils-<arch>-linux-gnu`) for another, as the host's
+/// binutils know only their own machine.
+fn binutil(f: &Path, tool: &str) -> Result<String> {
+    use crate::target::Arch;
+    let mut head = [0u8; 20];
+    std::io::Read::read_exact(&mut fs::File::open(f)?, &mut head)?;
+    // e_machine: 2 bytes at offset 18, in the file's byte order (EI_DATA).
+    let m = match head[5] {
+        2 => u16::from_be_bytes([head[18], head[19]]),
+        _ => u16::from_le_bytes([head[18], head[19]]),
+    };
+    match Arch::of_elf_machine(m) {
+        Some(a) if a == Arch::host() => Ok(tool.to_string()),
+        Some(a) => Ok(format!("{}-linux-gnu-{tool}", a.uname())),
+        None => bail!(
+            "{}: ELF machine {m} is not one ferrobus builds for",
+            f.display()
+        ),
+    }
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -447,11 +484,17 @@ fn fix_records(root: &Path) -> Result<()> {
     })
 }
 
-fn recompile_pyc(root: &Path, install_prefix: &Path, epoch: u64) -> Result<usize> {
-    let py = root.join("bin/python3");
-    if !py.exists() {
+fn recompile_pyc(root: &Path, opts: &Options) -> Result<usize> {
+    let (install_prefix, epoch) = (&opts.install_prefix, opts.source_date_epoch);
+    if !root.join("bin/python3").exists() {
         return Ok(0);
     }
+    // Bytecode is the same for every architecture: a cross-built tree's is
+    // compiled by the build host's interpreter of the same version.
+    let py = opts
+        .build_python
+        .clone()
+        .unwrap_or_else(|| root.join("bin/python3"));
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
     for e in walkdir::WalkDir::new(root.join("lib"))
         .into_iter()

@@ -30,7 +30,7 @@ pub struct Staged {
 /// Copy the shipped components' files from the prefix into the stage; `id` is
 /// the tree's identity ([`stage_id`]): a stage already committed with it is kept.
 pub fn stage(plan: &Plan, layout: &Layout, id: &str) -> Result<Staged> {
-    let root = layout.project_build(&plan.project).join("stage");
+    let root = layout.project_build(&plan.slot).join("stage");
     let embedded = root
         .join(plan.install_dir.trim_start_matches('/'))
         .join("embedded");
@@ -50,7 +50,7 @@ pub fn stage(plan: &Plan, layout: &Layout, id: &str) -> Result<Staged> {
     if root.exists() {
         fs::rename(&root, &old)?;
     }
-    let state = PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
+    let state = PrefixState::load(&layout.prefix_root(&plan.slot).join("state.json"));
     // A file two components both installed is one file of the prefix.
     let files: Vec<&String> = shipped
         .iter()
@@ -117,7 +117,7 @@ pub fn commit(plan: &Plan, layout: &Layout, id: &str) -> Result<()> {
 }
 
 fn marker_path(plan: &Plan, layout: &Layout) -> PathBuf {
-    layout.project_build(&plan.project).join("stage.id")
+    layout.project_build(&plan.slot).join("stage.id")
 }
 
 /// Bumped when what staging or relocation makes of the same components changes

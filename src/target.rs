@@ -14,7 +14,8 @@ pub enum TargetName {
     /// Linux on x86-64 with glibc: every component compiled from source.
     #[serde(rename = "linux-x86_64")]
     LinuxX86_64,
-    /// Linux on 64-bit ARM with glibc: cross-compiled (not built yet: issue 19).
+    /// Linux on 64-bit ARM with glibc: cross-compiled on an x86-64 host, with
+    /// the x86-64 build of the same CPython as the build interpreter.
     #[serde(rename = "linux-aarch64")]
     LinuxAarch64,
     /// Windows on x86-64: assembled from the embeddable CPython and wheels.
@@ -220,6 +221,42 @@ impl Target {
         match self.os {
             Os::Linux => BinaryFormat::Elf,
             Os::Windows => BinaryFormat::Pe,
+        }
+    }
+
+    /// Whether this target's code cannot run on the build host: its
+    /// components are cross-compiled (autoconf `--host`, cmake's system
+    /// processor, OpenSSL's target) and its Python tools run on the host's
+    /// build of the same interpreter ([`crate::plan::BuildPython`]).
+    pub fn is_cross(&self) -> bool {
+        self.os == Os::Linux && self.arch != Arch::host()
+    }
+
+    /// The GNU triple of a Linux target (`aarch64-linux-gnu`): autoconf's
+    /// `--host` and the name of its binutils.
+    pub fn gnu_triple(&self) -> String {
+        format!("{}-linux-gnu", self.arch.uname())
+    }
+
+    /// The Linux target that runs on the build host: the one whose build of
+    /// CPython is a cross build's build interpreter.
+    pub fn build_host(&self) -> Target {
+        let name = match Arch::host() {
+            Arch::X86_64 => TargetName::LinuxX86_64,
+            Arch::Aarch64 => TargetName::LinuxAarch64,
+        };
+        Target::new(name, self.libc_floor.clone())
+    }
+
+    /// The name of this target's build prefix and build tree for a project:
+    /// the project's own for the host's architecture (keeping the paths they
+    /// always had), `<project>@<arch>` for another, so that both targets'
+    /// prefixes and stages live side by side.
+    pub fn slot(&self, project: &str) -> String {
+        if self.os == Os::Linux && self.arch != Arch::host() {
+            format!("{project}@{}", self.arch)
+        } else {
+            project.to_string()
         }
     }
 

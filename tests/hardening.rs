@@ -421,6 +421,7 @@ fn an_opt_out_is_in_the_flags_and_the_cache_key() {
             std::path::Path::new("/p"),
             &Default::default(),
             &target,
+            None,
         )
         .unwrap();
         p.components[0].clone()

@@ -151,7 +151,8 @@ fn a_target_the_project_does_not_list_is_refused_naming_its_targets() {
         e.contains("does not build for windows-x86_64") && e.contains("its targets: linux-x86_64"),
         "{e}"
     );
-    // A target that is named but not built yet is refused, not built for the host.
+    // A target of another architecture than the host's is cross-compiled by
+    // zig; the host compiler builds for the host only, and says so.
     fs::write(
         &project,
         "targets = [\"linux-aarch64\"]\nname = \"p\"\nversion = \"1\"\n\
@@ -159,10 +160,90 @@ fn a_target_the_project_does_not_list_is_refused_naming_its_targets() {
     )
     .unwrap();
     let layout = Layout::new(&d.path().join("c"), &d.path().join("b")).unwrap();
-    let e = Session::open(&project, None, layout, &d.path().join("dist"), None, &[])
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("linux-aarch64 target is not built yet"), "{e}");
+    let s = Session::open(&project, None, layout, &d.path().join("dist"), None, &[]).unwrap();
+    let e = format!(
+        "{:#}",
+        ops::plan(&s).err().expect("a host-compiler cross plan")
+    );
+    assert!(
+        e.contains("compiler = \"host\"") && e.contains("aarch64"),
+        "{e}"
+    );
+}
+
+/// A linux-aarch64 plan is a cross plan: its own prefix beside the host's,
+/// autoconf's --host, OpenSSL's target, and CPython's build interpreter the
+/// host target's build of the same version, planned with it.
+#[test]
+fn an_aarch64_plan_cross_compiles_with_the_host_builds_python() {
+    if ferrobus::toolchain::zig::find().is_err() {
+        return common::skip::skip(
+            "zig",
+            "scripts/deps installs it (the ziglang Python package)",
+        );
+    }
+    let d = tempfile::tempdir().unwrap();
+    let project = d.path().join("p.toml");
+    fs::write(
+        &project,
+        "targets = [\"linux-x86_64\", \"linux-aarch64\"]\nname = \"p\"\nversion = \"1\"\n\
+         install_dir = \"/opt/p\"\ncomponents = [\"python\"]\n\
+         [toolchain]\ncompiler = \"zig\"\nglibc = \"2.17\"\n",
+    )
+    .unwrap();
+    let layout = Layout::new(&d.path().join("c"), &d.path().join("b")).unwrap();
+    let open = |t| {
+        Session::open(
+            &project,
+            None,
+            layout.clone(),
+            &d.path().join("dist"),
+            Some(t),
+            &[],
+        )
+        .unwrap()
+    };
+    let arm = ops::plan(&open(TargetName::LinuxAarch64)).unwrap();
+    let x86 = ops::plan(&open(TargetName::LinuxX86_64)).unwrap();
+    assert_eq!(arm.plan.slot, "p@aarch64");
+    assert_eq!(x86.plan.slot, "p");
+    assert_ne!(arm.plan.prefix, x86.plan.prefix);
+    let host = arm.build_host.as_ref().expect("the build host's plan");
+    assert_eq!(host.plan.prefix, x86.plan.prefix);
+    let steps = |p: &ops::Planned, c: &str| p.plan.get(c).unwrap().steps.join("\n");
+    let py = steps(&arm, "python");
+    assert!(
+        py.contains("--build=x86_64-linux-gnu --host=aarch64-linux-gnu"),
+        "{py}"
+    );
+    let build_python = x86.plan.prefix.join("bin/python3");
+    assert!(
+        py.contains(&format!("--with-build-python={}", build_python.display())),
+        "{py}"
+    );
+    assert!(steps(&arm, "openssl").contains("./Configure linux-aarch64 "));
+    assert!(steps(&arm, "xz").contains("--host=aarch64-linux-gnu"));
+    // Natively the placeholders leave nothing behind.
+    for c in &x86.plan.components {
+        let s = c.steps.join("\n");
+        let left = ferrobus::plan::TARGET_PLACEHOLDERS
+            .iter()
+            .any(|v| s.contains(&format!("{{{v}}}")));
+        assert!(
+            !s.contains("--host=") && !s.contains("{cross:") && !left,
+            "{}: {s}",
+            c.name
+        );
+    }
+    assert!(steps(&x86, "openssl").contains("./Configure --prefix="));
+    // The compiled components are the target's own builds: no key is shared.
+    for c in ["python", "openssl", "xz", "zlib"] {
+        assert_ne!(
+            arm.plan.get(c).unwrap().key,
+            x86.plan.get(c).unwrap().key,
+            "{c}"
+        );
+    }
 }
 
 /// Bad settings fail `ferrobus plan` at load, before anything is fetched or

@@ -73,6 +73,7 @@ fn rpaths_match_what_patchelf_writes() {
             debug_dir: None,
             rpath_only: true,
             source_date_epoch: 1_700_000_000,
+            build_python: None,
         },
     )
     .unwrap();
@@ -160,6 +161,7 @@ fn relocation_rewrites_strings_and_text_and_leaves_no_build_prefix() {
             debug_dir: None,
             rpath_only: false,
             source_date_epoch: 1_700_000_000,
+            build_python: None,
         },
     )
     .unwrap();
@@ -252,6 +254,7 @@ fn corrupt_elf_is_refused_and_left_untouched() {
             debug_dir: None,
             rpath_only: false,
             source_date_epoch: 1_700_000_000,
+            build_python: None,
         },
     )
     .unwrap_err();

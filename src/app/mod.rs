@@ -211,6 +211,14 @@ pub fn plan(project: &Project) -> Result<Option<AppPlan>> {
     }))
 }
 
+/// What a cross build's interpreter is told of the target it builds for.
+#[derive(Debug, Clone)]
+struct Cross {
+    /// The target's platform (`linux-aarch64`): `sysconfig.get_platform()`,
+    /// so the wheels' platform tag and pip's idea of what is compatible.
+    platform: String,
+}
+
 /// The Python that builds (and, for a built runtime, installs) wheels: its
 /// executable, the environment it runs with, where it works, and what
 /// identifies it in cache keys.
@@ -234,6 +242,13 @@ pub struct Builder {
     pub system_libs: Vec<String>,
     /// What its wheels depend on besides their own file and links.
     identity: Fingerprint,
+    /// What a pure wheel built by it (the application's own) depends on: its
+    /// interpreter's identity, which a cross build shares with the build
+    /// host's, so that the application's wheel is built once for both.
+    pure_identity: Fingerprint,
+    /// A cross build's target, whose sysconfig and platform the runs that
+    /// make or install the target's files see ([`Builder::target_env`]).
+    cross: Option<Cross>,
     /// The paths its keys do not depend on (the plan's).
     places: Places,
 }
@@ -243,7 +258,7 @@ impl Builder {
     /// against the embedded headers and libraries with the components'
     /// standard environment (compiler, flags, pkg-config).
     pub fn embedded(plan: &Plan, layout: &Layout) -> Result<Builder> {
-        let work = layout.project_build(&plan.project).join("app");
+        let work = layout.project_build(&plan.slot).join("app");
         let vars: BTreeMap<&str, String> = [
             ("prefix", plan.prefix.display().to_string()),
             ("work", work.display().to_string()),
@@ -268,10 +283,23 @@ impl Builder {
             .with("hardening", plan.toolchain.hardening_flags())
             .with("python", python)
             .placed(&plan.places);
-        let mut b = Builder::at(plan.prefix.join("bin/python3"), env, work, identity)?;
+        // A cross build runs the build host's interpreter of the same
+        // version, told the target's sysconfig (compiler, flags, extension
+        // suffix) and platform: no emulation for compiling.
+        let (python, cross) = match &plan.build_python {
+            Some(bp) => (
+                bp.path.clone(),
+                Some(Cross {
+                    platform: format!("linux-{}", plan.target.arch),
+                }),
+            ),
+            None => (plan.prefix.join("bin/python3"), None),
+        };
+        let mut b = Builder::at(python, env, work, identity)?;
+        b.cross = cross;
         b.places = plan.places.clone();
         b.prefix = plan.prefix.clone();
-        b.state = layout.prefix_root(&plan.project).join("state.json");
+        b.state = layout.prefix_root(&plan.slot).join("state.json");
         b.system_libs = crate::elf::SYSTEM_LIBS
             .iter()
             .map(|s| s.to_string())
@@ -284,6 +312,63 @@ impl Builder {
             .map(|c| (c.name.clone(), (c.key.clone(), c.depends.clone())))
             .collect();
         Ok(b)
+    }
+
+    /// Share the application wheel's key with `host`, the build host's builder
+    /// whose interpreter this cross build runs: a pure wheel is the same
+    /// whichever target it is built for.
+    pub fn share_pure_wheels_with(&mut self, host: &Builder) {
+        self.pure_identity = host.pure_identity.clone();
+    }
+
+    /// Add to `env` what makes the build host's interpreter build or install
+    /// for a cross build's target: `_PYTHON_HOST_PLATFORM` (the platform
+    /// tag), `_PYTHON_SYSCONFIGDATA_NAME` with a copy of the target's
+    /// sysconfig data in front of `PYTHONPATH` (its compiler, flags and
+    /// extension suffix; the copy, so that nothing else of the target's
+    /// library is on the path). Nothing natively.
+    pub fn target_env(&self, env: &mut BTreeMap<String, String>) -> Result<()> {
+        let Some(c) = &self.cross else {
+            return Ok(());
+        };
+        let data = fs::read_dir(self.prefix.join("lib"))
+            .with_context(|| format!("reading {}", self.prefix.join("lib").display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
+            })
+            .filter_map(|d| fs::read_dir(d).ok())
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with("_sysconfigdata_") && n.ends_with(".py")
+                })
+            })
+            .with_context(|| {
+                format!(
+                    "no _sysconfigdata_*.py under {}/lib/python3.*: the target's python is not built",
+                    self.prefix.display()
+                )
+            })?;
+        let dir = self.work.join("target-sysconfig");
+        fs::create_dir_all(&dir)?;
+        let name = data.file_name().unwrap_or_default();
+        fs::copy(&data, dir.join(name))?;
+        let module = Path::new(name).with_extension("");
+        env.insert("_PYTHON_HOST_PLATFORM".into(), c.platform.clone());
+        env.insert(
+            "_PYTHON_SYSCONFIGDATA_NAME".into(),
+            module.display().to_string(),
+        );
+        let path = match env.get("PYTHONPATH") {
+            Some(p) if !p.is_empty() => format!("{}:{p}", dir.display()),
+            _ => dir.display().to_string(),
+        };
+        env.insert("PYTHONPATH".into(), path);
+        Ok(())
     }
 
     /// Which component installed each shared library of the prefix, by file
@@ -345,7 +430,9 @@ impl Builder {
             components: BTreeMap::new(),
             state: PathBuf::new(),
             system_libs: Vec::new(),
+            pure_identity: identity.clone(),
             identity,
+            cross: None,
             places: Places::default(),
         })
     }
@@ -354,6 +441,14 @@ impl Builder {
     fn key(&self, kind: &'static str) -> Fingerprint {
         Fingerprint::new(kind)
             .with("builder", self.identity.key())
+            .placed(&self.places)
+    }
+
+    /// A key of `kind` for a pure wheel (the application's own), to add
+    /// parts to: a cross build's is the build host's.
+    fn pure_key(&self, kind: &'static str) -> Fingerprint {
+        Fingerprint::new(kind)
+            .with("builder", self.pure_identity.key())
             .placed(&self.places)
     }
 
@@ -497,7 +592,7 @@ pub fn app_wheel(
 ) -> Result<PathBuf> {
     let base = &builder.work;
     let key = builder
-        .key("app-wheel")
+        .pure_key("app-wheel")
         .with("source", &app.source_key)
         .key();
     let dir = layout
@@ -579,7 +674,10 @@ pub fn install(
         args.push(wheel.pin());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    builder.run(&args, "install.log", "installing the application")?;
+    // A cross build's pip must take the target's wheels as compatible.
+    let mut env = builder.env.clone();
+    builder.target_env(&mut env)?;
+    builder.run_with(&env, &args, "install.log", "installing the application")?;
     // Every requirement of every installed distribution must be installed too.
     let site = fs::read_dir(embedded.join("lib"))?
         .filter_map(|e| e.ok().map(|e| e.path()))

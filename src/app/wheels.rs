@@ -575,6 +575,9 @@ fn build_sdist(
     let mut env = builder.env.clone();
     env.extend(u.env.clone());
     env.insert("PYTHONPATH".into(), site.display().to_string());
+    // A cross build's backend compiles for the target (its sysconfig's
+    // compiler and flags) and tags the wheel with its platform.
+    builder.target_env(&mut env)?;
     let guard_log = log.with_extension("guard.jsonl");
     let _ = fs::remove_file(&guard_log);
     let prefix = builder.prefix.clone();

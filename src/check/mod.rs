@@ -221,8 +221,7 @@ pub fn built_files(
     embedded: &std::path::Path,
     sdists: &[crate::pypkg::PackageName],
 ) -> Result<BTreeMap<String, Built>> {
-    let state =
-        crate::cache::PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
+    let state = crate::cache::PrefixState::load(&layout.prefix_root(&plan.slot).join("state.json"));
     let mut out = BTreeMap::new();
     for c in plan.components.iter().filter(|c| !c.build_only) {
         let Some(inst) = state.components.get(&c.name) else {

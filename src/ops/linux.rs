@@ -24,6 +24,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         prefix_lock,
         client,
         built,
+        build_host_lock,
     } = super::runtime(s, &p, opts)?;
     let wheels = app_layer(s, &p, &client, opts)?;
     let staged = stage::stage(&p.plan, &s.layout, &p.tree_id)?;
@@ -34,6 +35,7 @@ pub fn build(s: &Session, opts: &BuildOptions) -> Result<BuildReport> {
         (None, None)
     };
     drop(prefix_lock);
+    drop(build_host_lock);
     let out = write_installers(s, &p, &staged.root, opts.signing.clone())?;
     Ok(BuildReport {
         project: p.plan.project.clone(),
@@ -133,9 +135,10 @@ fn finish_tree(
             debug_dir: plan
                 .health
                 .keep_debug
-                .then(|| layout.project_build(&plan.project).join("debug")),
+                .then(|| layout.project_build(&plan.slot).join("debug")),
             rpath_only: false,
             source_date_epoch: plan.source_date_epoch,
+            build_python: plan.build_python.as_ref().map(|b| b.path.clone()),
         },
     )?;
     let mut policy = check::Policy::of_plan(plan)?;

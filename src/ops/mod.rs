@@ -84,14 +84,6 @@ impl Session {
             .glibc_floor
             .clone()
             .or_else(|| project.toolchain.glibc.clone());
-        if name == TargetName::LinuxAarch64 {
-            // Named so that projects and the seam can say it; cross-building is
-            // not there yet, and a host build must never be labelled aarch64.
-            bail!(
-                "{}: the {name} target is not built yet (cross-compilation for it is future work)",
-                project.path.display()
-            );
-        }
         let overrides = plan::parse_overrides(overrides)?;
         if name == TargetName::WindowsX86_64 && !overrides.is_empty() {
             bail!("--override applies to components built from source, not to {name}");
@@ -125,6 +117,10 @@ pub struct Planned {
     pub units: Vec<app::wheels::WheelUnit>,
     /// The build lock, if the project has an application.
     pub build_lock: Option<crate::pypkg::buildlock::BuildLock>,
+    /// For a cross-compiled target: the plan of the build host's target,
+    /// whose CPython (with its libraries) is built first and runs the build's
+    /// Python tools ([`plan::BuildPython`]).
+    pub build_host: Option<Box<Planned>>,
     /// The staged tree's identity: components, app and provenance keys.
     pub tree_id: String,
 }
@@ -144,9 +140,38 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
             s.target
         );
     }
+    // A cross build's Python tools run on the host's build of the same
+    // CPython: the project planned for the host's target.
+    let build_host = if s.target.is_cross() {
+        let host = Session {
+            target: s.target.build_host(),
+            ..s.clone()
+        };
+        Some(Box::new(plan_with(&host, false)?))
+    } else {
+        None
+    };
+    let build_python = match &build_host {
+        None => None,
+        Some(h) => Some(plan::BuildPython {
+            path: h.plan.prefix.join("bin/python3"),
+            key: h
+                .plan
+                .get("python")
+                .map(|c| c.key.clone())
+                .with_context(|| {
+                    format!(
+                        "{}: a cross build of {} needs the python component (its build interpreter)",
+                        s.project.path.display(),
+                        s.target
+                    )
+                })?,
+        }),
+    };
     let defs = load::load_software_dir(&s.defs_dir)?;
     let tc = toolchain::detect(&s.project.toolchain, s.target.arch, &s.layout.toolchains())?;
-    let prefix = s.layout.prefix(&s.project.name)?;
+    let slot = s.target.slot(&s.project.name);
+    let prefix = s.layout.prefix(&slot)?;
     let plan = plan::resolve(
         &s.project,
         &defs,
@@ -154,11 +179,15 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
         &s.overrides,
         &tc,
         &prefix,
-        &s.layout.places(&s.project.name)?,
+        &s.layout.places(&slot)?,
         &s.target,
+        build_python.as_ref(),
     )?;
     let app = app::plan(&s.project)?;
-    let builder = app::Builder::embedded(&plan, &s.layout)?;
+    let mut builder = app::Builder::embedded(&plan, &s.layout)?;
+    if let Some(h) = &build_host {
+        builder.share_pure_wheels_with(&h.builder);
+    }
     let (build_lock, units) = match (&app, wheels) {
         (Some(a), true) => {
             let lock = app::wheels::read_lock(a)?;
@@ -183,6 +212,7 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
         units,
         build_lock,
         tree_id,
+        build_host,
     })
 }
 
@@ -289,10 +319,30 @@ pub(crate) struct BuiltRuntime {
     pub client: jobserver::Client,
     /// The component build's report.
     pub built: crate::build::BuildReport,
+    /// A cross build's: the build host's prefix, held so that its
+    /// interpreter stays while this build uses it.
+    pub build_host_lock: Option<crate::build::PrefixLock>,
 }
 
 /// Fetch, lock the prefix and build the plan's components.
 pub(crate) fn runtime(s: &Session, p: &Planned, opts: &BuildOptions) -> Result<BuiltRuntime> {
+    // The build interpreter first (cached after the host target's own build).
+    let build_host_lock = match &p.build_host {
+        None => None,
+        Some(h) => {
+            let host = Session {
+                target: s.target.build_host(),
+                ..s.clone()
+            };
+            let rt = runtime(&host, h, opts).with_context(|| {
+                format!(
+                    "building the {} interpreter a {} build runs its Python tools with",
+                    host.target, s.target
+                )
+            })?;
+            Some(rt.prefix_lock)
+        }
+    };
     let sources = fetch(s, p, &opts.fetch)?;
     let prefix_lock = crate::build::lock_prefix(&p.plan, &s.layout)?;
     let client = jobserver::Client::new(opts.build.jobs.max(1))?;
@@ -310,6 +360,7 @@ pub(crate) fn runtime(s: &Session, p: &Planned, opts: &BuildOptions) -> Result<B
         prefix_lock,
         client,
         built,
+        build_host_lock,
     })
 }
 
@@ -510,7 +561,7 @@ pub fn package(s: &Session, signing: Option<SigningKey>) -> Result<Vec<PathBuf>>
             p.plan.project
         );
     }
-    let root = s.layout.project_build(&p.plan.project).join("stage");
+    let root = s.layout.project_build(&p.plan.slot).join("stage");
     let out = write_installers(s, &p, &root, signing)?;
     Ok(out
         .packages

@@ -271,7 +271,7 @@ impl PlanReport {
                 links: u.links.clone(),
             })
             .collect();
-        let state = PrefixState::load(&layout.prefix_root(&plan.project).join("state.json"));
+        let state = PrefixState::load(&layout.prefix_root(&plan.slot).join("state.json"));
         let store = ArtifactStore::new(&layout.artifacts());
         let components = plan
             .components
