@@ -21,7 +21,10 @@ pub const SYSTEM_LIBS: &[&str] = &[
     // res_* (DNS SRV/TXT lookups: krb5, libldap) live here below glibc 2.34;
     // a stub of it stays in every later glibc.
     "libresolv.so.2",
+    // The dynamic loader of each architecture (a file that is another
+    // architecture's is the health check's machine check's to refuse).
     "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
     "linux-vdso.so.1",
 ];
 

@@ -609,6 +609,13 @@ impl Context<'_> {
         for v in env.values_mut() {
             *v = expand_target(v, cross, &tvars);
         }
+        if uses_build_python && cross && self.build_python.is_none() {
+            bail!(
+                "{name}: its steps use {{build_python}}, and this {} build has none \
+                 (the project plans no python for the build host)",
+                self.target
+            );
+        }
         let build_python = self
             .build_python
             .filter(|_| uses_build_python && cross)

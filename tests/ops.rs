@@ -160,11 +160,10 @@ fn a_target_the_project_does_not_list_is_refused_naming_its_targets() {
     )
     .unwrap();
     let layout = Layout::new(&d.path().join("c"), &d.path().join("b")).unwrap();
-    let s = Session::open(&project, None, layout, &d.path().join("dist"), None, &[]).unwrap();
-    let e = format!(
-        "{:#}",
-        ops::plan(&s).err().expect("a host-compiler cross plan")
-    );
+    let defs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("software-defs");
+    let s = Session::open(&project, Some(&defs), layout, &d.path().join("dist"), None, &[])
+        .unwrap();
+    let e = format!("{:#}", ops::plan(&s).err().expect("a host-compiler cross plan"));
     assert!(
         e.contains("compiler = \"host\"") && e.contains("aarch64"),
         "{e}"
@@ -177,7 +176,7 @@ fn a_target_the_project_does_not_list_is_refused_naming_its_targets() {
 #[test]
 fn an_aarch64_plan_cross_compiles_with_the_host_builds_python() {
     if ferrobus::toolchain::zig::find().is_err() {
-        return common::skip::skip(
+        return common::skip(
             "zig",
             "scripts/deps installs it (the ziglang Python package)",
         );
@@ -192,10 +191,11 @@ fn an_aarch64_plan_cross_compiles_with_the_host_builds_python() {
     )
     .unwrap();
     let layout = Layout::new(&d.path().join("c"), &d.path().join("b")).unwrap();
+    let defs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("software-defs");
     let open = |t| {
         Session::open(
             &project,
-            None,
+            Some(&defs),
             layout.clone(),
             &d.path().join("dist"),
             Some(t),

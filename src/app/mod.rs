@@ -689,6 +689,7 @@ pub fn install(
         .context("no lib/python3.* in the staged tree")?;
     let mut check_env = builder.env.clone();
     check_env.insert("PYTHONPATH".into(), site.display().to_string());
+    builder.target_env(&mut check_env)?;
     builder.run_with(
         &check_env,
         &["-m", "pip", "check"],

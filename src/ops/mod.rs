@@ -142,32 +142,24 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
     }
     // A cross build's Python tools run on the host's build of the same
     // CPython: the project planned for the host's target.
+    // A cross build's Python tools run on the host's build of the same
+    // CPython: the project planned for the host's target (when it has a
+    // python; one without needs no build interpreter).
     let build_host = if s.target.is_cross() {
         let host = Session {
             target: s.target.build_host(),
             ..s.clone()
         };
-        Some(Box::new(plan_with(&host, false)?))
+        Some(Box::new(plan_with(&host, false)?)).filter(|h| h.plan.get("python").is_some())
     } else {
         None
     };
-    let build_python = match &build_host {
-        None => None,
-        Some(h) => Some(plan::BuildPython {
+    let build_python = build_host.as_ref().and_then(|h| {
+        h.plan.get("python").map(|c| plan::BuildPython {
             path: h.plan.prefix.join("bin/python3"),
-            key: h
-                .plan
-                .get("python")
-                .map(|c| c.key.clone())
-                .with_context(|| {
-                    format!(
-                        "{}: a cross build of {} needs the python component (its build interpreter)",
-                        s.project.path.display(),
-                        s.target
-                    )
-                })?,
-        }),
-    };
+            key: c.key.clone(),
+        })
+    });
     let defs = load::load_software_dir(&s.defs_dir)?;
     let tc = toolchain::detect(&s.project.toolchain, s.target.arch, &s.layout.toolchains())?;
     let slot = s.target.slot(&s.project.name);
@@ -698,12 +690,37 @@ pub fn publish(
         .map(|k| RepoKey::load(k, pass.clone()))
         .collect::<Result<Vec<_>>>()?;
     let packages = if packages.is_empty() {
-        let meta = package::Meta::from_project(p)?;
-        let found: Vec<PathBuf> = ["deb", "rpm"]
+        // The session target's packages (they must be there), and those of
+        // the project's other Linux targets that were built (arm64 beside
+        // amd64: one repository serves the whole fleet).
+        let mut meta = package::Meta::from_project(p)?;
+        if s.target.runtime() == Runtime::Built {
+            meta.arch = s.target.arch;
+        }
+        let formats: Vec<&str> = ["deb", "rpm"]
+            .into_iter()
+            .filter(|f| p.package.formats.iter().any(|x| x.as_str() == *f))
+            .collect();
+        let mut found: Vec<PathBuf> = formats
             .iter()
-            .filter(|f| p.package.formats.iter().any(|x| x.as_str() == **f))
             .map(|f| Ok(s.dist.join(package::packager(f)?.file_name(&meta))))
             .collect::<Result<_>>()?;
+        for t in &p.targets {
+            let t = Target::new(*t, None);
+            if t.runtime() != Runtime::Built || t.arch == meta.arch {
+                continue;
+            }
+            let m = package::Meta {
+                arch: t.arch,
+                ..meta.clone()
+            };
+            for f in &formats {
+                let file = s.dist.join(package::packager(f)?.file_name(&m));
+                if file.is_file() {
+                    found.push(file);
+                }
+            }
+        }
         if found.is_empty() {
             bail!(
                 "{}: [package] formats has neither deb nor rpm: nothing to publish",

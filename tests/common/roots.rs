@@ -2,7 +2,9 @@
 //! plus `ca-certificates` (the system trust store a real server has, and
 //! `update-ca-certificates`) from the archive the host's apt uses (read at run
 //! time), cached as a tarball in the ferrobus cache
-//! (`roots/<release>-minbase-ca.tar`), unpacked fresh for every test.
+//! (`roots/<release>-minbase-ca.tar`; another architecture's, such as arm64,
+//! `roots/<release>-<arch>-minbase-ca.tar`, run under qemu-user through
+//! binfmt_misc), unpacked fresh for every test.
 
 #![allow(dead_code)] // each test binary uses part of it
 
@@ -34,14 +36,54 @@ fn cache_dir() -> PathBuf {
     base.join("roots")
 }
 
-/// The cached tarball of a minbase root of `release`, made if missing. A lock
-/// file keeps concurrent tests from bootstrapping the same release twice; the
-/// tarball appears by rename, so a killed run leaves no half-made cache.
+/// The host's Debian architecture (`amd64`).
+pub fn host_arch() -> &'static str {
+    ferrobus::target::Arch::host().deb()
+}
+
+/// Whether this machine runs `arch`'s programs: its own, or another's through
+/// binfmt_misc (qemu-user-static registers `qemu-<uname arch>`). When it
+/// cannot, the calling test is reported as skipped (a failure under CI=true).
+pub fn can_run_arch_or_skip(arch: &str, what: &str) -> bool {
+    if arch == host_arch() {
+        return true;
+    }
+    let uname = match arch {
+        "arm64" => "aarch64",
+        other => other,
+    };
+    let reg = Path::new("/proc/sys/fs/binfmt_misc").join(format!("qemu-{uname}"));
+    let on = fs::read_to_string(&reg).is_ok_and(|s| s.starts_with("enabled"));
+    if !on {
+        super::skip(
+            &format!("{what}: {arch} programs cannot run here ({} is not registered)", reg.display()),
+            "scripts/deps installs qemu-user-static and mounts binfmt_misc",
+        );
+    }
+    on
+}
+
+/// The cached tarball of a minbase root of `release` for the host's
+/// architecture ([`root_tarball_for`]).
 pub fn root_tarball(release: &str) -> PathBuf {
+    root_tarball_for(release, host_arch())
+}
+
+/// The cached tarball of a minbase root of `release` for the Debian
+/// architecture `arch`, made if missing (another architecture's by
+/// debootstrap under qemu-user). A lock file keeps concurrent tests from
+/// bootstrapping the same root twice; the tarball appears by rename, so a
+/// killed run leaves no half-made cache.
+pub fn root_tarball_for(release: &str, arch: &str) -> PathBuf {
     let dir = cache_dir();
     fs::create_dir_all(&dir).unwrap();
-    let tar = dir.join(format!("{release}-minbase-ca.tar"));
-    let lock = fs::File::create(dir.join(format!(".{release}.lock"))).unwrap();
+    let name = if arch == host_arch() {
+        release.to_string()
+    } else {
+        format!("{release}-{arch}")
+    };
+    let tar = dir.join(format!("{name}-minbase-ca.tar"));
+    let lock = fs::File::create(dir.join(format!(".{name}.lock"))).unwrap();
     fs2::FileExt::lock_exclusive(&lock).unwrap();
     if tar.is_file() {
         return tar;
@@ -53,14 +95,16 @@ pub fn root_tarball(release: &str) -> PathBuf {
     let work = tempfile::tempdir_in(&dir).unwrap();
     let target = work.path().join("root");
     let out = Command::new("debootstrap")
-        .args(["--variant=minbase", "--include=ca-certificates", release])
+        .args(["--variant=minbase", "--include=ca-certificates"])
+        .arg(format!("--arch={arch}"))
+        .arg(release)
         .arg(&target)
         .arg(&mirror)
         .output()
         .expect("debootstrap is installed by scripts/deps");
     assert!(
         out.status.success(),
-        "debootstrap {release} failed:\n{}{}",
+        "debootstrap {release} ({arch}) failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -95,9 +139,14 @@ pub struct Root {
 }
 
 impl Root {
-    /// Unpack the cached `release` root.
+    /// Unpack the cached `release` root of the host's architecture.
     pub fn new(release: &str) -> Root {
-        let tar = root_tarball(release);
+        Root::new_for(release, host_arch())
+    }
+
+    /// Unpack the cached `release` root of the Debian architecture `arch`.
+    pub fn new_for(release: &str, arch: &str) -> Root {
+        let tar = root_tarball_for(release, arch);
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("root");
         fs::create_dir_all(&path).unwrap();
