@@ -417,6 +417,19 @@ fn the_aarch64_agent_runs_in_arm64_roots() {
     let arm = build_for(&build, &p, "linux-aarch64", "arm64", ARM64_RELEASES);
     fleet(std::slice::from_ref(&arm));
     let x86 = build_for(&build, &p, "linux-x86_64", "amd64", &["bookworm"]);
+    // Both architectures' packages share one dist: each one's payload matches
+    // its own SBOM, and the copy beside it is its own
+    // (`<name>-<v>-<i>.linux-aarch64.cdx.json` for aarch64).
+    let out = Command::new(common::bin())
+        .arg("verify")
+        .args([&arm.3, &arm.4, &x86.3, &x86.4])
+        .output()
+        .unwrap();
+    let text = common::both(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("the .cdx.json beside it is the same").count(), 4, "{text}");
+    assert!(build.join("dist/demo-agent-0.1.0-1.linux-aarch64.cdx.json").is_file());
+    assert!(build.join("dist/demo-agent-0.1.0-1.cdx.json").is_file());
     // Each architecture's installers on the other's machine: the .sh refuses
     // before writing anything, naming both; dpkg refuses the deb.
     wrong_architecture("sid", "arm64", "amd64", &x86.3, &x86.4);

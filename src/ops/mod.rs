@@ -580,7 +580,7 @@ fn write_installers(
     meta.signing = signing;
     let beside = package::Beside {
         dir: stage_root.join(s.project.install_dir.trim_start_matches('/')),
-        stem: format!("{}-{}", meta.name, meta.full_version()),
+        stem: meta.beside_stem(),
     };
     let formats = &s.project.package.formats;
     package::publish(

@@ -183,6 +183,30 @@ impl Meta {
     pub fn full_version(&self) -> String {
         format!("{}-{}", self.version, self.iteration)
     }
+
+    /// The name stem of the provenance copies and lint configurations beside
+    /// the packages: `<name>-<v>-<i>` for x86-64 (the names they always had),
+    /// `<name>-<v>-<i>.linux-<arch>` for another architecture, so that both
+    /// architectures' builds share one dist without overwriting each other's.
+    pub fn beside_stem(&self) -> String {
+        let stem = format!("{}-{}", self.name, self.full_version());
+        match self.arch {
+            crate::target::Arch::X86_64 => stem,
+            a => format!("{stem}.linux-{a}"),
+        }
+    }
+}
+
+/// The architecture a Linux package is for, from its file name as its
+/// packager names it (`_arm64.deb`, `.aarch64.rpm`, `.linux-aarch64.tar.xz`,
+/// `.linux-aarch64.sh`); `None` when the name says none.
+pub fn arch_of_file_name(name: &str) -> Option<crate::target::Arch> {
+    use crate::target::Arch;
+    [Arch::X86_64, Arch::Aarch64].into_iter().find(|a| {
+        name.ends_with(&format!("_{}.deb", a.deb()))
+            || name.ends_with(&format!(".{}.rpm", a.rpm()))
+            || name.contains(&format!(".linux-{}.", a.uname()))
+    })
 }
 
 /// One installer format.

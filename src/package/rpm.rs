@@ -112,7 +112,7 @@ impl Packager for Rpm {
 
     fn lint_config(&self, meta: &Meta) -> Option<(String, String)> {
         Some((
-            format!("{}-{}.rpmlint.toml", meta.name, meta.full_version()),
+            format!("{}.rpmlint.toml", meta.beside_stem()),
             rpmlint_config(meta),
         ))
     }

@@ -436,11 +436,19 @@ fn sbom(artifact: &Path, format: Format, p: &Payload) -> Result<String, String> 
             "{}.cdx.json",
             name.rsplit_once('.').map_or(&name[..], |(stem, _)| stem)
         )),
-        _ => artifact.with_file_name(format!(
-            "{}-{}.cdx.json",
-            c["name"].as_str().unwrap_or_default(),
-            c["version"].as_str().unwrap_or_default()
-        )),
+        // `<name>-<v>-<i>[.linux-<arch>].cdx.json` ([`crate::package::Meta::beside_stem`]).
+        _ => {
+            let stem = format!(
+                "{}-{}",
+                c["name"].as_str().unwrap_or_default(),
+                c["version"].as_str().unwrap_or_default()
+            );
+            let stem = match crate::package::arch_of_file_name(&name) {
+                Some(a) if a != crate::target::Arch::X86_64 => format!("{stem}.linux-{a}"),
+                _ => stem,
+            };
+            artifact.with_file_name(format!("{stem}.cdx.json"))
+        }
     };
     let copy = match fs::read(&beside) {
         Ok(b) if &b == bom_bytes => "; the .cdx.json beside it is the same",
