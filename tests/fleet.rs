@@ -286,7 +286,11 @@ fn fleet(matrix: &[Arch]) {
                 port += 1;
                 let root = roots::Root::new_for(release, arch);
                 let machine = root.ok("uname -m");
-                let want = if *arch == "arm64" { "aarch64" } else { "x86_64" };
+                let want = if *arch == "arm64" {
+                    "aarch64"
+                } else {
+                    "x86_64"
+                };
                 assert_eq!(machine.trim(), want, "{release} {arch}: uname -m");
                 let glibc = root.ok("getconf GNU_LIBC_VERSION").replace("glibc", "");
                 let glibc = glibc.trim().to_string();
@@ -321,8 +325,7 @@ fn fleet(matrix: &[Arch]) {
                 let (ok, log) = if format == "deb" {
                     // As the unit the package installed runs it, confined.
                     let (path, unit) = installed_unit(&root, "demo-agent");
-                    let (ok, log) =
-                        root.confined(&unit, &confined_script(&root, &unit, port, &f));
+                    let (ok, log) = root.confined(&unit, &confined_script(&root, &unit, port, &f));
                     let probe = log.lines().find_map(|l| l.strip_prefix("CONFINED "));
                     if let Some(probe) = probe
                         && record.is_none()
@@ -427,8 +430,16 @@ fn the_aarch64_agent_runs_in_arm64_roots() {
         .unwrap();
     let text = common::both(&out);
     assert!(out.status.success(), "{text}");
-    assert_eq!(text.matches("the .cdx.json beside it is the same").count(), 4, "{text}");
-    assert!(build.join("dist/demo-agent-0.1.0-1.linux-aarch64.cdx.json").is_file());
+    assert_eq!(
+        text.matches("the .cdx.json beside it is the same").count(),
+        4,
+        "{text}"
+    );
+    assert!(
+        build
+            .join("dist/demo-agent-0.1.0-1.linux-aarch64.cdx.json")
+            .is_file()
+    );
     assert!(build.join("dist/demo-agent-0.1.0-1.cdx.json").is_file());
     // Each architecture's installers on the other's machine: the .sh refuses
     // before writing anything, naming both; dpkg refuses the deb.
@@ -469,12 +480,20 @@ fn wrong_architecture(
     );
     assert!(log.contains(&want), "{release} {arch}: {log}");
     let (exists, _) = root.sh("test -e /home/tester/agent");
-    assert!(!exists, "{release} {arch}: the {other} .sh wrote its prefix");
+    assert!(
+        !exists,
+        "{release} {arch}: the {other} .sh wrote its prefix"
+    );
     let f = root.put(deb);
     let (ok, log) = root.offline(&format!("dpkg -i {f}"));
-    assert!(!ok, "{release} {arch}: dpkg installed the {other} deb:\n{log}");
     assert!(
-        log.contains(&format!("package architecture ({other}) does not match system ({arch})")),
+        !ok,
+        "{release} {arch}: dpkg installed the {other} deb:\n{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "package architecture ({other}) does not match system ({arch})"
+        )),
         "{release} {arch}: {log}"
     );
     println!("{arch} {release}: the {other} .sh and deb are refused: {want}");

@@ -161,9 +161,19 @@ fn a_target_the_project_does_not_list_is_refused_naming_its_targets() {
     .unwrap();
     let layout = Layout::new(&d.path().join("c"), &d.path().join("b")).unwrap();
     let defs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("software-defs");
-    let s = Session::open(&project, Some(&defs), layout, &d.path().join("dist"), None, &[])
-        .unwrap();
-    let e = format!("{:#}", ops::plan(&s).err().expect("a host-compiler cross plan"));
+    let s = Session::open(
+        &project,
+        Some(&defs),
+        layout,
+        &d.path().join("dist"),
+        None,
+        &[],
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        ops::plan(&s).err().expect("a host-compiler cross plan")
+    );
     assert!(
         e.contains("compiler = \"host\"") && e.contains("aarch64"),
         "{e}"
@@ -244,6 +254,62 @@ fn an_aarch64_plan_cross_compiles_with_the_host_builds_python() {
             "{c}"
         );
     }
+}
+
+/// A component that fails to cross-compile names itself, the target and its
+/// log: zlib's configure knows no `--host`, so the same definition that
+/// builds natively fails for linux-aarch64.
+#[test]
+fn a_component_failing_to_cross_compile_names_itself_the_target_and_its_log() {
+    if ferrobus::toolchain::zig::find().is_err() {
+        return common::skip(
+            "zig",
+            "scripts/deps installs it (the ziglang Python package)",
+        );
+    }
+    let srv = Server::start();
+    let d = tempfile::tempdir().unwrap();
+    let defs = d.path().join("software-defs");
+    fs::create_dir_all(&defs).unwrap();
+    fs::write(defs.join("zlib.toml"), zlib_def(&srv, " {host_flags}", "")).unwrap();
+    let project = d.path().join("zl.toml");
+    fs::write(
+        &project,
+        "name = \"zl\"\nversion = \"1.0\"\ninstall_dir = \"/opt/zl\"\ncomponents = [\"zlib\"]\n\
+         targets = [\"linux-x86_64\", \"linux-aarch64\"]\n\
+         [toolchain]\ncompiler = \"zig\"\nglibc = \"2.17\"\n[package]\nformats = [\"tar.zst\"]\n",
+    )
+    .unwrap();
+    let layout = Layout::new(&d.path().join("cache"), &d.path().join("build")).unwrap();
+    let s = Session::open(
+        &project,
+        Some(&defs),
+        layout,
+        &d.path().join("dist"),
+        Some(TargetName::LinuxAarch64),
+        &[],
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        ops::build(&s, &options())
+            .err()
+            .expect("a failed cross build")
+    );
+    let log = d.path().join("build/zl@aarch64/logs/zlib.log");
+    assert!(
+        e.contains("component zlib failed (target linux-aarch64)"),
+        "{e}"
+    );
+    assert!(e.contains(&log.display().to_string()), "{e}");
+    assert!(common::read(&log).contains("unknown option: --build=x86_64-linux-gnu"));
+    // Nothing of it reached the dist, and the prefix records no zlib.
+    assert!(
+        !d.path()
+            .join("dist")
+            .join("zl-1.0-1.linux-aarch64.tar.zst")
+            .exists()
+    );
 }
 
 /// Bad settings fail `ferrobus plan` at load, before anything is fetched or

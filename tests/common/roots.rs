@@ -56,7 +56,10 @@ pub fn can_run_arch_or_skip(arch: &str, what: &str) -> bool {
     let on = fs::read_to_string(&reg).is_ok_and(|s| s.starts_with("enabled"));
     if !on {
         super::skip(
-            &format!("{what}: {arch} programs cannot run here ({} is not registered)", reg.display()),
+            &format!(
+                "{what}: {arch} programs cannot run here ({} is not registered)",
+                reg.display()
+            ),
             "scripts/deps installs qemu-user-static and mounts binfmt_misc",
         );
     }
