@@ -253,7 +253,7 @@ impl Target {
     /// always had), `<project>@<arch>` for another, so that both targets'
     /// prefixes and stages live side by side.
     pub fn slot(&self, project: &str) -> String {
-        if self.os == Os::Linux && self.arch != Arch::host() {
+        if self.is_cross() {
             format!("{project}@{}", self.arch)
         } else {
             project.to_string()

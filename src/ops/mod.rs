@@ -141,8 +141,6 @@ fn plan_with(s: &Session, wheels: bool) -> Result<Planned> {
         );
     }
     // A cross build's Python tools run on the host's build of the same
-    // CPython: the project planned for the host's target.
-    // A cross build's Python tools run on the host's build of the same
     // CPython: the project planned for the host's target (when it has a
     // python; one without needs no build interpreter).
     let build_host = if s.target.is_cross() {
