@@ -344,8 +344,8 @@ fn bad_settings_fail_plan_in_under_a_second_naming_line_column_and_valid_values(
             "`on-failure`",
         ),
         (
-            "name = \"demo-agent\"\n",
-            "targets = [\"windows-arm64\"]\nname = \"demo-agent\"\n",
+            "targets = [\"linux-x86_64\", ",
+            "targets = [\"windows-arm64\", \"linux-x86_64\", ",
             "`windows-x86_64`",
         ),
     ];
